@@ -1,0 +1,1064 @@
+//! The [`Authenticator`]: header in, user out; and the token lifecycle.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+
+use crate::clock::{Clock, SystemClock};
+use crate::digest::{TokenDigest, TokenHasher};
+use crate::error::{AuthError, Challenge, ErrorResponse, IssueError, StoreError};
+use crate::header::{Keyword, parse_authorization, parse_authorization_headers};
+use crate::store::{InsertOutcome, NewToken, TokenId, TokenInfo, TokenRecord, TokenStore};
+use crate::token::{PlaintextToken, TokenPrefix, classify};
+use crate::user::UserLoader;
+
+/// A request's authenticated user and the token it came with. Cheap to clone: both
+/// halves are shared.
+pub struct Identity<U> {
+    user: Arc<U>,
+    token: Arc<TokenInfo>,
+}
+
+impl<U> Identity<U> {
+    /// Pairs a user with a token's metadata.
+    pub fn new(user: Arc<U>, token: Arc<TokenInfo>) -> Self {
+        Self { user, token }
+    }
+
+    /// The user.
+    pub fn user(&self) -> &U {
+        &self.user
+    }
+
+    /// The user, shared.
+    pub fn shared_user(&self) -> &Arc<U> {
+        &self.user
+    }
+
+    /// The token's metadata (never its secret).
+    pub fn token(&self) -> &TokenInfo {
+        &self.token
+    }
+
+    /// True when the token carries `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.token.has_scope(scope)
+    }
+
+    /// `Ok` when the token carries `scope`.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::InsufficientScope`] (403) otherwise.
+    pub fn require_scope(&self, scope: &str) -> Result<(), AuthError> {
+        if self.has_scope(scope) {
+            Ok(())
+        } else {
+            Err(AuthError::InsufficientScope {
+                required: scope.into(),
+            })
+        }
+    }
+}
+
+impl<U> Clone for Identity<U> {
+    fn clone(&self) -> Self {
+        Self {
+            user: Arc::clone(&self.user),
+            token: Arc::clone(&self.token),
+        }
+    }
+}
+
+impl<U: fmt::Debug> fmt::Debug for Identity<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("user", &self.user)
+            .field("token", &self.token)
+            .finish()
+    }
+}
+
+/// How long a token issued with [`IssueOptions`] lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum Lifetime {
+    #[default]
+    Configured,
+    Never,
+    For(Duration),
+}
+
+/// What to issue: a name (device label), scopes and a lifetime.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct IssueOptions {
+    name: String,
+    scopes: Vec<String>,
+    lifetime: Lifetime,
+}
+
+impl IssueOptions {
+    /// No name, no scopes, the configured lifetime.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the name, such as a device label.
+    #[must_use]
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = name.into();
+        self
+    }
+
+    /// Adds scopes.
+    #[must_use]
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.scopes.extend(scopes.into_iter().map(Into::into));
+        self
+    }
+
+    /// Expires after `ttl`, whatever the configured lifetime.
+    #[must_use]
+    pub fn expires_in(mut self, ttl: Duration) -> Self {
+        self.lifetime = Lifetime::For(ttl);
+        self
+    }
+
+    /// Never expires, whatever the configured lifetime.
+    #[must_use]
+    pub fn never_expires(mut self) -> Self {
+        self.lifetime = Lifetime::Never;
+        self
+    }
+}
+
+/// A freshly issued token: the plaintext, returned this once, and its metadata.
+#[derive(Debug)]
+pub struct IssuedToken {
+    token: PlaintextToken,
+    info: TokenInfo,
+}
+
+impl IssuedToken {
+    /// The plaintext token, to hand to the client.
+    pub fn token(&self) -> &PlaintextToken {
+        &self.token
+    }
+
+    /// The metadata.
+    pub fn info(&self) -> &TokenInfo {
+        &self.info
+    }
+
+    /// Both halves.
+    pub fn into_parts(self) -> (PlaintextToken, TokenInfo) {
+        (self.token, self.info)
+    }
+}
+
+/// A setting given to [`AuthenticatorBuilder`] that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// No keyword was accepted.
+    #[error("at least one authorization keyword must be accepted")]
+    NoKeywords,
+    /// Sliding expiry needs a token lifetime to slide.
+    #[error("sliding expiry needs a token lifetime (token_ttl)")]
+    SlidingWithoutTtl,
+}
+
+type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// [`TokenStore`] made object-safe, so that an [`Authenticator`] is generic over the
+/// user type alone (a rocket guard or an actix extractor can name it).
+trait ErasedStore: Send + Sync + 'static {
+    fn insert<'a>(
+        &'a self,
+        token: &'a NewToken,
+        limit: Option<u32>,
+    ) -> StoreFuture<'a, InsertOutcome>;
+    fn find_by_digest<'a>(
+        &'a self,
+        digest: &'a TokenDigest,
+    ) -> StoreFuture<'a, Option<TokenRecord>>;
+    fn get(&self, id: TokenId) -> StoreFuture<'_, Option<TokenRecord>>;
+    fn revoke(&self, id: TokenId) -> StoreFuture<'_, Option<TokenRecord>>;
+    fn revoke_user<'a>(&'a self, user_id: &'a str) -> StoreFuture<'a, Vec<TokenRecord>>;
+    fn list<'a>(&'a self, user_id: Option<&'a str>) -> StoreFuture<'a, Vec<TokenInfo>>;
+    fn touch(
+        &self,
+        id: TokenId,
+        used_at: OffsetDateTime,
+        expires: Option<OffsetDateTime>,
+    ) -> StoreFuture<'_, ()>;
+    fn set_expiry(&self, id: TokenId, expires: Option<OffsetDateTime>) -> StoreFuture<'_, bool>;
+    fn replace_digest<'a>(
+        &'a self,
+        id: TokenId,
+        digest: &'a TokenDigest,
+        key_version: u32,
+    ) -> StoreFuture<'a, ()>;
+    fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, u64>;
+}
+
+impl<S: TokenStore> ErasedStore for S {
+    fn insert<'a>(
+        &'a self,
+        token: &'a NewToken,
+        limit: Option<u32>,
+    ) -> StoreFuture<'a, InsertOutcome> {
+        Box::pin(async move {
+            TokenStore::insert(self, token, limit)
+                .await
+                .map_err(StoreError::new)
+        })
+    }
+    fn find_by_digest<'a>(
+        &'a self,
+        digest: &'a TokenDigest,
+    ) -> StoreFuture<'a, Option<TokenRecord>> {
+        Box::pin(async move {
+            TokenStore::find_by_digest(self, digest)
+                .await
+                .map_err(StoreError::new)
+        })
+    }
+    fn get(&self, id: TokenId) -> StoreFuture<'_, Option<TokenRecord>> {
+        Box::pin(async move { TokenStore::get(self, id).await.map_err(StoreError::new) })
+    }
+    fn revoke(&self, id: TokenId) -> StoreFuture<'_, Option<TokenRecord>> {
+        Box::pin(async move { TokenStore::revoke(self, id).await.map_err(StoreError::new) })
+    }
+    fn revoke_user<'a>(&'a self, user_id: &'a str) -> StoreFuture<'a, Vec<TokenRecord>> {
+        Box::pin(async move {
+            TokenStore::revoke_user(self, user_id)
+                .await
+                .map_err(StoreError::new)
+        })
+    }
+    fn list<'a>(&'a self, user_id: Option<&'a str>) -> StoreFuture<'a, Vec<TokenInfo>> {
+        Box::pin(async move {
+            TokenStore::list(self, user_id)
+                .await
+                .map_err(StoreError::new)
+        })
+    }
+    fn touch(
+        &self,
+        id: TokenId,
+        used_at: OffsetDateTime,
+        expires: Option<OffsetDateTime>,
+    ) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            TokenStore::touch(self, id, used_at, expires)
+                .await
+                .map_err(StoreError::new)
+        })
+    }
+    fn set_expiry(&self, id: TokenId, expires: Option<OffsetDateTime>) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            TokenStore::set_expiry(self, id, expires)
+                .await
+                .map_err(StoreError::new)
+        })
+    }
+    fn replace_digest<'a>(
+        &'a self,
+        id: TokenId,
+        digest: &'a TokenDigest,
+        key_version: u32,
+    ) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            TokenStore::replace_digest(self, id, digest, key_version)
+                .await
+                .map_err(StoreError::new)
+        })
+    }
+    fn purge_expired(&self, now: OffsetDateTime) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            TokenStore::purge_expired(self, now)
+                .await
+                .map_err(StoreError::new)
+        })
+    }
+}
+
+/// [`UserLoader`] made object-safe.
+trait ErasedLoader<U>: Send + Sync + 'static {
+    fn load<'a>(&'a self, user_id: &'a str) -> StoreFuture<'a, Option<U>>;
+    fn is_active(&self, user: &U) -> bool;
+}
+
+impl<L: UserLoader> ErasedLoader<L::User> for L {
+    fn load<'a>(&'a self, user_id: &'a str) -> StoreFuture<'a, Option<L::User>> {
+        Box::pin(async move {
+            UserLoader::load(self, user_id)
+                .await
+                .map_err(StoreError::new)
+        })
+    }
+    fn is_active(&self, user: &L::User) -> bool {
+        UserLoader::is_active(self, user)
+    }
+}
+
+/// A verified token in the cache.
+struct CacheEntry<U> {
+    identity: Identity<U>,
+    cached_at: i64,
+    /// Unix milliseconds, `i64::MAX` for never; moves with sliding expiry.
+    expires: AtomicI64,
+    /// Unix milliseconds of the last last-used write this node made or saw.
+    last_touch: AtomicI64,
+}
+
+type TokenCache<U> = quick_cache::sync::Cache<TokenDigest, Arc<CacheEntry<U>>>;
+
+fn unix_millis(at: OffsetDateTime) -> i64 {
+    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+struct Settings {
+    keywords: Vec<Keyword>,
+    challenge: Challenge,
+    prefix: TokenPrefix,
+    hasher: TokenHasher,
+    token_ttl: Option<Duration>,
+    sliding_expiry: bool,
+    last_used_interval: Duration,
+    max_tokens_per_user: Option<u32>,
+    cache_ttl: Duration,
+    cache_capacity: usize,
+    legacy_keys: bool,
+}
+
+struct Inner<U> {
+    settings: Settings,
+    store: Arc<dyn ErasedStore>,
+    loader: Box<dyn ErasedLoader<U>>,
+    clock: Arc<dyn Clock>,
+    cache: Option<TokenCache<U>>,
+    /// Bumped by every revocation, so that a lookup that raced one never caches
+    /// what was revoked.
+    revocations: AtomicU64,
+    pending_writes: Arc<PendingWrites>,
+}
+
+#[derive(Default)]
+struct PendingWrites {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+/// Authenticates requests and manages tokens. Cheap to clone; share one per
+/// application.
+///
+/// Built by [`Authenticator::builder`]; generic over the application's user type
+/// alone, whatever the store and loader.
+///
+/// Authentication runs: parse the `Authorization` header (no allocation) -> check the
+/// token's format and checksum (no store access) -> digest -> in-process cache ->
+/// store -> expiry -> user. Revocations through this authenticator evict from its
+/// cache at once; other nodes drop a revoked token when their cache entry's ttl runs
+/// out, or sooner where the store broadcasts revocations.
+pub struct Authenticator<U> {
+    inner: Arc<Inner<U>>,
+}
+
+impl<U> Clone for Authenticator<U> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: Arc::clone(&self.inner),
+        }
+    }
+}
+
+impl<U> fmt::Debug for Authenticator<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let settings = &self.inner.settings;
+        f.debug_struct("Authenticator")
+            .field("keywords", &settings.keywords)
+            .field("prefix", &settings.prefix)
+            .field("hasher_version", &settings.hasher.current_version())
+            .field("token_ttl", &settings.token_ttl)
+            .field("sliding_expiry", &settings.sliding_expiry)
+            .field("last_used_interval", &settings.last_used_interval)
+            .field("max_tokens_per_user", &settings.max_tokens_per_user)
+            .field("cache_capacity", &settings.cache_capacity)
+            .field("cache_ttl", &settings.cache_ttl)
+            .field("legacy_keys", &settings.legacy_keys)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Configures an [`Authenticator`]. Every setting has a safe default.
+pub struct AuthenticatorBuilder<U> {
+    store: Arc<dyn ErasedStore>,
+    loader: Box<dyn ErasedLoader<U>>,
+    keywords: Vec<Keyword>,
+    realm: String,
+    prefix: TokenPrefix,
+    hasher: TokenHasher,
+    token_ttl: Option<Duration>,
+    sliding_expiry: bool,
+    last_used_interval: Duration,
+    max_tokens_per_user: Option<u32>,
+    cache_capacity: usize,
+    cache_ttl: Duration,
+    legacy_keys: bool,
+    clock: Arc<dyn Clock>,
+}
+
+impl<U> fmt::Debug for AuthenticatorBuilder<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthenticatorBuilder")
+            .field("keywords", &self.keywords)
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
+    /// The accepted keywords, replacing the default `Token` and `Bearer`.
+    #[must_use]
+    pub fn keywords(mut self, keywords: impl IntoIterator<Item = Keyword>) -> Self {
+        self.keywords = keywords.into_iter().collect();
+        self
+    }
+
+    /// The realm named in RFC 6750 challenges (default `api`).
+    #[must_use]
+    pub fn realm(mut self, realm: impl Into<String>) -> Self {
+        self.realm = realm.into();
+        self
+    }
+
+    /// The prefix of new tokens, and the only one accepted (default `atk`).
+    #[must_use]
+    pub fn prefix(mut self, prefix: TokenPrefix) -> Self {
+        self.prefix = prefix;
+        self
+    }
+
+    /// How digests are made (default plain SHA-256).
+    #[must_use]
+    pub fn hasher(mut self, hasher: TokenHasher) -> Self {
+        self.hasher = hasher;
+        self
+    }
+
+    /// How long new tokens live unless [`IssueOptions`] says otherwise (default:
+    /// forever, as in DRF).
+    #[must_use]
+    pub fn token_ttl(mut self, ttl: Option<Duration>) -> Self {
+        self.token_ttl = ttl;
+        self
+    }
+
+    /// With `true`, each use pushes a token's expiry to now plus the token ttl (at
+    /// most once per [`Self::last_used_interval`]). Off by default.
+    #[must_use]
+    pub fn sliding_expiry(mut self, sliding: bool) -> Self {
+        self.sliding_expiry = sliding;
+        self
+    }
+
+    /// The least time between two writes of a token's last use (default 60 s). The
+    /// writes run off the request path.
+    #[must_use]
+    pub fn last_used_interval(mut self, interval: Duration) -> Self {
+        self.last_used_interval = interval;
+        self
+    }
+
+    /// The most live tokens a user may hold (default: no limit).
+    #[must_use]
+    pub fn max_tokens_per_user(mut self, limit: Option<u32>) -> Self {
+        self.max_tokens_per_user = limit;
+        self
+    }
+
+    /// How many verified tokens the in-process cache holds (default 10,000); 0 turns
+    /// the cache off and sends every request to the store.
+    #[must_use]
+    pub fn cache_capacity(mut self, capacity: usize) -> Self {
+        self.cache_capacity = capacity;
+        self
+    }
+
+    /// How long a verified token is served from the cache before the store is asked
+    /// again (default 30 s). This bounds how long another node may still accept a
+    /// token revoked elsewhere, where revocations are not broadcast.
+    #[must_use]
+    pub fn cache_ttl(mut self, ttl: Duration) -> Self {
+        self.cache_ttl = ttl;
+        self
+    }
+
+    /// Accept Django REST Framework's 40-hex keys (imported from a Django database).
+    /// Off by default.
+    #[must_use]
+    pub fn legacy_keys(mut self, accept: bool) -> Self {
+        self.legacy_keys = accept;
+        self
+    }
+
+    /// The clock (default the system's); tests move a [`crate::ManualClock`].
+    #[must_use]
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
+        self
+    }
+
+    /// Builds the authenticator.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when no keyword is accepted, or sliding expiry is on without a
+    /// token ttl.
+    pub fn build(self) -> Result<Authenticator<U>, ConfigError> {
+        if self.keywords.is_empty() {
+            return Err(ConfigError::NoKeywords);
+        }
+        if self.sliding_expiry && self.token_ttl.is_none() {
+            return Err(ConfigError::SlidingWithoutTtl);
+        }
+        let challenge = if self.keywords.iter().any(|k| k.matches(b"Bearer")) {
+            Challenge::bearer(&self.realm)
+        } else {
+            Challenge::keyword(self.keywords[0].as_str())
+        };
+        let cache = (self.cache_capacity > 0 && !self.cache_ttl.is_zero())
+            .then(|| TokenCache::new(self.cache_capacity));
+        Ok(Authenticator {
+            inner: Arc::new(Inner {
+                settings: Settings {
+                    keywords: self.keywords,
+                    challenge,
+                    prefix: self.prefix,
+                    hasher: self.hasher,
+                    token_ttl: self.token_ttl,
+                    sliding_expiry: self.sliding_expiry,
+                    last_used_interval: self.last_used_interval,
+                    max_tokens_per_user: self.max_tokens_per_user,
+                    cache_ttl: self.cache_ttl,
+                    cache_capacity: self.cache_capacity,
+                    legacy_keys: self.legacy_keys,
+                },
+                store: self.store,
+                loader: self.loader,
+                clock: self.clock,
+                cache,
+                revocations: AtomicU64::new(0),
+                pending_writes: Arc::default(),
+            }),
+        })
+    }
+}
+
+/// Name, scopes and user id checks shared by issue and rotate.
+fn validate_issue(user_id: &str, options: &IssueOptions) -> Result<(), IssueError> {
+    if user_id.is_empty() || user_id.len() > 255 {
+        return Err(IssueError::InvalidUserId);
+    }
+    if options.name.chars().count() > 255 || options.name.chars().any(char::is_control) {
+        return Err(IssueError::InvalidName);
+    }
+    if options.scopes.len() > 64 {
+        return Err(IssueError::InvalidScope(format!(
+            "{} scopes",
+            options.scopes.len()
+        )));
+    }
+    for scope in &options.scopes {
+        let valid = !scope.is_empty()
+            && scope.len() <= 64
+            && scope.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'/' | b'-')
+            });
+        if !valid {
+            return Err(IssueError::InvalidScope(scope.clone()));
+        }
+    }
+    Ok(())
+}
+
+impl<U: Send + Sync + 'static> Authenticator<U> {
+    /// Starts configuring an authenticator over `store` and `loader`.
+    ///
+    /// ```
+    /// # use authtoken::{Authenticator, UserIdLoader};
+    /// # fn demo(store: impl authtoken::TokenStore) -> Result<(), authtoken::ConfigError> {
+    /// let auth = Authenticator::builder(store, UserIdLoader)
+    ///     .token_ttl(Some(std::time::Duration::from_secs(30 * 24 * 3600)))
+    ///     .max_tokens_per_user(Some(20))
+    ///     .build()?;
+    /// # let _ = auth; Ok(()) }
+    /// ```
+    pub fn builder<S, L>(store: S, loader: L) -> AuthenticatorBuilder<U>
+    where
+        S: TokenStore,
+        L: UserLoader<User = U>,
+    {
+        AuthenticatorBuilder {
+            store: Arc::new(store),
+            loader: Box::new(loader),
+            keywords: vec![
+                Keyword::new("Token").unwrap_or_else(|_| unreachable!()),
+                Keyword::new("Bearer").unwrap_or_else(|_| unreachable!()),
+            ],
+            realm: "api".to_owned(),
+            prefix: TokenPrefix::default(),
+            hasher: TokenHasher::sha256(),
+            token_ttl: None,
+            sliding_expiry: false,
+            last_used_interval: Duration::from_secs(60),
+            max_tokens_per_user: None,
+            cache_capacity: 10_000,
+            cache_ttl: Duration::from_secs(30),
+            legacy_keys: false,
+            clock: Arc::new(SystemClock),
+        }
+    }
+
+    /// The challenge this authenticator answers with, for [`AuthError::www_authenticate`].
+    pub fn challenge(&self) -> &Challenge {
+        &self.inner.settings.challenge
+    }
+
+    /// Status, `WWW-Authenticate` and JSON body for `error`: all an adapter needs to
+    /// answer it.
+    pub fn error_response(&self, error: &AuthError) -> ErrorResponse {
+        error.response(self.challenge())
+    }
+
+    /// The accepted keywords.
+    pub fn keywords(&self) -> &[Keyword] {
+        &self.inner.settings.keywords
+    }
+
+    /// The token prefix.
+    pub fn prefix(&self) -> &TokenPrefix {
+        &self.inner.settings.prefix
+    }
+
+    /// Authenticates a request from its `Authorization` header value, if any.
+    ///
+    /// `Ok(None)`: anonymous (no header, or another scheme); the route decides.
+    /// `Ok(Some(identity))`: authenticated.
+    ///
+    /// # Errors
+    ///
+    /// An [`AuthError`] for every row of the error table: bad headers and tokens
+    /// (401), and [`AuthError::Unavailable`] (503) when the store or loader failed.
+    pub async fn authenticate(
+        &self,
+        header: Option<&[u8]>,
+    ) -> Result<Option<Identity<U>>, AuthError> {
+        let Some(header) = header else {
+            return Ok(None);
+        };
+        match parse_authorization(header, &self.inner.settings.keywords)? {
+            None => Ok(None),
+            Some(credential) => self.authenticate_credential(credential).await.map(Some),
+        }
+    }
+
+    /// Like [`Self::authenticate`], for every `Authorization` header of a request:
+    /// several different values are refused with [`AuthError::ConflictingHeaders`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::authenticate`].
+    pub async fn authenticate_headers<'h, I>(
+        &self,
+        headers: I,
+    ) -> Result<Option<Identity<U>>, AuthError>
+    where
+        I: IntoIterator<Item = &'h [u8]>,
+    {
+        match parse_authorization_headers(headers, &self.inner.settings.keywords)? {
+            None => Ok(None),
+            Some(credential) => self.authenticate_credential(credential).await.map(Some),
+        }
+    }
+
+    /// Authenticates a bare token (no keyword), as read from a terminal.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::authenticate`].
+    pub async fn authenticate_credential(
+        &self,
+        credential: &[u8],
+    ) -> Result<Identity<U>, AuthError> {
+        let inner = &*self.inner;
+        let settings = &inner.settings;
+        if classify(&settings.prefix, credential, settings.legacy_keys).is_none() {
+            return Err(AuthError::InvalidToken);
+        }
+        let digest = settings.hasher.digest(credential);
+        let now = inner.clock.now();
+        let now_ms = unix_millis(now);
+
+        if let Some(cache) = &inner.cache
+            && let Some(entry) = cache.get(&digest)
+        {
+            if now_ms.saturating_sub(entry.cached_at) < millis(settings.cache_ttl) {
+                if entry.expires.load(Ordering::Acquire) <= now_ms {
+                    return Err(AuthError::TokenExpired);
+                }
+                self.record_use(
+                    &entry.identity.token,
+                    &entry.last_touch,
+                    Some(&entry.expires),
+                    now,
+                );
+                return Ok(entry.identity.clone());
+            }
+            cache.remove(&digest);
+        }
+
+        let epoch = inner.revocations.load(Ordering::Acquire);
+        let record = self.find(credential, digest).await?;
+        let Some(record) = record else {
+            return Err(AuthError::InvalidToken);
+        };
+        if record.info.is_expired_at(now) {
+            return Err(AuthError::TokenExpired);
+        }
+        let user = match inner.loader.load(&record.info.user_id).await {
+            Ok(Some(user)) if inner.loader.is_active(&user) => user,
+            Ok(_) => return Err(AuthError::UserInactive),
+            Err(error) => {
+                tracing::warn!(error = %error, "user loader failed during authentication");
+                return Err(AuthError::Unavailable(error));
+            }
+        };
+        let last_touch = AtomicI64::new(record.info.last_used.map_or(i64::MIN, unix_millis));
+        let expires = AtomicI64::new(record.info.expires.map_or(i64::MAX, unix_millis));
+        let identity = Identity::new(Arc::new(user), Arc::new(record.info));
+        self.record_use(&identity.token, &last_touch, Some(&expires), now);
+
+        if let Some(cache) = &inner.cache {
+            cache.insert(
+                digest,
+                Arc::new(CacheEntry {
+                    identity: identity.clone(),
+                    cached_at: now_ms,
+                    expires,
+                    last_touch,
+                }),
+            );
+            // A revocation that ran while the store was read may have evicted before
+            // this insert: then drop what was just cached.
+            if inner.revocations.load(Ordering::Acquire) != epoch {
+                cache.remove(&digest);
+            }
+        }
+        Ok(identity)
+    }
+
+    /// Looks a credential up under the current digest, then under older HMAC keys
+    /// (re-keying what it finds there).
+    async fn find(
+        &self,
+        credential: &[u8],
+        digest: TokenDigest,
+    ) -> Result<Option<TokenRecord>, AuthError> {
+        let inner = &*self.inner;
+        let unavailable = |error: StoreError| {
+            tracing::warn!(error = %error, "token store failed during authentication");
+            AuthError::Unavailable(error)
+        };
+        if let Some(record) = inner
+            .store
+            .find_by_digest(&digest)
+            .await
+            .map_err(unavailable)?
+        {
+            return Ok(Some(record));
+        }
+        for (version, old_digest) in inner.settings.hasher.previous_digests(credential) {
+            if let Some(mut record) = inner
+                .store
+                .find_by_digest(&old_digest)
+                .await
+                .map_err(unavailable)?
+            {
+                let current = inner.settings.hasher.current_version();
+                match inner
+                    .store
+                    .replace_digest(record.info.id, &digest, current)
+                    .await
+                {
+                    Ok(()) => {
+                        record.digest = digest;
+                        record.key_version = current;
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = %error, key_version = version, "could not re-key a token");
+                    }
+                }
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Writes the last use (and, with sliding expiry, the new expiry) at most once per
+    /// interval, off the request path.
+    fn record_use(
+        &self,
+        token: &TokenInfo,
+        last_touch: &AtomicI64,
+        expires: Option<&AtomicI64>,
+        now: OffsetDateTime,
+    ) {
+        let inner = &*self.inner;
+        let settings = &inner.settings;
+        let now_ms = unix_millis(now);
+        let previous = last_touch.load(Ordering::Acquire);
+        if now_ms.saturating_sub(previous) < millis(settings.last_used_interval) {
+            return;
+        }
+        if last_touch
+            .compare_exchange(previous, now_ms, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return; // another request is writing it
+        }
+        let new_expiry = if settings.sliding_expiry {
+            settings.token_ttl.map(|ttl| now + ttl)
+        } else {
+            None
+        };
+        if let (Some(new_expiry), Some(expires)) = (new_expiry, expires) {
+            expires.store(unix_millis(new_expiry), Ordering::Release);
+        }
+        let store = Arc::clone(&inner.store);
+        let pending = Arc::clone(&inner.pending_writes);
+        let id = token.id;
+        pending.count.fetch_add(1, Ordering::AcqRel);
+        let write = async move {
+            if let Err(error) = store.touch(id, now, new_expiry).await {
+                tracing::warn!(error = %error, token_id = %id, "could not record a token's last use");
+            }
+            if pending.count_down() {
+                pending.idle.notify_waiters();
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(write);
+            }
+            Err(_) => {
+                tracing::debug!("no tokio runtime: last-use write skipped");
+                if inner.pending_writes.count_down() {
+                    inner.pending_writes.idle.notify_waiters();
+                }
+            }
+        }
+    }
+
+    /// Waits until every last-use write started so far has finished (for graceful
+    /// shutdown, and for tests that count writes).
+    pub async fn flush(&self) {
+        let pending = &self.inner.pending_writes;
+        loop {
+            let idle = pending.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if pending.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+
+    fn now(&self) -> OffsetDateTime {
+        self.inner.clock.now()
+    }
+
+    /// Issues a token to `user_id`; the plaintext is in the result and nowhere else.
+    ///
+    /// # Errors
+    ///
+    /// [`IssueError`] for an invalid user id, name or scope, when the per-user limit is
+    /// reached, or when the store fails.
+    pub async fn issue(
+        &self,
+        user_id: &str,
+        options: IssueOptions,
+    ) -> Result<IssuedToken, IssueError> {
+        self.issue_with_limit(user_id, options, self.inner.settings.max_tokens_per_user)
+            .await
+    }
+
+    async fn issue_with_limit(
+        &self,
+        user_id: &str,
+        options: IssueOptions,
+        limit: Option<u32>,
+    ) -> Result<IssuedToken, IssueError> {
+        validate_issue(user_id, &options)?;
+        let settings = &self.inner.settings;
+        let created = self.now();
+        let ttl = match options.lifetime {
+            Lifetime::Configured => settings.token_ttl,
+            Lifetime::Never => None,
+            Lifetime::For(ttl) => Some(ttl),
+        };
+        let expires = ttl.map(|ttl| created + ttl);
+        // A digest collision between two fresh tokens is beyond unlikely; one retry
+        // covers it without looping forever on a broken store.
+        for _ in 0..2 {
+            let token = settings.prefix.generate();
+            let digest = settings.hasher.digest(token.expose_secret().as_bytes());
+            let new = NewToken::new(
+                digest,
+                settings.hasher.current_version(),
+                user_id.to_owned(),
+                created,
+            )
+            .with_name(options.name.clone())
+            .with_scopes(options.scopes.clone())
+            .with_expires(expires);
+            match self.inner.store.insert(&new, limit).await? {
+                InsertOutcome::Inserted(record) => {
+                    return Ok(IssuedToken {
+                        token,
+                        info: record.info,
+                    });
+                }
+                InsertOutcome::LimitReached => {
+                    return Err(IssueError::LimitReached {
+                        limit: limit.unwrap_or_default(),
+                    });
+                }
+                InsertOutcome::DuplicateDigest => {}
+            }
+        }
+        Err(IssueError::Store(StoreError::new(std::io::Error::other(
+            "the store reported a duplicate digest twice",
+        ))))
+    }
+
+    /// Replaces a token with a new one for the same user, name and scopes (and the
+    /// configured lifetime). The old token keeps working for `grace` (or until its own
+    /// expiry, if sooner), then stops.
+    ///
+    /// # Errors
+    ///
+    /// [`IssueError::NotFound`] when there is no token `id`; store failures.
+    pub async fn rotate(&self, id: TokenId, grace: Duration) -> Result<IssuedToken, IssueError> {
+        let inner = &*self.inner;
+        let old = inner.store.get(id).await?.ok_or(IssueError::NotFound)?;
+        let options = IssueOptions::new()
+            .name(old.info.name.clone())
+            .scopes(old.info.scopes.iter().cloned());
+        // The new token replaces the old one, so it does not count against the limit.
+        let issued = self
+            .issue_with_limit(&old.info.user_id, options, None)
+            .await?;
+        let grace_end = self.now() + grace;
+        let old_end = match old.info.expires {
+            Some(expires) if expires < grace_end => expires,
+            _ => grace_end,
+        };
+        inner.store.set_expiry(id, Some(old_end)).await?;
+        self.evict(&old.digest);
+        Ok(issued)
+    }
+
+    /// Revokes one token; `false` when there was none with that id.
+    ///
+    /// # Errors
+    ///
+    /// The store's failure.
+    pub async fn revoke(&self, id: TokenId) -> Result<bool, StoreError> {
+        match self.inner.store.revoke(id).await? {
+            Some(record) => {
+                self.evict(&record.digest);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Revokes every token of a user; returns how many there were.
+    ///
+    /// # Errors
+    ///
+    /// The store's failure.
+    pub async fn revoke_user(&self, user_id: &str) -> Result<u64, StoreError> {
+        let revoked = self.inner.store.revoke_user(user_id).await?;
+        for record in &revoked {
+            self.evict(&record.digest);
+        }
+        self.forget_user(user_id);
+        Ok(revoked.len() as u64)
+    }
+
+    /// The tokens of one user, or of everyone with `None`: metadata, never secrets.
+    ///
+    /// # Errors
+    ///
+    /// The store's failure.
+    pub async fn list(&self, user_id: Option<&str>) -> Result<Vec<TokenInfo>, StoreError> {
+        self.inner.store.list(user_id).await
+    }
+
+    /// Deletes every expired token; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// The store's failure.
+    pub async fn purge_expired(&self) -> Result<u64, StoreError> {
+        self.inner.store.purge_expired(self.now()).await
+    }
+
+    /// Drops a token from this node's cache, so that the store is asked again. Called
+    /// for every revocation made here; call it for revocations heard from elsewhere.
+    pub fn evict(&self, digest: &TokenDigest) {
+        self.inner.revocations.fetch_add(1, Ordering::AcqRel);
+        if let Some(cache) = &self.inner.cache {
+            cache.remove(digest);
+        }
+    }
+
+    /// Drops every cached token of a user (after deactivating the user, say), so that
+    /// the user is loaded again on the next request.
+    pub fn forget_user(&self, user_id: &str) {
+        self.inner.revocations.fetch_add(1, Ordering::AcqRel);
+        if let Some(cache) = &self.inner.cache {
+            cache.retain(|_, entry| entry.identity.token.user_id != user_id);
+        }
+    }
+
+    /// How many tokens the cache holds now.
+    pub fn cached_tokens(&self) -> usize {
+        self.inner.cache.as_ref().map_or(0, TokenCache::len)
+    }
+}
+
+impl PendingWrites {
+    /// Counts one write down; true when none is left.
+    fn count_down(&self) -> bool {
+        self.count.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+}

@@ -1,0 +1,25 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs)]
+
+mod authenticator;
+pub mod clock;
+pub mod digest;
+mod error;
+pub mod header;
+pub mod memory;
+pub mod store;
+pub mod token;
+mod user;
+
+pub use authenticator::{
+    Authenticator, AuthenticatorBuilder, ConfigError, Identity, IssueOptions, IssuedToken,
+};
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use digest::{DigestKey, TokenDigest, TokenHasher};
+pub use error::{AuthError, Challenge, ErrorResponse, IssueError, StoreError};
+pub use header::Keyword;
+pub use memory::MemoryStore;
+pub use store::{InsertOutcome, NewToken, TokenId, TokenInfo, TokenRecord, TokenStore};
+pub use token::{PlaintextToken, TokenPrefix};
+pub use user::{UserIdLoader, UserLoader};

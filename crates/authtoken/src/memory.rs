@@ -1,0 +1,177 @@
+//! An in-process [`TokenStore`], for prototypes, tests and single-process tools.
+//!
+//! Everything is lost when the process ends; use `authtoken-sqlx` for anything that
+//! must last.
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use time::OffsetDateTime;
+
+use crate::digest::TokenDigest;
+use crate::store::{InsertOutcome, NewToken, TokenId, TokenInfo, TokenRecord, TokenStore};
+
+/// A [`TokenStore`] in a mutex-guarded map.
+#[derive(Debug, Default)]
+pub struct MemoryStore {
+    state: Mutex<State>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    next_id: i64,
+    records: BTreeMap<TokenId, TokenRecord>,
+}
+
+impl MemoryStore {
+    /// An empty store.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many tokens are stored.
+    pub fn len(&self) -> usize {
+        self.state().records.len()
+    }
+
+    /// True when no token is stored.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+impl TokenStore for MemoryStore {
+    type Error = Infallible;
+
+    async fn insert(
+        &self,
+        token: &NewToken,
+        limit: Option<u32>,
+    ) -> Result<InsertOutcome, Infallible> {
+        let mut state = self.state();
+        if state.records.values().any(|r| r.digest == token.digest) {
+            return Ok(InsertOutcome::DuplicateDigest);
+        }
+        if let Some(limit) = limit {
+            let live = state
+                .records
+                .values()
+                .filter(|r| r.info.user_id == token.user_id && !r.info.is_expired_at(token.created))
+                .count();
+            if live >= limit as usize {
+                return Ok(InsertOutcome::LimitReached);
+            }
+        }
+        state.next_id += 1;
+        let id = TokenId(state.next_id);
+        let info = TokenInfo::new(
+            id,
+            token.user_id.clone(),
+            token.name.clone(),
+            token.scopes.clone(),
+            token.created,
+        )
+        .with_expires(token.expires);
+        let record = TokenRecord::new(info, token.digest, token.key_version);
+        state.records.insert(id, record.clone());
+        Ok(InsertOutcome::Inserted(record))
+    }
+
+    async fn find_by_digest(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Option<TokenRecord>, Infallible> {
+        Ok(self
+            .state()
+            .records
+            .values()
+            .find(|r| r.digest == *digest)
+            .cloned())
+    }
+
+    async fn get(&self, id: TokenId) -> Result<Option<TokenRecord>, Infallible> {
+        Ok(self.state().records.get(&id).cloned())
+    }
+
+    async fn revoke(&self, id: TokenId) -> Result<Option<TokenRecord>, Infallible> {
+        Ok(self.state().records.remove(&id))
+    }
+
+    async fn revoke_user(&self, user_id: &str) -> Result<Vec<TokenRecord>, Infallible> {
+        let mut state = self.state();
+        let ids: Vec<TokenId> = state
+            .records
+            .values()
+            .filter(|r| r.info.user_id == user_id)
+            .map(|r| r.info.id)
+            .collect();
+        Ok(ids
+            .iter()
+            .filter_map(|id| state.records.remove(id))
+            .collect())
+    }
+
+    async fn list(&self, user_id: Option<&str>) -> Result<Vec<TokenInfo>, Infallible> {
+        Ok(self
+            .state()
+            .records
+            .values()
+            .filter(|r| user_id.is_none_or(|u| r.info.user_id == u))
+            .map(|r| r.info.clone())
+            .collect())
+    }
+
+    async fn touch(
+        &self,
+        id: TokenId,
+        used_at: OffsetDateTime,
+        expires: Option<OffsetDateTime>,
+    ) -> Result<(), Infallible> {
+        if let Some(record) = self.state().records.get_mut(&id) {
+            record.info.last_used = Some(used_at);
+            if expires.is_some() {
+                record.info.expires = expires;
+            }
+        }
+        Ok(())
+    }
+
+    async fn set_expiry(
+        &self,
+        id: TokenId,
+        expires: Option<OffsetDateTime>,
+    ) -> Result<bool, Infallible> {
+        Ok(match self.state().records.get_mut(&id) {
+            Some(record) => {
+                record.info.expires = expires;
+                true
+            }
+            None => false,
+        })
+    }
+
+    async fn replace_digest(
+        &self,
+        id: TokenId,
+        digest: &TokenDigest,
+        key_version: u32,
+    ) -> Result<(), Infallible> {
+        if let Some(record) = self.state().records.get_mut(&id) {
+            record.digest = *digest;
+            record.key_version = key_version;
+        }
+        Ok(())
+    }
+
+    async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, Infallible> {
+        let mut state = self.state();
+        let before = state.records.len();
+        state.records.retain(|_, r| !r.info.is_expired_at(now));
+        Ok((before - state.records.len()) as u64)
+    }
+}

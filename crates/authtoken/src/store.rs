@@ -1,0 +1,284 @@
+//! Where token records live: the [`TokenStore`] trait and its record types.
+//!
+//! `authtoken-sqlx` implements the trait on SQLite, PostgreSQL and MySQL. A store
+//! keeps digests only; it never sees a plaintext token.
+
+use std::fmt;
+use std::future::Future;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::digest::TokenDigest;
+
+/// A token's id in its store: what an administrator names to revoke or rotate it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct TokenId(pub i64);
+
+impl fmt::Display for TokenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl FromStr for TokenId {
+    type Err = std::num::ParseIntError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        s.trim().parse().map(Self)
+    }
+}
+
+/// What may be known about a token without its secret: the metadata that listings,
+/// handlers and the command line show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub struct TokenInfo {
+    /// The token's id.
+    pub id: TokenId,
+    /// Its user's id, as text (integer and UUID ids both fit).
+    pub user_id: String,
+    /// A label, such as a device name.
+    pub name: String,
+    /// What the token may do.
+    pub scopes: Vec<String>,
+    /// When it was issued.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created: OffsetDateTime,
+    /// When it stops working, if ever.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expires: Option<OffsetDateTime>,
+    /// When it was last used, written at most once per configured interval.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_used: Option<OffsetDateTime>,
+}
+
+impl TokenInfo {
+    /// Builds the metadata of a record read from a store.
+    pub fn new(
+        id: TokenId,
+        user_id: String,
+        name: String,
+        scopes: Vec<String>,
+        created: OffsetDateTime,
+    ) -> Self {
+        Self {
+            id,
+            user_id,
+            name,
+            scopes,
+            created,
+            expires: None,
+            last_used: None,
+        }
+    }
+
+    /// Sets the expiry.
+    #[must_use]
+    pub fn with_expires(mut self, expires: Option<OffsetDateTime>) -> Self {
+        self.expires = expires;
+        self
+    }
+
+    /// Sets the last use.
+    #[must_use]
+    pub fn with_last_used(mut self, last_used: Option<OffsetDateTime>) -> Self {
+        self.last_used = last_used;
+        self
+    }
+
+    /// True when the token carries `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    /// True when the expiry has passed at `now`.
+    pub fn is_expired_at(&self, now: OffsetDateTime) -> bool {
+        self.expires.is_some_and(|expires| expires <= now)
+    }
+}
+
+/// A stored token: its metadata, its digest, and the version of the key the digest
+/// was made under (0 for plain SHA-256).
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TokenRecord {
+    /// The metadata.
+    pub info: TokenInfo,
+    /// The digest the store looks the token up by.
+    pub digest: TokenDigest,
+    /// The digest key version.
+    pub key_version: u32,
+}
+
+impl TokenRecord {
+    /// Assembles a record read from a store.
+    pub fn new(info: TokenInfo, digest: TokenDigest, key_version: u32) -> Self {
+        Self {
+            info,
+            digest,
+            key_version,
+        }
+    }
+}
+
+impl fmt::Debug for TokenRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TokenRecord")
+            .field("info", &self.info)
+            .field("digest", &self.digest)
+            .field("key_version", &self.key_version)
+            .finish()
+    }
+}
+
+/// A token to insert: everything but the id, which the store assigns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NewToken {
+    /// The digest to store under a unique index.
+    pub digest: TokenDigest,
+    /// The digest key version.
+    pub key_version: u32,
+    /// The user's id.
+    pub user_id: String,
+    /// A label.
+    pub name: String,
+    /// Scopes.
+    pub scopes: Vec<String>,
+    /// Issue time.
+    pub created: OffsetDateTime,
+    /// Expiry, if any.
+    pub expires: Option<OffsetDateTime>,
+}
+
+impl NewToken {
+    /// A token for `user_id` with no name, no scopes and no expiry.
+    pub fn new(
+        digest: TokenDigest,
+        key_version: u32,
+        user_id: String,
+        created: OffsetDateTime,
+    ) -> Self {
+        Self {
+            digest,
+            key_version,
+            user_id,
+            name: String::new(),
+            scopes: Vec::new(),
+            created,
+            expires: None,
+        }
+    }
+
+    /// Sets the name.
+    #[must_use]
+    pub fn with_name(mut self, name: String) -> Self {
+        self.name = name;
+        self
+    }
+
+    /// Sets the scopes.
+    #[must_use]
+    pub fn with_scopes(mut self, scopes: Vec<String>) -> Self {
+        self.scopes = scopes;
+        self
+    }
+
+    /// Sets the expiry.
+    #[must_use]
+    pub fn with_expires(mut self, expires: Option<OffsetDateTime>) -> Self {
+        self.expires = expires;
+        self
+    }
+}
+
+/// The result of [`TokenStore::insert`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// The token was stored.
+    Inserted(TokenRecord),
+    /// The user already holds `limit` live tokens; nothing was stored.
+    LimitReached,
+    /// A token with the same digest exists already; nothing was stored.
+    DuplicateDigest,
+}
+
+/// Storage for token records, looked up by digest.
+///
+/// `Ok(None)` means "not found"; `Err` means the store failed, which authentication
+/// turns into 503 and never into 401. Revocation deletes the record.
+pub trait TokenStore: Send + Sync + 'static {
+    /// The store's own error, kept as the source of [`crate::StoreError`].
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Stores a token. With `limit`, the insert happens only while the user holds
+    /// fewer than `limit` unexpired tokens at `token.created`, checked atomically with
+    /// the insert so that concurrent issues never exceed it.
+    fn insert(
+        &self,
+        token: &NewToken,
+        limit: Option<u32>,
+    ) -> impl Future<Output = Result<InsertOutcome, Self::Error>> + Send;
+
+    /// The record with this digest.
+    fn find_by_digest(
+        &self,
+        digest: &TokenDigest,
+    ) -> impl Future<Output = Result<Option<TokenRecord>, Self::Error>> + Send;
+
+    /// The record with this id.
+    fn get(
+        &self,
+        id: TokenId,
+    ) -> impl Future<Output = Result<Option<TokenRecord>, Self::Error>> + Send;
+
+    /// Deletes one token, returning what was deleted.
+    fn revoke(
+        &self,
+        id: TokenId,
+    ) -> impl Future<Output = Result<Option<TokenRecord>, Self::Error>> + Send;
+
+    /// Deletes every token of a user, returning what was deleted.
+    fn revoke_user(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Vec<TokenRecord>, Self::Error>> + Send;
+
+    /// The tokens of one user, or of every user with `None`, oldest first.
+    fn list(
+        &self,
+        user_id: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<TokenInfo>, Self::Error>> + Send;
+
+    /// Records a use; with `expires`, moves the expiry too (sliding expiry).
+    fn touch(
+        &self,
+        id: TokenId,
+        used_at: OffsetDateTime,
+        expires: Option<OffsetDateTime>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Sets the expiry of one token; `false` when there is no such token.
+    fn set_expiry(
+        &self,
+        id: TokenId,
+        expires: Option<OffsetDateTime>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Replaces a token's digest (re-keying it under a newer HMAC secret).
+    fn replace_digest(
+        &self,
+        id: TokenId,
+        digest: &TokenDigest,
+        key_version: u32,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+
+    /// Deletes every token whose expiry is at or before `now`; returns how many.
+    fn purge_expired(
+        &self,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+}
