@@ -318,9 +318,13 @@ struct CacheEntry<U> {
     cached_at: i64,
     /// Unix milliseconds, `i64::MAX` for never; moves with sliding expiry.
     expires: AtomicI64,
-    /// Unix milliseconds of the last last-used write this node made or saw.
-    last_touch: AtomicI64,
+    /// Unix milliseconds of the last last-used write this node made or saw; shared
+    /// with [`Inner::use_marks`].
+    last_touch: Arc<AtomicI64>,
 }
+
+/// The fewest last-use marks kept, even with the token cache off.
+const USE_MARKS_MIN: usize = 4096;
 
 type TokenCache<U> = quick_cache::sync::Cache<TokenDigest, Arc<CacheEntry<U>>>;
 
@@ -352,6 +356,9 @@ struct Inner<U> {
     loader: Box<dyn ErasedLoader<U>>,
     clock: Arc<dyn Clock>,
     cache: Option<TokenCache<U>>,
+    /// The last-use write time of recently seen tokens, by id: throttles the writes
+    /// whether or not the token cache is on.
+    use_marks: quick_cache::sync::Cache<TokenId, Arc<AtomicI64>>,
     /// Bumped by every revocation, so that a lookup that raced one never caches
     /// what was revoked.
     revocations: AtomicU64,
@@ -563,6 +570,7 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
                 loader: self.loader,
                 clock: self.clock,
                 cache,
+                use_marks: quick_cache::sync::Cache::new(self.cache_capacity.max(USE_MARKS_MIN)),
                 revocations: AtomicU64::new(0),
                 pending_writes: Arc::default(),
             }),
@@ -749,7 +757,13 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
                 return Err(AuthError::Unavailable(error));
             }
         };
-        let last_touch = AtomicI64::new(record.info.last_used.map_or(i64::MIN, unix_millis));
+        let last_used = record.info.last_used.map_or(i64::MIN, unix_millis);
+        let last_touch = inner
+            .use_marks
+            .get_or_insert_with(&record.info.id, || {
+                Ok::<_, std::convert::Infallible>(Arc::new(AtomicI64::new(last_used)))
+            })
+            .unwrap_or_else(|never| match never {});
         let expires = AtomicI64::new(record.info.expires.map_or(i64::MAX, unix_millis));
         let identity = Identity::new(Arc::new(user), Arc::new(record.info));
         self.record_use(&identity.token, &last_touch, Some(&expires), now);

@@ -1,0 +1,236 @@
+//! The SQLite backend. Times are unix microseconds in INTEGER columns, so that every
+//! comparison is numeric.
+
+use std::str::FromStr;
+
+use authtoken::{InsertOutcome, NewToken, TokenDigest, TokenId, TokenInfo, TokenRecord};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
+use sqlx::{Row as _, SqlitePool};
+use time::OffsetDateTime;
+
+use crate::{DEFAULT_ACQUIRE_TIMEOUT, Error, Row, from_micros, join_scopes, to_micros};
+
+/// The columns every query returns, as a literal so that queries stay `&'static str`.
+macro_rules! columns {
+    () => {
+        "id, digest, key_version, user_id, name, scopes, created_at, expires_at, last_used_at"
+    };
+}
+
+/// Opens a pool for `url`: WAL for files, one shared database for `sqlite::memory:`.
+pub(crate) async fn connect(url: &str) -> Result<SqlitePool, Error> {
+    let options = SqliteConnectOptions::from_str(url)?
+        .busy_timeout(std::time::Duration::from_secs(5))
+        .foreign_keys(true);
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    let pool_options = SqlitePoolOptions::new().acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT);
+    let pool = if in_memory {
+        // An in-memory database lives as long as one connection to it: keep one open.
+        pool_options
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .connect_with(options)
+            .await?
+    } else {
+        pool_options
+            .connect_with(options.journal_mode(SqliteJournalMode::Wal))
+            .await?
+    };
+    Ok(pool)
+}
+
+fn read_row(row: &SqliteRow) -> Result<TokenRecord, Error> {
+    let id: i64 = row.try_get("id")?;
+    let micros = |column: &str| -> Result<Option<OffsetDateTime>, Error> {
+        row.try_get::<Option<i64>, _>(column)?
+            .map(|value| from_micros(id, value))
+            .transpose()
+    };
+    Row {
+        id,
+        digest: row.try_get("digest")?,
+        key_version: row.try_get("key_version")?,
+        user_id: row.try_get("user_id")?,
+        name: row.try_get("name")?,
+        scopes: row.try_get("scopes")?,
+        created_at: from_micros(id, row.try_get("created_at")?)?,
+        expires_at: micros("expires_at")?,
+        last_used_at: micros("last_used_at")?,
+    }
+    .into_record()
+}
+
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+pub(crate) async fn insert(
+    pool: &SqlitePool,
+    token: &NewToken,
+    limit: Option<u32>,
+) -> Result<InsertOutcome, Error> {
+    // One statement: SQLite runs it under its write lock, so the count and the insert
+    // cannot interleave with another issue.
+    let sql = concat!(
+        "INSERT INTO authtoken_tokens \
+             (digest, key_version, user_id, name, scopes, created_at, expires_at) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 \
+         WHERE ?8 IS NULL OR (SELECT COUNT(*) FROM authtoken_tokens \
+             WHERE user_id = ?3 AND (expires_at IS NULL OR expires_at > ?6)) < ?8 \
+         RETURNING ",
+        columns!()
+    );
+    let result = sqlx::query(sql)
+        .bind(token.digest.as_bytes().as_slice())
+        .bind(i64::from(token.key_version))
+        .bind(&token.user_id)
+        .bind(&token.name)
+        .bind(join_scopes(&token.scopes))
+        .bind(to_micros(token.created))
+        .bind(token.expires.map(to_micros))
+        .bind(limit.map(i64::from))
+        .fetch_optional(pool)
+        .await;
+    match result {
+        Ok(Some(row)) => Ok(InsertOutcome::Inserted(read_row(&row)?)),
+        Ok(None) => Ok(InsertOutcome::LimitReached),
+        Err(error) if is_unique_violation(&error) => Ok(InsertOutcome::DuplicateDigest),
+        Err(error) => Err(error.into()),
+    }
+}
+
+pub(crate) async fn find_by_digest(
+    pool: &SqlitePool,
+    digest: &TokenDigest,
+) -> Result<Option<TokenRecord>, Error> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM authtoken_tokens WHERE digest = ?1"
+    );
+    sqlx::query(sql)
+        .bind(digest.as_bytes().as_slice())
+        .fetch_optional(pool)
+        .await?
+        .map(|row| read_row(&row))
+        .transpose()
+}
+
+pub(crate) async fn get(pool: &SqlitePool, id: TokenId) -> Result<Option<TokenRecord>, Error> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM authtoken_tokens WHERE id = ?1"
+    );
+    sqlx::query(sql)
+        .bind(id.0)
+        .fetch_optional(pool)
+        .await?
+        .map(|row| read_row(&row))
+        .transpose()
+}
+
+pub(crate) async fn revoke(pool: &SqlitePool, id: TokenId) -> Result<Option<TokenRecord>, Error> {
+    let sql = concat!(
+        "DELETE FROM authtoken_tokens WHERE id = ?1 RETURNING ",
+        columns!()
+    );
+    sqlx::query(sql)
+        .bind(id.0)
+        .fetch_optional(pool)
+        .await?
+        .map(|row| read_row(&row))
+        .transpose()
+}
+
+pub(crate) async fn revoke_user(
+    pool: &SqlitePool,
+    user_id: &str,
+) -> Result<Vec<TokenRecord>, Error> {
+    let sql = concat!(
+        "DELETE FROM authtoken_tokens WHERE user_id = ?1 RETURNING ",
+        columns!()
+    );
+    sqlx::query(sql)
+        .bind(user_id)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(read_row)
+        .collect()
+}
+
+pub(crate) async fn list(
+    pool: &SqlitePool,
+    user_id: Option<&str>,
+) -> Result<Vec<TokenInfo>, Error> {
+    let sql = concat!(
+        "SELECT ",
+        columns!(),
+        " FROM authtoken_tokens WHERE ?1 IS NULL OR user_id = ?1 ORDER BY id"
+    );
+    sqlx::query(sql)
+        .bind(user_id)
+        .fetch_all(pool)
+        .await?
+        .iter()
+        .map(|row| read_row(row).map(|record| record.info))
+        .collect()
+}
+
+pub(crate) async fn touch(
+    pool: &SqlitePool,
+    id: TokenId,
+    used_at: OffsetDateTime,
+    expires: Option<OffsetDateTime>,
+) -> Result<(), Error> {
+    sqlx::query(
+        "UPDATE authtoken_tokens SET last_used_at = ?2, expires_at = COALESCE(?3, expires_at) \
+         WHERE id = ?1",
+    )
+    .bind(id.0)
+    .bind(to_micros(used_at))
+    .bind(expires.map(to_micros))
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+pub(crate) async fn set_expiry(
+    pool: &SqlitePool,
+    id: TokenId,
+    expires: Option<OffsetDateTime>,
+) -> Result<bool, Error> {
+    let result = sqlx::query("UPDATE authtoken_tokens SET expires_at = ?2 WHERE id = ?1")
+        .bind(id.0)
+        .bind(expires.map(to_micros))
+        .execute(pool)
+        .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+pub(crate) async fn replace_digest(
+    pool: &SqlitePool,
+    id: TokenId,
+    digest: &TokenDigest,
+    key_version: u32,
+) -> Result<(), Error> {
+    sqlx::query("UPDATE authtoken_tokens SET digest = ?2, key_version = ?3 WHERE id = ?1")
+        .bind(id.0)
+        .bind(digest.as_bytes().as_slice())
+        .bind(i64::from(key_version))
+        .execute(pool)
+        .await?;
+    Ok(())
+}
+
+pub(crate) async fn purge_expired(pool: &SqlitePool, now: OffsetDateTime) -> Result<u64, Error> {
+    let result = sqlx::query(
+        "DELETE FROM authtoken_tokens WHERE expires_at IS NOT NULL AND expires_at <= ?1",
+    )
+    .bind(to_micros(now))
+    .execute(pool)
+    .await?;
+    Ok(result.rows_affected())
+}
