@@ -1,0 +1,196 @@
+//! [`AuthLayer`] and [`AuthService`]: authenticate each request once, for any http
+//! 1.x tower stack.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use authtoken::Authenticator;
+use http::header::AUTHORIZATION;
+use http::{HeaderValue, Request, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::{Authentication, ResponseBody};
+
+/// Authenticates every request with an [`Authenticator`] and puts the outcome, an
+/// [`Authentication<U>`], in the request extensions.
+///
+/// By default every request goes on to the inner service, and the handlers decide:
+/// anonymous requests pass as anonymous, and a bad token or an unavailable store
+/// passes as a stored error, which every extractor answers (a bad token is refused
+/// even where a user is optional). With [`AuthLayer::require_authentication`] the
+/// layer answers those requests itself, for everything it wraps.
+///
+/// Reads every `Authorization` header of the request and calls
+/// [`Authenticator::authenticate_headers`] once. A request that already carries an
+/// [`Authentication<U>`] (from an outer `AuthLayer<U>`) is not authenticated again.
+///
+/// ```
+/// use authtoken::{Authenticator, MemoryStore, UserIdLoader};
+/// use authtoken_axum::AuthLayer;
+/// use axum::{Router, routing::get};
+///
+/// # fn main() -> Result<(), authtoken::ConfigError> {
+/// let auth = Authenticator::builder(MemoryStore::new(), UserIdLoader).build()?;
+/// let app: Router = Router::new()
+///     .route("/", get(|| async { "hello" }))
+///     .layer(AuthLayer::new(auth));
+/// # let _ = app; Ok(()) }
+/// ```
+pub struct AuthLayer<U> {
+    authenticator: Authenticator<U>,
+    required: bool,
+}
+
+impl<U> AuthLayer<U> {
+    /// A layer authenticating with `authenticator`, letting anonymous requests and
+    /// failures through to the handlers.
+    pub fn new(authenticator: Authenticator<U>) -> Self {
+        Self {
+            authenticator,
+            required: false,
+        }
+    }
+
+    /// Makes the layer itself answer every request that is not authenticated: 401
+    /// when nothing or bad credentials were sent, 400 for conflicting headers, 503
+    /// when the store is unavailable; status, challenge and body as the core decides.
+    #[must_use]
+    pub fn require_authentication(mut self) -> Self {
+        self.required = true;
+        self
+    }
+}
+
+impl<U> Clone for AuthLayer<U> {
+    fn clone(&self) -> Self {
+        Self {
+            authenticator: self.authenticator.clone(),
+            required: self.required,
+        }
+    }
+}
+
+impl<U> fmt::Debug for AuthLayer<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthLayer")
+            .field("authenticator", &self.authenticator)
+            .field("required", &self.required)
+            .finish()
+    }
+}
+
+impl<S, U> Layer<S> for AuthLayer<U> {
+    type Service = AuthService<S, U>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        AuthService {
+            inner,
+            authenticator: self.authenticator.clone(),
+            required: self.required,
+        }
+    }
+}
+
+/// The service made by [`AuthLayer`]: see there.
+pub struct AuthService<S, U> {
+    inner: S,
+    authenticator: Authenticator<U>,
+    required: bool,
+}
+
+impl<S, U> AuthService<S, U> {
+    /// Wraps `inner`, as [`AuthLayer::new`] would.
+    pub fn new(inner: S, authenticator: Authenticator<U>) -> Self {
+        AuthLayer::new(authenticator).layer(inner)
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// The inner service, consuming this one.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+}
+
+impl<S: Clone, U> Clone for AuthService<S, U> {
+    fn clone(&self) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            authenticator: self.authenticator.clone(),
+            required: self.required,
+        }
+    }
+}
+
+impl<S: fmt::Debug, U> fmt::Debug for AuthService<S, U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthService")
+            .field("inner", &self.inner)
+            .field("authenticator", &self.authenticator)
+            .field("required", &self.required)
+            .finish()
+    }
+}
+
+/// The future of [`AuthService`].
+pub type ResponseFuture<B, E> =
+    Pin<Box<dyn Future<Output = Result<Response<ResponseBody<B>>, E>> + Send + 'static>>;
+
+impl<S, U, ReqBody, ResBody> Service<Request<ReqBody>> for AuthService<S, U>
+where
+    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    U: Send + Sync + 'static,
+{
+    type Response = Response<ResponseBody<ResBody>>;
+    type Error = S::Error;
+    type Future = ResponseFuture<ResBody, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        // `self.inner` was polled ready, its clone was not: keep the clone here and
+        // move the ready service into the future, which calls it after the await.
+        let mut inner = self.inner.clone();
+        std::mem::swap(&mut self.inner, &mut inner);
+        let authenticator = self.authenticator.clone();
+        let required = self.required;
+
+        Box::pin(async move {
+            let authentication = match request.extensions().get::<Authentication<U>>() {
+                // An outer layer authenticated this request already.
+                Some(authentication) => authentication.clone(),
+                None => {
+                    let values = request
+                        .headers()
+                        .get_all(AUTHORIZATION)
+                        .iter()
+                        .map(HeaderValue::as_bytes);
+                    let result = authenticator.authenticate_headers(values).await;
+                    let authentication = Authentication::new(result, authenticator);
+                    request.extensions_mut().insert(authentication.clone());
+                    authentication
+                }
+            };
+            if required && let Err(rejection) = authentication.require() {
+                return Ok(rejection.to_http_response().map(ResponseBody::rejection));
+            }
+            let response = inner.call(request).await?;
+            Ok(response.map(ResponseBody::inner))
+        })
+    }
+}

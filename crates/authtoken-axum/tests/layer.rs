@@ -1,0 +1,319 @@
+//! The layer and extractors in the router shapes axum offers, and without axum.
+//! The error table itself is covered once for every adapter by the behaviour crate.
+#![cfg(feature = "axum")]
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use authtoken::{
+    AuthError, Authenticator, InsertOutcome, IssueOptions, MemoryStore, NewToken, TokenDigest,
+    TokenId, TokenInfo, TokenRecord, TokenStore, UserIdLoader,
+};
+use authtoken_axum::{AuthLayer, AuthRejection, Authenticated, Authentication, MaybeAuthenticated};
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::routing::get;
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use time::OffsetDateTime;
+use tower::ServiceExt;
+
+/// A memory store that counts lookups by digest.
+#[derive(Clone, Default)]
+struct CountingStore {
+    memory: Arc<MemoryStore>,
+    lookups: Arc<AtomicUsize>,
+}
+
+impl TokenStore for CountingStore {
+    type Error = Infallible;
+
+    async fn insert(
+        &self,
+        token: &NewToken,
+        limit: Option<u32>,
+    ) -> Result<InsertOutcome, Infallible> {
+        self.memory.insert(token, limit).await
+    }
+    async fn find_by_digest(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Option<TokenRecord>, Infallible> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        self.memory.find_by_digest(digest).await
+    }
+    async fn get(&self, id: TokenId) -> Result<Option<TokenRecord>, Infallible> {
+        self.memory.get(id).await
+    }
+    async fn revoke(&self, id: TokenId) -> Result<Option<TokenRecord>, Infallible> {
+        self.memory.revoke(id).await
+    }
+    async fn revoke_user(&self, user_id: &str) -> Result<Vec<TokenRecord>, Infallible> {
+        self.memory.revoke_user(user_id).await
+    }
+    async fn list(&self, user_id: Option<&str>) -> Result<Vec<TokenInfo>, Infallible> {
+        self.memory.list(user_id).await
+    }
+    async fn touch(
+        &self,
+        id: TokenId,
+        at: OffsetDateTime,
+        expires: Option<OffsetDateTime>,
+    ) -> Result<(), Infallible> {
+        self.memory.touch(id, at, expires).await
+    }
+    async fn set_expiry(
+        &self,
+        id: TokenId,
+        expires: Option<OffsetDateTime>,
+    ) -> Result<bool, Infallible> {
+        self.memory.set_expiry(id, expires).await
+    }
+    async fn replace_digest(
+        &self,
+        id: TokenId,
+        digest: &TokenDigest,
+        version: u32,
+    ) -> Result<(), Infallible> {
+        self.memory.replace_digest(id, digest, version).await
+    }
+    async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, Infallible> {
+        self.memory.purge_expired(now).await
+    }
+}
+
+struct Setup {
+    auth: Authenticator<String>,
+    lookups: Arc<AtomicUsize>,
+    header: String,
+}
+
+async fn setup() -> Setup {
+    let store = CountingStore::default();
+    let lookups = Arc::clone(&store.lookups);
+    let auth = Authenticator::builder(store, UserIdLoader)
+        .cache_capacity(0)
+        .build()
+        .expect("valid settings");
+    let issued = auth
+        .issue("alice", IssueOptions::new())
+        .await
+        .expect("issued");
+    let header = format!("Token {}", issued.token().expose_secret());
+    Setup {
+        auth,
+        lookups,
+        header,
+    }
+}
+
+fn request(path: &str, authorization: Option<&str>) -> Request<Body> {
+    let mut builder = Request::builder().uri(path);
+    if let Some(value) = authorization {
+        builder = builder.header("authorization", value);
+    }
+    builder.body(Body::empty()).expect("a valid request")
+}
+
+async fn send(app: &Router, path: &str, authorization: Option<&str>) -> (StatusCode, String) {
+    let response = app
+        .clone()
+        .oneshot(request(path, authorization))
+        .await
+        .expect("infallible");
+    let status = response.status();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    (
+        status,
+        String::from_utf8(body.to_vec()).expect("UTF-8 body"),
+    )
+}
+
+async fn me(user: Authenticated<String>) -> String {
+    user.user().clone()
+}
+
+async fn maybe(user: Option<Authenticated<String>>) -> String {
+    user.map_or_else(|| "anonymous".to_owned(), |u| u.user().clone())
+}
+
+#[tokio::test]
+async fn an_extractor_without_the_layer_answers_500_naming_the_layer() {
+    let setup = setup().await;
+    let app = Router::new()
+        .route("/me", get(me))
+        .route("/maybe", get(maybe));
+    for path in ["/me", "/maybe"] {
+        let (status, body) = send(&app, path, Some(&setup.header)).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
+        assert!(body.contains("AuthLayer"), "{path}: {body}");
+    }
+    assert_eq!(setup.lookups.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn an_extractor_for_another_user_type_is_a_missing_layer() {
+    let setup = setup().await;
+    async fn other(_: Authenticated<u64>) -> &'static str {
+        "unreachable"
+    }
+    let app = Router::new()
+        .route("/other", get(other))
+        .layer(AuthLayer::new(setup.auth.clone()));
+    let (status, _) = send(&app, "/other", Some(&setup.header)).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[tokio::test]
+async fn option_of_authenticated_is_anonymous_without_credentials_and_refuses_bad_ones() {
+    let setup = setup().await;
+    let app = Router::new()
+        .route("/maybe", get(maybe))
+        .layer(AuthLayer::new(setup.auth.clone()));
+    assert_eq!(
+        send(&app, "/maybe", None).await,
+        (StatusCode::OK, "anonymous".into())
+    );
+    assert_eq!(
+        send(&app, "/maybe", Some("Basic YWxpY2U6c2VjcmV0")).await,
+        (StatusCode::OK, "anonymous".into())
+    );
+    assert_eq!(
+        send(&app, "/maybe", Some(&setup.header)).await,
+        (StatusCode::OK, "alice".into())
+    );
+    assert_eq!(
+        send(&app, "/maybe", Some("Token atk_typo")).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"detail":"Invalid token."}"#.into()
+        )
+    );
+}
+
+#[tokio::test]
+async fn require_authentication_refuses_before_any_handler() {
+    let setup = setup().await;
+    let app = Router::new()
+        .route("/open", get(|| async { "reached" }))
+        .layer(AuthLayer::new(setup.auth.clone()).require_authentication());
+    let response = app
+        .clone()
+        .oneshot(request("/open", None))
+        .await
+        .expect("infallible");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        r#"Bearer realm="api""#
+    );
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("body")
+        .to_bytes();
+    assert_eq!(
+        body,
+        r#"{"detail":"Authentication credentials were not provided."}"#
+    );
+
+    assert_eq!(
+        send(&app, "/open", Some("Bearer atk_typo")).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"detail":"Invalid token."}"#.into()
+        )
+    );
+    assert_eq!(
+        send(&app, "/open", Some(&setup.header)).await,
+        (StatusCode::OK, "reached".into())
+    );
+}
+
+#[tokio::test]
+async fn route_layer_nested_routers_and_state() {
+    #[derive(Clone)]
+    struct Greeting(&'static str);
+
+    async fn greet(State(greeting): State<Greeting>, user: Authenticated<String>) -> String {
+        format!("{} {}", greeting.0, user.user())
+    }
+
+    let setup = setup().await;
+    let api = Router::new()
+        .route("/greet", get(greet))
+        .route_layer(AuthLayer::new(setup.auth.clone()))
+        .with_state(Greeting("hello"));
+    let app = Router::new()
+        .nest("/api", api)
+        .route("/health", get(|| async { "ok" }));
+
+    assert_eq!(
+        send(&app, "/api/greet", Some(&setup.header)).await,
+        (StatusCode::OK, "hello alice".into())
+    );
+    assert_eq!(
+        send(&app, "/api/greet", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // Routes outside the layer neither authenticate nor refuse.
+    assert_eq!(
+        send(&app, "/health", Some("Token atk_typo")).await,
+        (StatusCode::OK, "ok".into())
+    );
+    // An unmatched route is a 404, not a 401, under route_layer.
+    assert_eq!(
+        send(&app, "/api/nowhere", None).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn stacked_layers_and_many_extractors_authenticate_once() {
+    async fn many(
+        a: Authenticated<String>,
+        b: MaybeAuthenticated<String>,
+        c: Option<Authenticated<String>>,
+        d: Authentication<String>,
+    ) -> String {
+        let b = b.0.expect("authenticated");
+        let c = c.expect("authenticated");
+        let d = d.identity().expect("authenticated").user().clone();
+        format!("{} {} {} {d}", a.user(), b.user(), c.user())
+    }
+    let setup = setup().await;
+    let app = Router::new()
+        .route("/many", get(many))
+        .route_layer(AuthLayer::new(setup.auth.clone()))
+        .layer(AuthLayer::new(setup.auth.clone()));
+    assert_eq!(
+        send(&app, "/many", Some(&setup.header)).await,
+        (StatusCode::OK, "alice alice alice alice".into())
+    );
+    assert_eq!(setup.lookups.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn the_rejection_is_typed_and_carries_the_core_response() {
+    let challenge = authtoken::Challenge::bearer("api");
+    let rejection = AuthRejection::new(AuthError::TokenExpired, challenge);
+    assert_eq!(rejection.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(rejection.error(), Some(&AuthError::TokenExpired));
+    let response = rejection.to_http_response();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        response.headers()["www-authenticate"],
+        r#"Bearer realm="api", error="invalid_token", error_description="Token has expired.""#
+    );
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.body(), r#"{"detail":"Token has expired."}"#);
+}

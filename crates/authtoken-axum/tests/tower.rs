@@ -1,0 +1,73 @@
+//! The layer around a plain tower service, served by hyper over TCP: no axum needed.
+
+use std::convert::Infallible;
+
+use authtoken::{Authenticator, IssueOptions, MemoryStore, UserIdLoader};
+use authtoken_axum::{AuthLayer, Authentication};
+use bytes::Bytes;
+use http::Request;
+use http_body_util::Full;
+use hyper_util::rt::TokioIo;
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test]
+async fn plain_hyper_and_tower_without_axum() {
+    let auth = Authenticator::builder(MemoryStore::new(), UserIdLoader)
+        .build()
+        .expect("valid settings");
+    let issued = auth
+        .issue("alice", IssueOptions::new())
+        .await
+        .expect("issued");
+    let header = format!("Token {}", issued.token().expose_secret());
+    let service = tower::service_fn(|request: Request<hyper::body::Incoming>| async move {
+        let authentication = request
+            .extensions()
+            .get::<Authentication<String>>()
+            .expect("the layer ran");
+        let text = match authentication.require() {
+            Ok(identity) => format!("user {}", identity.user()),
+            Err(rejection) => format!("refused {}", rejection.status().as_u16()),
+        };
+        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(text))))
+    });
+    let service = tower::ServiceBuilder::new()
+        .layer(AuthLayer::new(auth))
+        .service(service);
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let address = listener.local_addr().expect("address");
+    let server = tokio::spawn(async move {
+        for _ in 0..2 {
+            let (stream, _) = listener.accept().await.expect("accept");
+            hyper::server::conn::http1::Builder::new()
+                .serve_connection(
+                    TokioIo::new(stream),
+                    TowerToHyperService::new(service.clone()),
+                )
+                .await
+                .expect("served");
+        }
+    });
+
+    for (authorization, expected) in [
+        (header.as_str(), "user alice"),
+        ("Token atk_typo", "refused 401"),
+    ] {
+        let mut stream = tokio::net::TcpStream::connect(address)
+            .await
+            .expect("connect");
+        let request = format!(
+            "GET / HTTP/1.1\r\nhost: localhost\r\nauthorization: {authorization}\r\nconnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.expect("write");
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.expect("read");
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.ends_with(expected), "{response}");
+    }
+    server.await.expect("server task");
+}
