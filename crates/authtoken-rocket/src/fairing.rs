@@ -1,0 +1,72 @@
+//! [`AuthFairing`]: manages the authenticator and checks the set-up at ignition.
+
+use std::fmt;
+
+use authtoken::Authenticator;
+use rocket::fairing::{self, Fairing, Info, Kind};
+use rocket::{Build, Rocket};
+
+use crate::catcher::CATCHER_NAME;
+
+/// Manages an [`Authenticator<U>`] for the guards of this crate and checks the
+/// set-up when the rocket ignites.
+///
+/// Ignition fails, with a message saying why, when an `Authenticator<U>` is already
+/// managed; it logs a warning when no catcher of [`crate::catchers`] answers 401 at
+/// the root (failed guards would then get Rocket's default error page instead of
+/// the JSON detail and `WWW-Authenticate`).
+///
+/// Attaching it is optional (`.manage(authenticator)` works too): either way, a
+/// route with a guard for a user type whose authenticator is not managed stops the
+/// launch, since the guards are [`Sentinel`](rocket::Sentinel)s.
+pub struct AuthFairing<U> {
+    authenticator: Authenticator<U>,
+}
+
+impl<U> AuthFairing<U> {
+    /// A fairing that manages `authenticator`.
+    pub fn new(authenticator: Authenticator<U>) -> Self {
+        Self { authenticator }
+    }
+}
+
+impl<U> fmt::Debug for AuthFairing<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AuthFairing")
+            .field("authenticator", &self.authenticator)
+            .finish()
+    }
+}
+
+#[rocket::async_trait]
+impl<U: Send + Sync + 'static> Fairing for AuthFairing<U> {
+    fn info(&self) -> Info {
+        Info {
+            name: "authtoken",
+            kind: Kind::Ignite,
+        }
+    }
+
+    async fn on_ignite(&self, rocket: Rocket<Build>) -> fairing::Result {
+        if rocket.state::<Authenticator<U>>().is_some() {
+            rocket::error!(
+                "an `Authenticator<{}>` is managed twice: attach one `AuthFairing` per user \
+                 type and do not also `.manage` it",
+                std::any::type_name::<U>()
+            );
+            return Err(rocket);
+        }
+        let has_catcher = rocket.catchers().any(|catcher| {
+            catcher.code == Some(401)
+                && catcher.base.path() == "/"
+                && catcher.name.as_deref() == Some(CATCHER_NAME)
+        });
+        if !has_catcher {
+            rocket::warn!(
+                "authtoken: `authtoken_rocket::catchers()` is not registered at \"/\"; \
+                 failed guards answer with the catchers registered for their status"
+            );
+        }
+        Ok(rocket.manage(self.authenticator.clone()))
+    }
+}

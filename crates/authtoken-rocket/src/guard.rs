@@ -1,0 +1,198 @@
+//! The request guards: [`Authenticated`], [`MaybeAuthenticated`].
+
+use std::fmt;
+use std::ops::Deref;
+
+use authtoken::{AuthError, Authenticator, Challenge, Identity};
+use rocket::request::{FromRequest, Outcome, Request};
+use rocket::{Ignite, Rocket, Sentinel};
+
+use crate::AuthRejection;
+
+/// The outcome of authenticating one request for user type `U`, kept in the
+/// request-local cache so that however many guards ask, the authenticator runs
+/// once.
+pub(crate) struct Authentication<U> {
+    /// `Err` for a bad request or a missing authenticator.
+    result: Result<Option<Identity<U>>, AuthRejection>,
+    /// The authenticator's challenge; `None` when no authenticator is managed.
+    challenge: Option<Challenge>,
+}
+
+impl<U: Send + Sync + 'static> Authentication<U> {
+    /// A rejection for `error`, with this request's challenge.
+    pub(crate) fn reject(&self, error: AuthError) -> AuthRejection {
+        match &self.challenge {
+            Some(challenge) => AuthRejection::new(error, challenge.clone()),
+            None => AuthRejection::missing::<U>(),
+        }
+    }
+
+    /// The identity, `None` when anonymous.
+    pub(crate) fn optional(&self) -> Result<Option<Identity<U>>, AuthRejection> {
+        self.result.clone()
+    }
+
+    /// The identity; anonymous is [`AuthError::NotProvided`].
+    pub(crate) fn required(&self) -> Result<Identity<U>, AuthRejection> {
+        self.optional()?
+            .ok_or_else(|| self.reject(AuthError::NotProvided))
+    }
+}
+
+/// Authenticates `request` once, with every `Authorization` header it carries, and
+/// returns the cached outcome to every later caller.
+pub(crate) async fn authenticate<'r, U>(request: &'r Request<'_>) -> &'r Authentication<U>
+where
+    U: Send + Sync + 'static,
+{
+    request
+        .local_cache_async(async {
+            let Some(authenticator) = request.rocket().state::<Authenticator<U>>() else {
+                return Authentication {
+                    result: Err(AuthRejection::missing::<U>()),
+                    challenge: None,
+                };
+            };
+            let challenge = authenticator.challenge().clone();
+            // Rocket drops header values that are not UTF-8 before any guard runs;
+            // every value it kept goes to the core, which refuses conflicting ones.
+            let headers = request.headers().get("Authorization").map(str::as_bytes);
+            let result = authenticator
+                .authenticate_headers(headers)
+                .await
+                .map_err(|error| AuthRejection::new(error, challenge.clone()));
+            Authentication {
+                result,
+                challenge: Some(challenge),
+            }
+        })
+        .await
+}
+
+/// True (abort the launch) when no `Authenticator<U>` is managed; logs what to do.
+pub(crate) fn missing_authenticator<U: Send + Sync + 'static>(rocket: &Rocket<Ignite>) -> bool {
+    if rocket.state::<Authenticator<U>>().is_some() {
+        return false;
+    }
+    rocket::error!(
+        "a route authenticates users of type `{}` but no `Authenticator` for it is managed: \
+         attach `authtoken_rocket::AuthFairing::new(authenticator)` (or `.manage(authenticator)`)",
+        std::any::type_name::<U>()
+    );
+    true
+}
+
+/// A required user: the route runs only for an authenticated request.
+///
+/// Fails with [`AuthRejection`]: 401 "Authentication credentials were not
+/// provided." when the request was anonymous, the core's error otherwise (401 for a
+/// bad token, 400 for conflicting `Authorization` headers, 503 when the store
+/// failed). Register [`crate::catchers`] so that the response carries the core's
+/// JSON body and `WWW-Authenticate`.
+///
+/// Dereferences to the [`Identity`]: `user.user()`, `user.token()`,
+/// `user.has_scope(..)`. A [`Sentinel`]: a rocket with a route that takes it and no
+/// managed `Authenticator<U>` does not launch.
+pub struct Authenticated<U>(pub Identity<U>);
+
+impl<U> Authenticated<U> {
+    /// The identity.
+    pub fn into_inner(self) -> Identity<U> {
+        self.0
+    }
+}
+
+impl<U> Deref for Authenticated<U> {
+    type Target = Identity<U>;
+
+    fn deref(&self) -> &Identity<U> {
+        &self.0
+    }
+}
+
+impl<U> Clone for Authenticated<U> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<U: fmt::Debug> fmt::Debug for Authenticated<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Authenticated").field(&self.0).finish()
+    }
+}
+
+#[rocket::async_trait]
+impl<'r, U: Send + Sync + 'static> FromRequest<'r> for Authenticated<U> {
+    type Error = AuthRejection;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthRejection> {
+        match authenticate::<U>(request).await.required() {
+            Ok(identity) => Outcome::Success(Self(identity)),
+            Err(rejection) => rejection.fail(request),
+        }
+    }
+}
+
+impl<U: Send + Sync + 'static> Sentinel for Authenticated<U> {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        missing_authenticator::<U>(rocket)
+    }
+}
+
+/// An optional user: `None` when the request sent no credentials (no
+/// `Authorization` header, or another scheme), the identity when it authenticated.
+///
+/// A bad token is still refused (401, as Django REST Framework does), and so is a
+/// failing store (503). That is why this type exists: Rocket's own
+/// `Option<Authenticated<U>>` turns *every* failed guard into `None`, so an
+/// invalid, expired or revoked token would silently become an anonymous request.
+///
+/// Fails with [`AuthRejection`]; a [`Sentinel`] like [`Authenticated`].
+pub struct MaybeAuthenticated<U>(pub Option<Identity<U>>);
+
+impl<U> MaybeAuthenticated<U> {
+    /// The identity, if any.
+    pub fn into_inner(self) -> Option<Identity<U>> {
+        self.0
+    }
+}
+
+impl<U> Deref for MaybeAuthenticated<U> {
+    type Target = Option<Identity<U>>;
+
+    fn deref(&self) -> &Option<Identity<U>> {
+        &self.0
+    }
+}
+
+impl<U> Clone for MaybeAuthenticated<U> {
+    fn clone(&self) -> Self {
+        Self(self.0.clone())
+    }
+}
+
+impl<U: fmt::Debug> fmt::Debug for MaybeAuthenticated<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("MaybeAuthenticated").field(&self.0).finish()
+    }
+}
+
+#[rocket::async_trait]
+impl<'r, U: Send + Sync + 'static> FromRequest<'r> for MaybeAuthenticated<U> {
+    type Error = AuthRejection;
+
+    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthRejection> {
+        match authenticate::<U>(request).await.optional() {
+            Ok(identity) => Outcome::Success(Self(identity)),
+            Err(rejection) => rejection.fail(request),
+        }
+    }
+}
+
+impl<U: Send + Sync + 'static> Sentinel for MaybeAuthenticated<U> {
+    fn abort(rocket: &Rocket<Ignite>) -> bool {
+        missing_authenticator::<U>(rocket)
+    }
+}

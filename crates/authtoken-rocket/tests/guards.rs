@@ -1,0 +1,407 @@
+//! The guards, fairing and catchers, in process through Rocket's local client.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use authtoken::{AuthError, Authenticator, IssueOptions, Keyword, MemoryStore, UserLoader};
+use authtoken_rocket::{
+    AuthFairing, AuthRejection, Authenticated, MaybeAuthenticated, RequireScope, ScopeName,
+};
+use rocket::config::LogLevel;
+use rocket::http::{Header, Status};
+use rocket::local::asynchronous::{Client, LocalResponse};
+use rocket::outcome::Outcome;
+use rocket::{Build, Config, Rocket, get, routes};
+
+/// Every id is a user; counts the loads and fails on demand.
+#[derive(Clone, Default)]
+struct Users {
+    loads: Arc<AtomicUsize>,
+    down: Arc<AtomicBool>,
+}
+
+impl UserLoader for Users {
+    type User = String;
+    type Error = io::Error;
+
+    async fn load(&self, user_id: &str) -> Result<Option<String>, io::Error> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(io::Error::other("database is down"));
+        }
+        Ok(Some(user_id.to_owned()))
+    }
+}
+
+struct Write;
+impl ScopeName for Write {
+    const NAME: &'static str = "write";
+}
+
+struct Read;
+impl ScopeName for Read {
+    const NAME: &'static str = "read";
+}
+
+#[get("/required")]
+fn required(user: Authenticated<String>) -> String {
+    user.into_inner().user().clone()
+}
+
+#[get("/optional")]
+fn optional(user: MaybeAuthenticated<String>) -> String {
+    match user.into_inner() {
+        Some(identity) => identity.user().clone(),
+        None => "anonymous".to_owned(),
+    }
+}
+
+#[get("/scoped")]
+fn scoped(user: RequireScope<Write, String>) -> String {
+    format!("{} writes", user.into_inner().user())
+}
+
+#[get("/many")]
+fn many(
+    first: Authenticated<String>,
+    second: MaybeAuthenticated<String>,
+    _read: RequireScope<Read, String>,
+    _write: RequireScope<Write, String>,
+) -> String {
+    let second = second.0.map(|identity| identity.user().clone());
+    format!(
+        "{} {}",
+        first.into_inner().user(),
+        second.unwrap_or_default()
+    )
+}
+
+#[get("/own")]
+fn own(user: Result<Authenticated<String>, AuthRejection>) -> Result<String, AuthRejection> {
+    user.map(|user| user.user().clone())
+}
+
+#[get("/plain-401")]
+fn plain_401() -> Status {
+    Status::Unauthorized
+}
+
+fn quiet() -> Rocket<Build> {
+    rocket::custom(Config {
+        log_level: LogLevel::Off,
+        ..Config::debug_default()
+    })
+}
+
+fn app(auth: &Authenticator<String>) -> Rocket<Build> {
+    quiet()
+        .mount(
+            "/",
+            routes![required, optional, scoped, many, own, plain_401],
+        )
+        .register("/", authtoken_rocket::catchers())
+        .attach(AuthFairing::new(auth.clone()))
+}
+
+struct Setup {
+    client: Client,
+    auth: Authenticator<String>,
+    users: Users,
+}
+
+async fn setup() -> Setup {
+    setup_with(|builder| builder).await
+}
+
+async fn setup_with(
+    configure: impl FnOnce(
+        authtoken::AuthenticatorBuilder<String>,
+    ) -> authtoken::AuthenticatorBuilder<String>,
+) -> Setup {
+    let users = Users::default();
+    // No cache: every authentication reaches the loader, so the count is exact.
+    let builder = Authenticator::builder(MemoryStore::new(), users.clone()).cache_capacity(0);
+    let auth = configure(builder).build().expect("a valid configuration");
+    let client = Client::tracked(app(&auth)).await.expect("a valid rocket");
+    Setup {
+        client,
+        auth,
+        users,
+    }
+}
+
+impl Setup {
+    async fn token(&self, scopes: &[&str]) -> String {
+        let issued = self
+            .auth
+            .issue("alice", IssueOptions::new().scopes(scopes.iter().copied()))
+            .await
+            .expect("issued");
+        format!("Token {}", issued.token().expose_secret())
+    }
+
+    async fn get(&self, path: &str, authorization: &[&str]) -> LocalResponse<'_> {
+        let mut request = self.client.get(path.to_owned());
+        for value in authorization {
+            request.add_header(Header::new("Authorization", value.to_string()));
+        }
+        request.dispatch().await
+    }
+}
+
+/// Status, `WWW-Authenticate`, content type and body, as sent.
+async fn parts(response: LocalResponse<'_>) -> (u16, Option<String>, Option<String>, String) {
+    let status = response.status().code;
+    let challenge = response
+        .headers()
+        .get_one("WWW-Authenticate")
+        .map(str::to_owned);
+    let content_type = response
+        .headers()
+        .get_one("Content-Type")
+        .map(str::to_owned);
+    let body = response.into_string().await.unwrap_or_default();
+    (status, challenge, content_type, body)
+}
+
+/// What the core says the response for `error` is.
+fn expected(
+    auth: &Authenticator<String>,
+    error: &AuthError,
+) -> (u16, Option<String>, Option<String>, String) {
+    let response = auth.error_response(error);
+    (
+        response.status,
+        response.www_authenticate,
+        Some(authtoken::ErrorResponse::CONTENT_TYPE.to_owned()),
+        response.body,
+    )
+}
+
+#[rocket::async_test]
+async fn required_answers_the_user() {
+    let setup = setup().await;
+    let token = setup.token(&[]).await;
+    let response = setup.get("/required", &[&token]).await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(response.into_string().await.as_deref(), Some("alice"));
+}
+
+#[rocket::async_test]
+async fn required_refuses_an_anonymous_request_with_the_core_response() {
+    let setup = setup().await;
+    let got = parts(setup.get("/required", &[]).await).await;
+    assert_eq!(got, expected(&setup.auth, &AuthError::NotProvided));
+    assert_eq!(got.1.as_deref(), Some(r#"Bearer realm="api""#));
+    assert_eq!(
+        got.3,
+        r#"{"detail":"Authentication credentials were not provided."}"#
+    );
+}
+
+#[rocket::async_test]
+async fn required_refuses_a_bad_token_with_the_core_response() {
+    let setup = setup().await;
+    let got = parts(setup.get("/required", &["Token atk_typo"]).await).await;
+    assert_eq!(got, expected(&setup.auth, &AuthError::InvalidToken));
+    let got = parts(setup.get("/required", &["Token a b"]).await).await;
+    assert_eq!(
+        got,
+        expected(&setup.auth, &AuthError::CredentialContainsSpaces)
+    );
+}
+
+#[rocket::async_test]
+async fn optional_is_anonymous_without_credentials() {
+    let setup = setup().await;
+    for headers in [&[][..], &["Basic YWxpY2U6c2VjcmV0"][..]] {
+        let response = setup.get("/optional", headers).await;
+        assert_eq!(response.status(), Status::Ok);
+        assert_eq!(response.into_string().await.as_deref(), Some("anonymous"));
+    }
+}
+
+#[rocket::async_test]
+async fn optional_answers_the_user() {
+    let setup = setup().await;
+    let token = setup.token(&[]).await;
+    let response = setup.get("/optional", &[&token]).await;
+    assert_eq!(response.into_string().await.as_deref(), Some("alice"));
+}
+
+#[rocket::async_test]
+async fn optional_keeps_a_bad_token_a_401() {
+    let setup = setup().await;
+    let token = setup.token(&[]).await;
+    let id = setup.auth.list(Some("alice")).await.expect("listed")[0].id;
+    setup.auth.revoke(id).await.expect("revoked");
+    let got = parts(setup.get("/optional", &[&token]).await).await;
+    assert_eq!(got, expected(&setup.auth, &AuthError::InvalidToken));
+}
+
+#[rocket::async_test]
+async fn scoped_needs_the_scope() {
+    let setup = setup().await;
+    let writer = setup.token(&["write"]).await;
+    let response = setup.get("/scoped", &[&writer]).await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(
+        response.into_string().await.as_deref(),
+        Some("alice writes")
+    );
+
+    let reader = setup.token(&["read"]).await;
+    let got = parts(setup.get("/scoped", &[&reader]).await).await;
+    let error = AuthError::InsufficientScope {
+        required: "write".into(),
+    };
+    assert_eq!(got, expected(&setup.auth, &error));
+    assert_eq!(got.0, 403);
+    assert!(
+        got.1
+            .as_deref()
+            .is_some_and(|value| value.contains(r#"scope="write""#))
+    );
+
+    let got = parts(setup.get("/scoped", &[]).await).await;
+    assert_eq!(got, expected(&setup.auth, &AuthError::NotProvided));
+}
+
+#[rocket::async_test]
+async fn several_guards_authenticate_once() {
+    let setup = setup().await;
+    let token = setup.token(&["read", "write"]).await;
+    let before = setup.users.loads.load(Ordering::SeqCst);
+    let response = setup.get("/many", &[&token]).await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(response.into_string().await.as_deref(), Some("alice alice"));
+    assert_eq!(setup.users.loads.load(Ordering::SeqCst) - before, 1);
+
+    // And once per request: the next request authenticates again.
+    setup.get("/many", &[&token]).await;
+    assert_eq!(setup.users.loads.load(Ordering::SeqCst) - before, 2);
+}
+
+#[rocket::async_test]
+async fn conflicting_headers_are_refused() {
+    let setup = setup().await;
+    let token = setup.token(&[]).await;
+    let got = parts(setup.get("/optional", &[&token, "Token atk_other"]).await).await;
+    assert_eq!(got, expected(&setup.auth, &AuthError::ConflictingHeaders));
+    assert_eq!(got.0, 400);
+
+    // The same value twice may pass.
+    let response = setup.get("/required", &[&token, &token]).await;
+    assert_eq!(response.status(), Status::Ok);
+}
+
+#[rocket::async_test]
+async fn a_failing_loader_is_a_503_without_a_challenge() {
+    let setup = setup().await;
+    let token = setup.token(&[]).await;
+    setup.users.down.store(true, Ordering::SeqCst);
+    for path in ["/required", "/optional"] {
+        let (status, challenge, content_type, body) = parts(setup.get(path, &[&token]).await).await;
+        assert_eq!(status, 503);
+        assert_eq!(challenge, None);
+        assert_eq!(content_type.as_deref(), Some("application/json"));
+        assert_eq!(body, r#"{"detail":"Authentication service unavailable."}"#);
+        assert!(!body.contains("database is down"));
+    }
+}
+
+#[rocket::async_test]
+async fn a_route_can_answer_the_rejection_itself() {
+    let setup = setup().await;
+    let got = parts(setup.get("/own", &["Token atk_typo"]).await).await;
+    assert_eq!(got, expected(&setup.auth, &AuthError::InvalidToken));
+    let token = setup.token(&[]).await;
+    let response = setup.get("/own", &[&token]).await;
+    assert_eq!(response.into_string().await.as_deref(), Some("alice"));
+}
+
+#[rocket::async_test]
+async fn other_errors_keep_rocket_s_default_catcher() {
+    let setup = setup().await;
+    let (status, challenge, _, body) = parts(setup.get("/plain-401", &[]).await).await;
+    assert_eq!(status, 401);
+    assert_eq!(challenge, None);
+    assert!(!body.contains("detail"), "{body}");
+}
+
+#[rocket::async_test]
+async fn keyword_only_challenges_are_drf_s() {
+    let setup =
+        setup_with(|builder| builder.keywords([Keyword::new("Token").expect("a keyword")])).await;
+    let got = parts(setup.get("/required", &["Token atk_typo"]).await).await;
+    assert_eq!(got.1.as_deref(), Some("Token"));
+    assert_eq!(got, expected(&setup.auth, &AuthError::InvalidToken));
+}
+
+#[rocket::async_test]
+async fn a_missing_authenticator_stops_the_launch() {
+    let rocket = quiet().mount("/", routes![required]);
+    let error = Client::tracked(rocket)
+        .await
+        .map(drop)
+        .expect_err("no launch");
+    assert!(
+        matches!(error.kind(), rocket::error::ErrorKind::SentinelAborts(_)),
+        "{error}"
+    );
+}
+
+#[rocket::async_test]
+async fn an_authenticator_managed_twice_stops_the_launch() {
+    let auth = Authenticator::builder(MemoryStore::new(), Users::default())
+        .build()
+        .expect("built");
+    let rocket = app(&auth).manage(auth.clone());
+    let error = Client::tracked(rocket)
+        .await
+        .map(drop)
+        .expect_err("no launch");
+    assert!(
+        matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(_)),
+        "{error}"
+    );
+}
+
+/// A guard of the application's that runs [`Authenticated`] by hand.
+struct ByHand(Result<String, AuthRejection>);
+
+#[rocket::async_trait]
+impl<'r> rocket::request::FromRequest<'r> for ByHand {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(
+        request: &'r rocket::Request<'_>,
+    ) -> rocket::request::Outcome<Self, Self::Error> {
+        Outcome::Success(Self(match request.guard::<Authenticated<String>>().await {
+            Outcome::Success(user) => Ok(user.user().clone()),
+            Outcome::Error((_, rejection)) => Err(rejection),
+            Outcome::Forward(status) => Ok(format!("forwarded with {status}")),
+        }))
+    }
+}
+
+#[get("/by-hand")]
+fn by_hand(outcome: ByHand) -> Result<String, AuthRejection> {
+    outcome.0
+}
+
+#[rocket::async_test]
+async fn a_guard_run_by_hand_without_an_authenticator_is_a_500() {
+    // No route takes a guard of this crate, so no sentinel stops the launch.
+    let rocket = quiet()
+        .mount("/", routes![by_hand])
+        .register("/", authtoken_rocket::catchers());
+    let client = Client::tracked(rocket).await.expect("launched");
+    let (status, challenge, content_type, body) =
+        parts(client.get("/by-hand").dispatch().await).await;
+    assert_eq!(status, 500);
+    assert_eq!(challenge, None);
+    assert_eq!(content_type.as_deref(), Some("application/json"));
+    assert!(body.contains("Server misconfigured"), "{body}");
+}
