@@ -1,0 +1,99 @@
+//! The adapter cases against authtoken-axum: `Router` + `AuthLayer`, in-process
+//! through `tower::ServiceExt::oneshot`.
+
+use authtoken::Authenticator;
+use authtoken_axum::{AuthLayer, Authenticated, MaybeAuthenticated, RequireScope, ScopeName};
+use authtoken_behaviour::adapter::{Harness, TestRequest, TestResponse, TestUser, WRITE_SCOPE};
+use axum::Router;
+use axum::body::Body;
+use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::{HeaderName, HeaderValue, Request};
+use axum::routing::get;
+use http_body_util::BodyExt;
+use tower::ServiceExt;
+
+struct Write;
+
+impl ScopeName for Write {
+    const NAME: &'static str = WRITE_SCOPE;
+}
+
+async fn required(user: Authenticated<TestUser>) -> String {
+    user.user().id.clone()
+}
+
+async fn optional(user: MaybeAuthenticated<TestUser>) -> String {
+    user.0.map_or_else(
+        || "anonymous".to_owned(),
+        |identity| identity.user().id.clone(),
+    )
+}
+
+async fn scoped(user: RequireScope<Write, TestUser>) -> String {
+    user.user().id.clone()
+}
+
+async fn twice(first: Authenticated<TestUser>, second: MaybeAuthenticated<TestUser>) -> String {
+    let second = second.0.expect("the required extractor passed");
+    assert_eq!(first.user(), second.user(), "two extractors disagree");
+    first.user().id.clone()
+}
+
+struct AxumHarness {
+    router: Router,
+}
+
+impl Harness for AxumHarness {
+    const NAME: &'static str = "axum";
+    const NON_UTF8_HEADERS: bool = true;
+
+    async fn build(authenticator: Authenticator<TestUser>) -> Self {
+        let router = Router::new()
+            .route("/required", get(required))
+            .route("/optional", get(optional))
+            .route("/scoped", get(scoped))
+            .route("/twice", get(twice))
+            .layer(AuthLayer::new(authenticator));
+        Self { router }
+    }
+
+    async fn send(&self, request: TestRequest) -> TestResponse {
+        let mut builder = Request::builder().method("GET").uri(&request.path);
+        for (name, value) in &request.headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).expect("a valid header name");
+            let value = HeaderValue::from_bytes(value).expect("a valid header value");
+            builder = builder.header(name, value);
+        }
+        let request = builder.body(Body::empty()).expect("a valid request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("routers are infallible");
+        let status = response.status().as_u16();
+        let headers = response.headers();
+        let www_authenticate = headers
+            .get_all(WWW_AUTHENTICATE)
+            .iter()
+            .map(|v| v.to_str().expect("an ASCII challenge").to_owned())
+            .collect();
+        let content_type = headers
+            .get(CONTENT_TYPE)
+            .map(|v| v.to_str().expect("an ASCII content type").to_owned());
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("a body")
+            .to_bytes();
+        TestResponse {
+            status,
+            www_authenticate,
+            content_type,
+            body: String::from_utf8(body.to_vec()).expect("a UTF-8 body"),
+        }
+    }
+}
+
+authtoken_behaviour::adapter_cases!(axum_adapter, AxumHarness);
