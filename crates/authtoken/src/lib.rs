@@ -2,6 +2,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+mod authentication;
 mod authenticator;
 pub mod clock;
 pub mod digest;
@@ -12,6 +13,7 @@ pub mod store;
 pub mod token;
 mod user;
 
+pub use authentication::{Authentication, ScopeName};
 pub use authenticator::{
     Authenticator, AuthenticatorBuilder, ConfigError, Identity, IssueOptions, IssuedToken,
 };

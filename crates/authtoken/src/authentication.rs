@@ -1,0 +1,220 @@
+//! [`Authentication`]: the outcome of authenticating one request, as adapters keep
+//! it for the rest of the request.
+
+use std::fmt;
+
+use crate::authenticator::{Authenticator, Identity};
+use crate::error::{AuthError, Challenge};
+
+/// The outcome of authenticating one request, with the authenticator that decided.
+///
+/// An adapter makes one per request ([`Authenticator::authenticate_request`]), keeps
+/// it where handlers find it (request extensions, a request-local cache) and answers
+/// each extractor from it, so a request is authenticated at most once. The three
+/// ways a route can ask are here, so that every adapter means the same by them:
+/// [`Authentication::require`] (a user is required), [`Authentication::optional`]
+/// (anonymous is fine, bad credentials are not) and
+/// [`Authentication::require_scope`].
+///
+/// Cheap to clone: the identity and the authenticator are shared.
+///
+/// ```
+/// use authtoken::{AuthError, Authenticator, IssueOptions, MemoryStore, UserIdLoader};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// let auth = Authenticator::builder(MemoryStore::new(), UserIdLoader).build()?;
+/// let issued = auth.issue("7", IssueOptions::new().scopes(["read"])).await?;
+/// let header = format!("Bearer {}", issued.token().expose_secret());
+///
+/// let signed_in = auth.authenticate_request([header.as_bytes()]).await;
+/// assert_eq!(signed_in.require()?.user(), "7");
+/// assert_eq!(
+///     signed_in.require_scope("write").unwrap_err(),
+///     AuthError::InsufficientScope { required: "write".into() }
+/// );
+///
+/// let anonymous = auth.authenticate_request(None::<&[u8]>).await;
+/// assert!(anonymous.optional()?.is_none());
+/// assert_eq!(anonymous.require().unwrap_err(), AuthError::NotProvided);
+///
+/// let bad = auth.authenticate_request([b"Token atk_typo".as_slice()]).await;
+/// assert_eq!(bad.optional().unwrap_err(), AuthError::InvalidToken);
+/// # Ok(()) }
+/// ```
+pub struct Authentication<U> {
+    result: Result<Option<Identity<U>>, AuthError>,
+    authenticator: Authenticator<U>,
+}
+
+impl<U> Clone for Authentication<U> {
+    fn clone(&self) -> Self {
+        Self {
+            result: self.result.clone(),
+            authenticator: self.authenticator.clone(),
+        }
+    }
+}
+
+impl<U: fmt::Debug> fmt::Debug for Authentication<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Authentication")
+            .field("result", &self.result)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<U: Send + Sync + 'static> Authentication<U> {
+    /// Pairs what [`Authenticator::authenticate_headers`] answered with the
+    /// authenticator that answered it.
+    pub fn new(
+        result: Result<Option<Identity<U>>, AuthError>,
+        authenticator: Authenticator<U>,
+    ) -> Self {
+        Self {
+            result,
+            authenticator,
+        }
+    }
+
+    /// What the core answered: `Ok(None)` for an anonymous request (no
+    /// `Authorization` header, or another scheme), `Ok(Some(_))` for a user, `Err` for
+    /// bad credentials or an unavailable store.
+    pub fn result(&self) -> Result<Option<&Identity<U>>, &AuthError> {
+        self.result.as_ref().map(Option::as_ref)
+    }
+
+    /// The authenticated user and token, if any.
+    pub fn identity(&self) -> Option<&Identity<U>> {
+        self.result.as_ref().ok().and_then(Option::as_ref)
+    }
+
+    /// The error, if authentication failed.
+    pub fn error(&self) -> Option<&AuthError> {
+        self.result.as_ref().err()
+    }
+
+    /// The authenticator that decided (to revoke the token, say).
+    pub fn authenticator(&self) -> &Authenticator<U> {
+        &self.authenticator
+    }
+
+    /// The challenge to answer a failure with.
+    pub fn challenge(&self) -> &Challenge {
+        self.authenticator.challenge()
+    }
+
+    /// The identity, where a user is required.
+    ///
+    /// # Errors
+    ///
+    /// The stored error, or [`AuthError::NotProvided`] for an anonymous request.
+    pub fn require(&self) -> Result<&Identity<U>, AuthError> {
+        match &self.result {
+            Ok(Some(identity)) => Ok(identity),
+            Ok(None) => Err(AuthError::NotProvided),
+            Err(error) => Err(error.clone()),
+        }
+    }
+
+    /// The identity if credentials were sent, `None` for an anonymous request.
+    ///
+    /// # Errors
+    ///
+    /// The stored error: bad credentials are refused even where a user is optional,
+    /// as Django REST Framework does.
+    pub fn optional(&self) -> Result<Option<&Identity<U>>, AuthError> {
+        self.result
+            .as_ref()
+            .map(Option::as_ref)
+            .map_err(Clone::clone)
+    }
+
+    /// The identity, where a user holding `scope` is required.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::require`], then [`AuthError::InsufficientScope`] (403) when the
+    /// token lacks `scope`.
+    pub fn require_scope(&self, scope: &str) -> Result<&Identity<U>, AuthError> {
+        let identity = self.require()?;
+        identity.require_scope(scope)?;
+        Ok(identity)
+    }
+}
+
+impl<U: Send + Sync + 'static> Authenticator<U> {
+    /// Authenticates a request from all its `Authorization` header values (as
+    /// [`Self::authenticate_headers`]) and keeps the outcome with this authenticator:
+    /// what an adapter stores for the rest of the request.
+    pub async fn authenticate_request<'h, I>(&self, headers: I) -> Authentication<U>
+    where
+        I: IntoIterator<Item = &'h [u8]>,
+    {
+        let result = self.authenticate_headers(headers).await;
+        Authentication::new(result, self.clone())
+    }
+}
+
+/// Names a scope at the type level, so that an adapter's scope extractor
+/// (`RequireScope<S, U>`) can require it; one type serves every adapter.
+///
+/// ```
+/// use authtoken::ScopeName;
+///
+/// /// Tokens that may write.
+/// pub struct Write;
+///
+/// impl ScopeName for Write {
+///     const NAME: &'static str = "write";
+/// }
+/// ```
+pub trait ScopeName {
+    /// The scope, as issued with the token.
+    const NAME: &'static str;
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{AuthError, Authenticator, IssueOptions, MemoryStore, UserIdLoader};
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn the_three_ways_to_ask() {
+        let auth = Authenticator::builder(MemoryStore::new(), UserIdLoader)
+            .build()
+            .unwrap();
+        let issued = auth
+            .issue("ada", IssueOptions::new().scopes(["read"]))
+            .await
+            .unwrap();
+        let header = format!("Token {}", issued.token().expose_secret());
+
+        let user = auth.authenticate_request([header.as_bytes()]).await;
+        assert_eq!(user.require().unwrap().user(), "ada");
+        assert_eq!(user.optional().unwrap().unwrap().user(), "ada");
+        assert_eq!(user.require_scope("read").unwrap().user(), "ada");
+        assert_eq!(
+            user.require_scope("write").unwrap_err().status(),
+            403,
+            "a missing scope is forbidden"
+        );
+        assert!(user.error().is_none());
+
+        let anonymous = auth.authenticate_request(None::<&[u8]>).await;
+        assert!(anonymous.identity().is_none());
+        assert!(anonymous.optional().unwrap().is_none());
+        assert_eq!(anonymous.require().unwrap_err(), AuthError::NotProvided);
+        assert_eq!(
+            anonymous.require_scope("read").unwrap_err(),
+            AuthError::NotProvided
+        );
+
+        let bad = auth
+            .authenticate_request([b"Bearer atk_nope".as_slice()])
+            .await;
+        assert_eq!(bad.error(), Some(&AuthError::InvalidToken));
+        assert_eq!(bad.optional().unwrap_err(), AuthError::InvalidToken);
+        assert_eq!(bad.require().unwrap_err(), AuthError::InvalidToken);
+        assert_eq!(bad.challenge(), auth.challenge());
+    }
+}
