@@ -1,0 +1,20 @@
+#![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs)]
+
+mod extract;
+mod middleware;
+mod rejection;
+
+pub use extract::{Authenticated, MaybeAuthenticated, RequireScope};
+pub use middleware::{AuthMiddleware, AuthMiddlewareService};
+pub use rejection::AuthRejection;
+
+/// The outcome the middleware stores in the request extensions; a handler that
+/// decides for itself reads it with `web::ReqData<Authentication<U>>`.
+pub use authtoken::Authentication;
+/// Names a scope at the type level, for [`RequireScope`].
+pub use authtoken::ScopeName;
+
+/// The core, re-exported so that its version always matches this crate's.
+pub use authtoken;

@@ -1,0 +1,460 @@
+//! The middleware and extractors, in-process with `actix_web::test`.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Service, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::test::{self, TestRequest};
+use actix_web::{App, HttpResponse, web};
+use authtoken::{AuthError, Authentication, Authenticator, IssueOptions, MemoryStore, UserLoader};
+use authtoken_actix::{
+    AuthMiddleware, AuthRejection, Authenticated, MaybeAuthenticated, RequireScope, ScopeName,
+};
+
+/// Users are their ids; `"gone"` does not exist and `"broken"` makes the loader
+/// fail. Counts every load, so a test can tell how often a request authenticated.
+#[derive(Clone, Default)]
+struct Users {
+    loads: Arc<AtomicUsize>,
+}
+
+impl UserLoader for Users {
+    type User = String;
+    type Error = io::Error;
+
+    async fn load(&self, user_id: &str) -> Result<Option<String>, io::Error> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        match user_id {
+            "gone" => Ok(None),
+            "broken" => Err(io::Error::other("database is down")),
+            id => Ok(Some(id.to_owned())),
+        }
+    }
+}
+
+struct Write;
+impl ScopeName for Write {
+    const NAME: &'static str = "write";
+}
+
+struct Fixture {
+    auth: Authenticator<String>,
+    loads: Arc<AtomicUsize>,
+}
+
+impl Fixture {
+    fn new() -> Self {
+        let users = Users::default();
+        let loads = Arc::clone(&users.loads);
+        // No cache: every authentication reaches the loader, so loads count them.
+        let auth = Authenticator::builder(MemoryStore::new(), users)
+            .cache_capacity(0)
+            .build()
+            .expect("a valid configuration");
+        Self { auth, loads }
+    }
+
+    async fn header(&self, user: &str, scopes: &[&str]) -> String {
+        let issued = self
+            .auth
+            .issue(user, IssueOptions::new().scopes(scopes.iter().copied()))
+            .await
+            .expect("issued");
+        format!("Bearer {}", issued.token().expose_secret())
+    }
+
+    fn loads(&self) -> usize {
+        self.loads.load(Ordering::SeqCst)
+    }
+}
+
+async fn required(user: Authenticated<String>) -> String {
+    user.user().clone()
+}
+
+async fn optional(user: MaybeAuthenticated<String>) -> String {
+    user.as_ref()
+        .map_or_else(|| "anonymous".to_owned(), |id| id.user().clone())
+}
+
+async fn scoped(user: RequireScope<Write, String>) -> String {
+    format!("{} may write", user.user())
+}
+
+/// What the issue is about: actix-web's own `Option<T>` hides the error.
+async fn swallowed(user: Option<Authenticated<String>>) -> String {
+    user.map_or_else(|| "anonymous".to_owned(), |id| id.user().clone())
+}
+
+async fn open() -> &'static str {
+    "open"
+}
+
+async fn everything(
+    a: Authenticated<String>,
+    b: MaybeAuthenticated<String>,
+    c: RequireScope<Write, String>,
+    d: web::ReqData<Authentication<String>>,
+) -> String {
+    let d = d.require().expect("authenticated").user().clone();
+    format!(
+        "{} {} {} {d}",
+        a.user(),
+        b.0.expect("a user").user(),
+        c.user()
+    )
+}
+
+fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/required", web::get().to(required))
+        .route("/optional", web::get().to(optional))
+        .route("/scoped", web::get().to(scoped))
+        .route("/swallowed", web::get().to(swallowed))
+        .route("/open", web::get().to(open));
+}
+
+/// A GET request to `uri` with these `Authorization` values.
+fn get(uri: &str, authorization: &[&str]) -> TestRequest {
+    let mut request = TestRequest::get().uri(uri);
+    for value in authorization {
+        request = request.append_header(("Authorization", *value));
+    }
+    request
+}
+
+#[derive(Debug)]
+struct Reply {
+    status: StatusCode,
+    challenge: Option<String>,
+    content_type: Option<String>,
+    body: String,
+}
+
+async fn send<S, R, B>(app: &S, request: R) -> Reply
+where
+    S: Service<R, Response = ServiceResponse<B>, Error = actix_web::Error>,
+    B: MessageBody,
+{
+    let response = test::call_service(app, request).await;
+    let header = |name: &str| {
+        response
+            .headers()
+            .get(name)
+            .map(|v| v.to_str().expect("visible ASCII").to_owned())
+    };
+    let challenge = header("www-authenticate");
+    let content_type = header("content-type");
+    let status = response.status();
+    let body = test::read_body(response).await;
+    Reply {
+        status,
+        challenge,
+        content_type,
+        body: String::from_utf8(body.to_vec()).expect("UTF-8"),
+    }
+}
+
+fn detail(message: &str) -> String {
+    serde_json::json!({ "detail": message }).to_string()
+}
+
+/// Every refusal is the core's response, copied: status, challenge, JSON body.
+fn assert_refused(reply: &Reply, auth: &Authenticator<String>, error: &AuthError) {
+    let expected = auth.error_response(error);
+    assert_eq!(reply.status.as_u16(), expected.status, "{reply:?}");
+    assert_eq!(reply.challenge, expected.www_authenticate, "{reply:?}");
+    assert_eq!(reply.body, expected.body, "{reply:?}");
+    assert_eq!(reply.content_type.as_deref(), Some("application/json"));
+}
+
+#[actix_web::test]
+async fn a_required_user() {
+    let fx = Fixture::new();
+    let app = test::init_service(
+        App::new()
+            .wrap(AuthMiddleware::new(fx.auth.clone()))
+            .configure(routes),
+    )
+    .await;
+    let header = fx.header("ada", &[]).await;
+
+    let reply = send(&app, get("/required", &[&header]).to_request()).await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "ada"));
+
+    let reply = send(&app, get("/required", &[]).to_request()).await;
+    assert_refused(&reply, &fx.auth, &AuthError::NotProvided);
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(reply.challenge.as_deref(), Some(r#"Bearer realm="api""#));
+    assert_eq!(
+        reply.body,
+        detail("Authentication credentials were not provided.")
+    );
+
+    // Another scheme is anonymous too.
+    let reply = send(&app, get("/required", &["Basic YWRhOnB3"]).to_request()).await;
+    assert_refused(&reply, &fx.auth, &AuthError::NotProvided);
+
+    let reply = send(&app, get("/required", &["Bearer atk_nope"]).to_request()).await;
+    assert_refused(&reply, &fx.auth, &AuthError::InvalidToken);
+    assert_eq!(reply.body, detail("Invalid token."));
+    assert!(
+        reply
+            .challenge
+            .as_deref()
+            .is_some_and(|c| c.contains(r#"error="invalid_token""#))
+    );
+
+    let reply = send(&app, get("/required", &["Token"]).to_request()).await;
+    assert_refused(&reply, &fx.auth, &AuthError::NoCredentials);
+
+    let gone = fx.header("gone", &[]).await;
+    let reply = send(&app, get("/required", &[&gone]).to_request()).await;
+    assert_refused(&reply, &fx.auth, &AuthError::UserInactive);
+}
+
+#[actix_web::test]
+async fn an_optional_user_anonymous_is_not_a_bad_token() {
+    let fx = Fixture::new();
+    let app = test::init_service(
+        App::new()
+            .wrap(AuthMiddleware::new(fx.auth.clone()))
+            .configure(routes),
+    )
+    .await;
+    let header = fx.header("ada", &[]).await;
+
+    let reply = send(&app, get("/optional", &[]).to_request()).await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "anonymous")
+    );
+    let reply = send(&app, get("/optional", &[&header]).to_request()).await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "ada"));
+
+    // A bad token is refused, as DRF does...
+    let reply = send(&app, get("/optional", &["Token atk_nope"]).to_request()).await;
+    assert_refused(&reply, &fx.auth, &AuthError::InvalidToken);
+    // ...where actix-web's own Option<T> would have let it in as anonymous.
+    let reply = send(&app, get("/swallowed", &["Token atk_nope"]).to_request()).await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "anonymous")
+    );
+
+    let reply = send(&app, get("/optional", &["Token a b"]).to_request()).await;
+    assert_refused(&reply, &fx.auth, &AuthError::CredentialContainsSpaces);
+}
+
+#[actix_web::test]
+async fn a_required_scope() {
+    let fx = Fixture::new();
+    let app = test::init_service(
+        App::new()
+            .wrap(AuthMiddleware::new(fx.auth.clone()))
+            .configure(routes),
+    )
+    .await;
+    let writer = fx.header("ada", &["read", "write"]).await;
+    let reader = fx.header("bob", &["read"]).await;
+
+    let reply = send(&app, get("/scoped", &[&writer]).to_request()).await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "ada may write")
+    );
+
+    let reply = send(&app, get("/scoped", &[&reader]).to_request()).await;
+    let forbidden = AuthError::InsufficientScope {
+        required: "write".into(),
+    };
+    assert_refused(&reply, &fx.auth, &forbidden);
+    assert_eq!(reply.status, StatusCode::FORBIDDEN);
+    assert!(reply.challenge.as_deref().is_some_and(
+        |c| c.contains(r#"error="insufficient_scope""#) && c.contains(r#"scope="write""#)
+    ));
+
+    let reply = send(&app, get("/scoped", &[]).to_request()).await;
+    assert_refused(&reply, &fx.auth, &AuthError::NotProvided);
+    let reply = send(&app, get("/scoped", &["Bearer atk_nope"]).to_request()).await;
+    assert_refused(&reply, &fx.auth, &AuthError::InvalidToken);
+}
+
+#[actix_web::test]
+async fn a_required_scope_of_routes() {
+    let fx = Fixture::new();
+    let reached = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&reached);
+    let app = test::init_service(
+        App::new().route("/public", web::get().to(open)).service(
+            web::scope("/private")
+                .wrap(AuthMiddleware::new(fx.auth.clone()).require_authentication())
+                .route(
+                    "/handler",
+                    web::get().to(move || {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        async { HttpResponse::Ok().body("inside") }
+                    }),
+                ),
+        ),
+    )
+    .await;
+    let header = fx.header("ada", &[]).await;
+
+    let reply = send(&app, get("/public", &[]).to_request()).await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "open")
+    );
+    // Outside the scope, no middleware ran: a bad token is nobody's business.
+    let reply = send(&app, get("/public", &["Token atk_nope"]).to_request()).await;
+    assert_eq!(reply.status, StatusCode::OK);
+
+    let reply = send(&app, get("/private/handler", &[]).to_request()).await;
+    assert_refused(&reply, &fx.auth, &AuthError::NotProvided);
+    let reply = send(
+        &app,
+        get("/private/handler", &["Token atk_nope"]).to_request(),
+    )
+    .await;
+    assert_refused(&reply, &fx.auth, &AuthError::InvalidToken);
+    assert_eq!(
+        reached.load(Ordering::SeqCst),
+        0,
+        "refused before the handler"
+    );
+
+    let reply = send(&app, get("/private/handler", &[&header]).to_request()).await;
+    assert_eq!(
+        (reply.status, reply.body.as_str()),
+        (StatusCode::OK, "inside")
+    );
+    assert_eq!(reached.load(Ordering::SeqCst), 1);
+}
+
+#[actix_web::test]
+async fn once_per_request_however_many_extractors_and_middlewares() {
+    let fx = Fixture::new();
+    let app = test::init_service(
+        App::new()
+            .wrap(AuthMiddleware::new(fx.auth.clone()))
+            .service(
+                web::scope("/nested")
+                    .wrap(AuthMiddleware::new(fx.auth.clone()).require_authentication())
+                    .route("/everything", web::get().to(everything)),
+            )
+            .route("/everything", web::get().to(everything)),
+    )
+    .await;
+    let header = fx.header("ada", &["write"]).await;
+
+    let before = fx.loads();
+    let reply = send(&app, get("/everything", &[&header]).to_request()).await;
+    assert_eq!(reply.body, "ada ada ada ada");
+    assert_eq!(
+        fx.loads() - before,
+        1,
+        "one authentication for four extractors"
+    );
+
+    let before = fx.loads();
+    let reply = send(&app, get("/nested/everything", &[&header]).to_request()).await;
+    assert_eq!(reply.body, "ada ada ada ada");
+    assert_eq!(
+        fx.loads() - before,
+        1,
+        "one authentication for two middlewares"
+    );
+}
+
+#[actix_web::test]
+async fn an_unavailable_store_fails_closed() {
+    let fx = Fixture::new();
+    let app = test::init_service(
+        App::new()
+            .wrap(AuthMiddleware::new(fx.auth.clone()))
+            .configure(routes),
+    )
+    .await;
+    let broken = fx.header("broken", &["write"]).await;
+
+    for uri in ["/required", "/optional", "/scoped"] {
+        let reply = send(&app, get(uri, &[&broken]).to_request()).await;
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{uri}");
+        assert_eq!(reply.body, detail("Authentication service unavailable."));
+        assert!(!reply.body.contains("database is down"));
+    }
+}
+
+#[actix_web::test]
+async fn conflicting_headers_are_refused() {
+    let fx = Fixture::new();
+    let app = test::init_service(
+        App::new()
+            .wrap(AuthMiddleware::new(fx.auth.clone()))
+            .configure(routes),
+    )
+    .await;
+    let ada = fx.header("ada", &[]).await;
+    let bob = fx.header("bob", &[]).await;
+
+    let reply = send(&app, get("/optional", &[&ada, &bob]).to_request()).await;
+    assert_refused(&reply, &fx.auth, &AuthError::ConflictingHeaders);
+    let reply = send(&app, get("/required", &[&ada, &ada]).to_request()).await;
+    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "ada"));
+}
+
+#[actix_web::test]
+async fn a_missing_middleware_is_a_clear_500() {
+    let fx = Fixture::new();
+    let app = test::init_service(App::new().configure(routes)).await;
+    let header = fx.header("ada", &["write"]).await;
+
+    for uri in ["/required", "/optional", "/scoped"] {
+        let reply = send(&app, get(uri, &[&header]).to_request()).await;
+        assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{uri}");
+        assert!(reply.body.contains("AuthMiddleware"), "{}", reply.body);
+        assert_eq!(reply.content_type.as_deref(), Some("application/json"));
+        let json: serde_json::Value = serde_json::from_str(&reply.body).expect("JSON");
+        assert!(json["detail"].is_string());
+    }
+
+    // A middleware for another user type is no middleware for this one.
+    let app = test::init_service(
+        App::new()
+            .wrap(AuthMiddleware::new(
+                Authenticator::builder(MemoryStore::new(), authtoken::UserIdLoader)
+                    .build()
+                    .expect("valid"),
+            ))
+            .route(
+                "/other",
+                web::get().to(|_: Authenticated<u64>| async { "unreachable" }),
+            ),
+    )
+    .await;
+    let reply = send(&app, get("/other", &[]).to_request()).await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
+}
+
+#[test]
+fn rejections_can_be_matched_and_name_the_middleware() {
+    let rejection = AuthRejection::new(
+        AuthError::TokenExpired,
+        authtoken::Challenge::keyword("Token"),
+    );
+    assert!(matches!(
+        rejection,
+        AuthRejection::Auth {
+            error: AuthError::TokenExpired,
+            ..
+        }
+    ));
+    assert_eq!(rejection.error(), Some(&AuthError::TokenExpired));
+    assert_eq!(rejection.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(rejection.www_authenticate().as_deref(), Some("Token"));
+    assert_eq!(rejection.to_string(), "Token has expired.");
+    assert!(std::error::Error::source(&rejection).is_some());
+}
