@@ -8,7 +8,7 @@
 
 use std::fmt;
 
-use hmac::{Hmac, KeyInit, Mac};
+use hmac::{Hmac, Mac};
 use sha2::{Digest as _, Sha256};
 use zeroize::Zeroizing;
 
@@ -191,7 +191,7 @@ fn sha256_digest(token: &[u8]) -> TokenDigest {
 }
 
 fn hmac_digest(key: &DigestKey, token: &[u8]) -> TokenDigest {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&key.secret)
+    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key.secret)
         .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
     mac.update(token);
     TokenDigest(mac.finalize().into_bytes().into())
