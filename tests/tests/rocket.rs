@@ -1,0 +1,91 @@
+//! The adapter cases against authtoken-rocket: guards over managed state, the
+//! crate's catchers, in-process through `rocket::local::asynchronous::Client`.
+
+use authtoken::Authenticator;
+use authtoken_behaviour::adapter::{Harness, TestRequest, TestResponse, TestUser, WRITE_SCOPE};
+use authtoken_rocket::{AuthFairing, Authenticated, MaybeAuthenticated, RequireScope, ScopeName};
+use rocket::config::LogLevel;
+use rocket::http::Header;
+use rocket::local::asynchronous::Client;
+use rocket::{Config, get, routes};
+
+struct Write;
+
+impl ScopeName for Write {
+    const NAME: &'static str = WRITE_SCOPE;
+}
+
+#[get("/required")]
+fn required(user: Authenticated<TestUser>) -> String {
+    user.into_inner().user().id.clone()
+}
+
+#[get("/optional")]
+fn optional(user: MaybeAuthenticated<TestUser>) -> String {
+    user.into_inner().map_or_else(
+        || "anonymous".to_owned(),
+        |identity| identity.user().id.clone(),
+    )
+}
+
+#[get("/scoped")]
+fn scoped(user: RequireScope<Write, TestUser>) -> String {
+    user.into_inner().user().id.clone()
+}
+
+#[get("/twice")]
+fn twice(first: Authenticated<TestUser>, second: MaybeAuthenticated<TestUser>) -> String {
+    let second = second.into_inner().expect("the required guard passed");
+    let first = first.into_inner();
+    assert_eq!(first.user(), second.user(), "two guards disagree");
+    first.user().id.clone()
+}
+
+struct RocketHarness {
+    client: Client,
+}
+
+impl Harness for RocketHarness {
+    const NAME: &'static str = "rocket";
+    // Rocket's local client takes header values as `&str`, and Rocket drops values
+    // that are not UTF-8 before any guard sees them.
+    const NON_UTF8_HEADERS: bool = false;
+
+    async fn build(authenticator: Authenticator<TestUser>) -> Self {
+        let config = Config {
+            log_level: LogLevel::Off,
+            ..Config::debug_default()
+        };
+        let rocket = rocket::custom(config)
+            .mount("/", routes![required, optional, scoped, twice])
+            .register("/", authtoken_rocket::catchers())
+            .attach(AuthFairing::new(authenticator));
+        let client = Client::untracked(rocket).await.expect("a valid rocket");
+        Self { client }
+    }
+
+    async fn send(&self, request: TestRequest) -> TestResponse {
+        let mut local = self.client.get(request.path);
+        for (name, value) in request.headers {
+            let value = String::from_utf8(value).expect("UTF-8 header values only");
+            local.add_header(Header::new(name, value));
+        }
+        let response = local.dispatch().await;
+        let status = response.status().code;
+        let headers = response.headers();
+        let www_authenticate = headers
+            .get("WWW-Authenticate")
+            .map(str::to_owned)
+            .collect();
+        let content_type = headers.get_one("Content-Type").map(str::to_owned);
+        let body = response.into_string().await.unwrap_or_default();
+        TestResponse {
+            status,
+            www_authenticate,
+            content_type,
+            body,
+        }
+    }
+}
+
+authtoken_behaviour::adapter_cases!(rocket_adapter, RocketHarness);
