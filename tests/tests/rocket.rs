@@ -73,10 +73,7 @@ impl Harness for RocketHarness {
         let response = local.dispatch().await;
         let status = response.status().code;
         let headers = response.headers();
-        let www_authenticate = headers
-            .get("WWW-Authenticate")
-            .map(str::to_owned)
-            .collect();
+        let www_authenticate = headers.get("WWW-Authenticate").map(str::to_owned).collect();
         let content_type = headers.get_one("Content-Type").map(str::to_owned);
         let body = response.into_string().await.unwrap_or_default();
         TestResponse {
