@@ -1,0 +1,91 @@
+//! Settings from the environment.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// Where the demo listens and which database it opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The address to bind: 127.0.0.1, so that the demo is never exposed by accident.
+    pub host: IpAddr,
+    /// The port (`PORT`, default 3000; 0 picks a free one).
+    pub port: u16,
+    /// The database (`DATABASE_URL`, default a SQLite file in the working directory).
+    pub database_url: String,
+}
+
+/// `PORT` is not a port number.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("PORT must be a number from 0 to 65535, not {0:?}")]
+pub struct ConfigError(String);
+
+impl Config {
+    /// The port when `PORT` is not set.
+    pub const DEFAULT_PORT: u16 = 3000;
+    /// The database when `DATABASE_URL` is not set: `authtoken-demo.db` in the working
+    /// directory, created when missing.
+    pub const DEFAULT_DATABASE_URL: &'static str = "sqlite://authtoken-demo.db?mode=rwc";
+
+    /// Reads `PORT` and `DATABASE_URL`; unset or empty variables take the defaults.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when `PORT` is not a port number.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let port = std::env::var("PORT").ok();
+        let database_url = std::env::var("DATABASE_URL").ok();
+        Self::from_vars(port.as_deref(), database_url.as_deref())
+    }
+
+    /// As [`Config::from_env`], from given values.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when `port` is not a port number.
+    pub fn from_vars(port: Option<&str>, database_url: Option<&str>) -> Result<Self, ConfigError> {
+        let port = match port.map(str::trim).filter(|port| !port.is_empty()) {
+            None => Self::DEFAULT_PORT,
+            Some(port) => port.parse().map_err(|_| ConfigError(port.to_owned()))?,
+        };
+        let database_url = database_url
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+            .unwrap_or(Self::DEFAULT_DATABASE_URL)
+            .to_owned();
+        Ok(Self {
+            host: IpAddr::V4(Ipv4Addr::LOCALHOST),
+            port,
+            database_url,
+        })
+    }
+
+    /// `host:port`, to bind.
+    pub fn bind_address(&self) -> SocketAddr {
+        SocketAddr::new(self.host, self.port)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults() {
+        let config = Config::from_vars(None, Some("")).expect("defaults");
+        assert_eq!(config.bind_address().to_string(), "127.0.0.1:3000");
+        assert_eq!(config.database_url, "sqlite://authtoken-demo.db?mode=rwc");
+    }
+
+    #[test]
+    fn overrides() {
+        let config = Config::from_vars(Some("8080"), Some("sqlite::memory:")).expect("valid");
+        assert_eq!(config.port, 8080);
+        assert_eq!(config.database_url, "sqlite::memory:");
+    }
+
+    #[test]
+    fn a_bad_port_is_an_error() {
+        let error = Config::from_vars(Some("eighty"), None).expect_err("not a number");
+        assert!(error.to_string().contains("eighty"));
+        Config::from_vars(Some("65536"), None).expect_err("out of range");
+    }
+}

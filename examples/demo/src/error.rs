@@ -1,0 +1,245 @@
+//! What the demo answers: [`Reply`] on success, [`DemoError`] otherwise. Both carry a
+//! status and a JSON body, so that every framework only copies them into its response.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde_json::json;
+
+/// The content type of every body the demo sends.
+pub const CONTENT_TYPE: &str = "application/json";
+
+/// A successful answer: a status and, unless it is `204 No Content`, a JSON body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    status: u16,
+    body: Option<String>,
+}
+
+impl Reply {
+    /// `200 OK` with `body`.
+    pub fn ok(body: &serde_json::Value) -> Self {
+        Self {
+            status: 200,
+            body: Some(body.to_string()),
+        }
+    }
+
+    /// `201 Created` with `body`.
+    pub fn created(body: &serde_json::Value) -> Self {
+        Self {
+            status: 201,
+            body: Some(body.to_string()),
+        }
+    }
+
+    /// `204 No Content`.
+    pub fn no_content() -> Self {
+        Self {
+            status: 204,
+            body: None,
+        }
+    }
+
+    /// The HTTP status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The JSON body (send it as [`CONTENT_TYPE`]), or `None` for `204`.
+    pub fn body(&self) -> Option<&str> {
+        self.body.as_deref()
+    }
+}
+
+impl From<DemoError> for Reply {
+    fn from(error: DemoError) -> Self {
+        Self {
+            status: error.status(),
+            body: Some(error.json_body()),
+        }
+    }
+}
+
+/// Validation messages per field, as DRF words and shapes them:
+/// `{"username": ["This field may not be blank."]}`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldErrors {
+    errors: BTreeMap<&'static str, Vec<&'static str>>,
+}
+
+impl FieldErrors {
+    /// No errors yet.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records `message` against `field` (`non_field_errors` for the whole body).
+    pub fn add(&mut self, field: &'static str, message: &'static str) {
+        self.errors.entry(field).or_default().push(message);
+    }
+
+    /// The messages recorded against `field`.
+    pub fn get(&self, field: &str) -> &[&'static str] {
+        self.errors.get(field).map_or(&[], Vec::as_slice)
+    }
+
+    /// True when nothing was recorded.
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty()
+    }
+
+    fn to_json(&self) -> serde_json::Value {
+        json!(self.errors)
+    }
+}
+
+/// Why a demo request failed. [`DemoError::status`] and [`DemoError::json_body`] are
+/// the whole response; no internal error text ever reaches the body (the cause of a
+/// 500 or 503 is logged, and kept as [`std::error::Error::source`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum DemoError {
+    /// 400: fields missing, blank, too long or of the wrong type.
+    #[error("invalid fields: {0:?}")]
+    Validation(FieldErrors),
+    /// 400: the body is not JSON (or not valid UTF-8 form data).
+    #[error("malformed request body: {0}")]
+    MalformedBody(String),
+    /// 400: wrong username or password, or an inactive user.
+    #[error("unable to log in with the provided credentials")]
+    InvalidCredentials,
+    /// 409: the username belongs to someone else.
+    #[error("the username is taken")]
+    UsernameTaken,
+    /// 413: the body is larger than [`crate::MAX_BODY_BYTES`].
+    #[error("the request body is too large")]
+    PayloadTooLarge,
+    /// 415: a content type the route does not read.
+    #[error("unsupported media type {0:?}")]
+    UnsupportedMediaType(String),
+    /// 404: no such route.
+    #[error("not found")]
+    NotFound,
+    /// 405: the route exists, not with this method.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// 503: the database failed.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// 500: a bug (a password hashing task panicked).
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
+}
+
+impl DemoError {
+    /// The content type of [`DemoError::json_body`].
+    pub const CONTENT_TYPE: &'static str = CONTENT_TYPE;
+
+    /// A database failure.
+    pub(crate) fn unavailable(source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        let error = Self::Unavailable(Box::new(source));
+        tracing::error!(error = %error_chain(&error), "database failure");
+        error
+    }
+
+    /// The HTTP status code.
+    pub fn status(&self) -> u16 {
+        match self {
+            Self::Validation(_) | Self::MalformedBody(_) | Self::InvalidCredentials => 400,
+            Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
+            Self::UsernameTaken => 409,
+            Self::PayloadTooLarge => 413,
+            Self::UnsupportedMediaType(_) => 415,
+            Self::Internal(_) => 500,
+            Self::Unavailable(_) => 503,
+        }
+    }
+
+    /// The JSON body, worded as DRF words it.
+    pub fn json_body(&self) -> String {
+        let detail = |text: &str| json!({ "detail": text });
+        let body = match self {
+            Self::Validation(errors) => errors.to_json(),
+            Self::MalformedBody(reason) => detail(&format!("JSON parse error - {reason}")),
+            Self::InvalidCredentials => {
+                json!({ "non_field_errors": ["Unable to log in with provided credentials."] })
+            }
+            Self::UsernameTaken => {
+                json!({ "username": ["A user with that username already exists."] })
+            }
+            Self::PayloadTooLarge => detail("Request body too large."),
+            Self::UnsupportedMediaType(media_type) => detail(&format!(
+                "Unsupported media type \"{media_type}\" in request."
+            )),
+            Self::NotFound => detail("Not found."),
+            Self::MethodNotAllowed => detail("Method not allowed."),
+            Self::Unavailable(_) => detail("Service temporarily unavailable."),
+            Self::Internal(_) => detail("Internal server error."),
+        };
+        body.to_string()
+    }
+}
+
+/// An error and its sources, for a log line.
+fn error_chain(error: &dyn std::error::Error) -> impl fmt::Display + '_ {
+    struct Chain<'a>(&'a dyn std::error::Error);
+    impl fmt::Display for Chain<'_> {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            write!(f, "{}", self.0)?;
+            let mut source = self.0.source();
+            while let Some(error) = source {
+                write!(f, ": {error}")?;
+                source = error.source();
+            }
+            Ok(())
+        }
+    }
+    Chain(error)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn field_errors_read_as_drf() {
+        let mut errors = FieldErrors::new();
+        errors.add("username", "This field may not be blank.");
+        errors.add("password", "This field is required.");
+        let error = DemoError::Validation(errors);
+        assert_eq!(error.status(), 400);
+        assert_eq!(
+            error.json_body(),
+            r#"{"password":["This field is required."],"username":["This field may not be blank."]}"#
+        );
+    }
+
+    #[test]
+    fn credentials_error_is_drfs() {
+        assert_eq!(
+            DemoError::InvalidCredentials.json_body(),
+            r#"{"non_field_errors":["Unable to log in with provided credentials."]}"#
+        );
+    }
+
+    #[test]
+    fn internal_text_never_reaches_the_body() {
+        let error = DemoError::Unavailable(Box::new(std::io::Error::other("disk /secret full")));
+        assert_eq!(error.status(), 503);
+        assert!(!error.json_body().contains("secret"));
+        let reply = Reply::from(error);
+        assert_eq!(reply.status(), 503);
+    }
+
+    #[test]
+    fn media_type_is_escaped() {
+        let body = DemoError::UnsupportedMediaType("text/\"x\"".into()).json_body();
+        let value: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+        assert_eq!(
+            value["detail"],
+            "Unsupported media type \"text/\"x\"\" in request."
+        );
+    }
+}

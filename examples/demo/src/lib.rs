@@ -1,0 +1,229 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+mod body;
+mod config;
+mod error;
+mod password;
+mod quickstart;
+mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use authtoken::{Authenticator, Identity, IssueOptions};
+use authtoken_sqlx::SqlxStore;
+use serde_json::json;
+use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+
+pub use body::{Credentials, MAX_BODY_BYTES, MAX_PASSWORD_BYTES, MAX_USERNAME_CHARS};
+pub use config::{Config, ConfigError};
+pub use error::{CONTENT_TYPE, DemoError, FieldErrors, Reply};
+pub use quickstart::quickstart;
+pub use users::{DemoUser, DemoUsers};
+
+use body::Accept;
+
+/// The demo application's state: one SQLite pool shared by the users table and the
+/// token store, and the authenticator over both. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Demo {
+    pool: SqlitePool,
+    auth: Authenticator<DemoUser>,
+}
+
+/// Why the demo could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SetupError {
+    /// The database could not be opened.
+    #[error("cannot open the database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The demo's own migrations failed.
+    #[error("the users migrations failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The token store's migrations failed.
+    #[error("the token store failed: {0}")]
+    Store(#[from] authtoken_sqlx::Error),
+    /// The authenticator's settings were refused.
+    #[error("the authenticator settings were refused: {0}")]
+    Auth(#[from] authtoken::ConfigError),
+}
+
+impl Demo {
+    /// Opens the SQLite database at `database_url` (`sqlite://file.db?mode=rwc`, or
+    /// `sqlite::memory:`), runs the demo's migrations (in `_sqlx_migrations`) and the
+    /// token store's (in `_authtoken_migrations`), and builds the authenticator.
+    ///
+    /// # Errors
+    ///
+    /// [`SetupError`] when the database cannot be opened or migrated.
+    pub async fn connect(database_url: &str) -> Result<Self, SetupError> {
+        let options = SqliteConnectOptions::from_str(database_url)?
+            .busy_timeout(Duration::from_secs(5))
+            .foreign_keys(true);
+        let pool_options = SqlitePoolOptions::new().acquire_timeout(Duration::from_secs(3));
+        let pool = if database_url.contains(":memory:") || database_url.contains("mode=memory") {
+            // An in-memory database lives as long as a connection to it: keep one open.
+            pool_options
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await?
+        } else {
+            pool_options
+                .connect_with(options.journal_mode(SqliteJournalMode::Wal))
+                .await?
+        };
+        sqlx::migrate!("./migrations").run(&pool).await?;
+        let store = SqlxStore::from_sqlite_pool(pool.clone());
+        store.migrate().await?;
+        let auth = Authenticator::builder(store, DemoUsers::new(pool.clone()))
+            .realm("authtoken-demo")
+            .build()?;
+        Ok(Self { pool, auth })
+    }
+
+    /// The authenticator, for the framework's auth layer or middleware.
+    pub fn authenticator(&self) -> &Authenticator<DemoUser> {
+        &self.auth
+    }
+
+    /// The pool shared by users and tokens.
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    /// `GET /api/health`: 200 `{"status":"ok"}`.
+    pub fn health(&self) -> Reply {
+        Reply::ok(&json!({ "status": "ok" }))
+    }
+
+    /// `POST /api/register`: a JSON body `{"username", "password"}`; 201 `{"token"}`.
+    ///
+    /// # Errors
+    ///
+    /// 400 for missing, blank, too long or malformed fields; 409 when the username is
+    /// taken (also when another registration of it wins a race); 413, 415; 503 when the
+    /// database fails.
+    pub async fn register(
+        &self,
+        content_type: Option<&[u8]>,
+        body: &[u8],
+    ) -> Result<Reply, DemoError> {
+        let credentials = body::credentials(content_type, body, Accept::Json)?;
+        let hash = password::hash(credentials.password).await?;
+        let user = users::insert(&self.pool, &credentials.username, &hash)
+            .await
+            .map_err(DemoError::unavailable)?
+            .ok_or(DemoError::UsernameTaken)?;
+        match self.issue(&user, "register").await {
+            Ok(reply) => Ok(Reply::created(&reply)),
+            Err(error) => {
+                // No half-registered user: without a token the name is free again.
+                if let Err(cleanup) = users::delete(&self.pool, user.id()).await {
+                    tracing::error!(error = %cleanup, "could not remove a user after a failed registration");
+                }
+                Err(error)
+            }
+        }
+    }
+
+    /// `POST /api/token`, as DRF's `obtain_auth_token`: JSON or form
+    /// `{"username", "password"}`; 200 `{"token"}`, a new token for every login.
+    ///
+    /// # Errors
+    ///
+    /// 400 `{"non_field_errors": ["Unable to log in with provided credentials."]}` for
+    /// a wrong username or password or an inactive user; 400 for missing or blank
+    /// fields; 413, 415; 503 when the database fails.
+    pub async fn login(
+        &self,
+        content_type: Option<&[u8]>,
+        body: &[u8],
+    ) -> Result<Reply, DemoError> {
+        let credentials = body::credentials(content_type, body, Accept::JsonOrForm)?;
+        let stored = users::find_by_username(&self.pool, &credentials.username)
+            .await
+            .map_err(DemoError::unavailable)?;
+        let (user, hash) = match stored {
+            Some(stored) => (Some(stored.user), Some(stored.password_hash)),
+            None => (None, None),
+        };
+        let verified = password::verify(credentials.password, hash).await?;
+        match user {
+            Some(user) if verified && user.is_active() => {
+                Ok(Reply::ok(&self.issue(&user, "login").await?))
+            }
+            _ => Err(DemoError::InvalidCredentials),
+        }
+    }
+
+    /// `GET /api/me`: 200 `{"username"}`.
+    pub fn me(&self, identity: &Identity<DemoUser>) -> Reply {
+        Reply::ok(&json!({ "username": identity.user().username() }))
+    }
+
+    /// `POST /api/logout`: revokes the token the request came with; 204.
+    ///
+    /// # Errors
+    ///
+    /// 503 when the database fails.
+    pub async fn logout(&self, identity: &Identity<DemoUser>) -> Result<Reply, DemoError> {
+        self.auth
+            .revoke(identity.token().id)
+            .await
+            .map_err(DemoError::unavailable)?;
+        Ok(Reply::no_content())
+    }
+
+    /// `POST /api/logout-all`: revokes every token of the user; 204.
+    ///
+    /// # Errors
+    ///
+    /// 503 when the database fails.
+    pub async fn logout_all(&self, identity: &Identity<DemoUser>) -> Result<Reply, DemoError> {
+        self.auth
+            .revoke_user(&identity.user().id().to_string())
+            .await
+            .map_err(DemoError::unavailable)?;
+        Ok(Reply::no_content())
+    }
+
+    /// `DELETE /api/me`: deletes the user and revokes its tokens; 204. The username can
+    /// be registered again (by a new user with a new id).
+    ///
+    /// # Errors
+    ///
+    /// 503 when the database fails.
+    pub async fn delete_account(&self, identity: &Identity<DemoUser>) -> Result<Reply, DemoError> {
+        let user = identity.user();
+        users::delete(&self.pool, user.id())
+            .await
+            .map_err(DemoError::unavailable)?;
+        // Without the user its tokens already fail ("User inactive or deleted."); revoke
+        // them too, so that nothing of the account is left behind.
+        self.auth
+            .revoke_user(&user.id().to_string())
+            .await
+            .map_err(DemoError::unavailable)?;
+        Ok(Reply::no_content())
+    }
+
+    /// Waits for pending last-used writes, then closes the pool.
+    pub async fn close(&self) {
+        self.auth.flush().await;
+        self.pool.close().await;
+    }
+
+    async fn issue(&self, user: &DemoUser, name: &str) -> Result<serde_json::Value, DemoError> {
+        let issued = self
+            .auth
+            .issue(&user.id().to_string(), IssueOptions::new().name(name))
+            .await
+            .map_err(DemoError::unavailable)?;
+        Ok(json!({ "token": issued.token().expose_secret() }))
+    }
+}

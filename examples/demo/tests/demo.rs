@@ -1,0 +1,189 @@
+//! The demo's logic on a real SQLite file, without any web framework.
+
+use authtoken::{AuthError, Identity};
+use authtoken_demo::{Demo, DemoError, DemoUser};
+
+const JSON: Option<&[u8]> = Some(b"application/json");
+
+fn body(username: &str, password: &str) -> Vec<u8> {
+    serde_json::json!({ "username": username, "password": password })
+        .to_string()
+        .into_bytes()
+}
+
+fn token(reply: &authtoken_demo::Reply) -> String {
+    let value: serde_json::Value =
+        serde_json::from_str(reply.body().expect("a body")).expect("JSON");
+    value["token"].as_str().expect("a token").to_owned()
+}
+
+async fn identity(demo: &Demo, token: &str) -> Result<Identity<DemoUser>, AuthError> {
+    let header = format!("Token {token}");
+    demo.authenticator()
+        .authenticate(Some(header.as_bytes()))
+        .await
+        .map(|identity| identity.expect("a token was sent"))
+}
+
+async fn file_demo(dir: &tempfile::TempDir) -> Demo {
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("demo.db").display());
+    Demo::connect(&url).await.expect("the demo starts")
+}
+
+#[tokio::test]
+async fn both_migration_tables_coexist_and_survive_a_restart() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let demo = file_demo(&dir).await;
+    let registered = token(&demo.register(JSON, &body("ada", "pw")).await.expect("201"));
+    let tables: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            .fetch_all(demo.pool())
+            .await
+            .expect("tables");
+    for table in [
+        "_authtoken_migrations",
+        "_sqlx_migrations",
+        "authtoken_tokens",
+        "users",
+    ] {
+        assert!(
+            tables.iter().any(|name| name == table),
+            "{table} in {tables:?}"
+        );
+    }
+    let own: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+        .fetch_one(demo.pool())
+        .await
+        .expect("count");
+    assert_eq!(own, 1, "only the demo's migration is in _sqlx_migrations");
+    demo.close().await;
+
+    // Again on the same file: migrations are idempotent, users and tokens are kept.
+    let demo = file_demo(&dir).await;
+    let identity = identity(&demo, &registered)
+        .await
+        .expect("the token survives");
+    assert_eq!(identity.user().username(), "ada");
+    demo.login(JSON, &body("ada", "pw")).await.expect("login");
+    demo.close().await;
+}
+
+#[tokio::test]
+async fn logout_logout_all_and_delete_revoke() {
+    let demo = Demo::connect("sqlite::memory:")
+        .await
+        .expect("the demo starts");
+    let first = token(
+        &demo
+            .register(JSON, &body("Zoë 🦀", "pw"))
+            .await
+            .expect("201"),
+    );
+    let second = token(&demo.login(JSON, &body("Zoë 🦀", "pw")).await.expect("200"));
+    let third = token(&demo.login(JSON, &body("Zoë 🦀", "pw")).await.expect("200"));
+    assert_ne!(second, third, "every login issues a new token");
+
+    let me = identity(&demo, &first).await.expect("valid");
+    assert_eq!(demo.me(&me).body(), Some(r#"{"username":"Zoë 🦀"}"#));
+    assert_eq!(demo.logout(&me).await.expect("204").status(), 204);
+    assert_eq!(
+        identity(&demo, &first).await.err(),
+        Some(AuthError::InvalidToken)
+    );
+    identity(&demo, &second)
+        .await
+        .expect("other tokens keep working");
+
+    let me = identity(&demo, &second).await.expect("valid");
+    demo.logout_all(&me).await.expect("204");
+    assert_eq!(
+        identity(&demo, &third).await.err(),
+        Some(AuthError::InvalidToken)
+    );
+
+    let fourth = token(&demo.login(JSON, &body("Zoë 🦀", "pw")).await.expect("200"));
+    let me = identity(&demo, &fourth).await.expect("valid");
+    let old_id = me.user().id();
+    demo.delete_account(&me).await.expect("204");
+    assert_eq!(
+        identity(&demo, &fourth).await.err(),
+        Some(AuthError::InvalidToken)
+    );
+    assert!(matches!(
+        demo.login(JSON, &body("Zoë 🦀", "pw")).await,
+        Err(DemoError::InvalidCredentials)
+    ));
+
+    let again = token(
+        &demo
+            .register(JSON, &body("Zoë 🦀", "new"))
+            .await
+            .expect("201"),
+    );
+    let me = identity(&demo, &again).await.expect("valid");
+    assert_ne!(
+        me.user().id(),
+        old_id,
+        "a deleted user's id is never reused"
+    );
+    demo.close().await;
+}
+
+#[tokio::test]
+async fn wrong_credentials_and_inactive_users_cannot_log_in() {
+    let demo = Demo::connect("sqlite::memory:")
+        .await
+        .expect("the demo starts");
+    let issued = token(&demo.register(JSON, &body("bob", "pw")).await.expect("201"));
+    for (username, password) in [("bob", "wrong"), ("nobody", "pw"), ("BOB", "pw")] {
+        let error = demo
+            .login(JSON, &body(username, password))
+            .await
+            .expect_err("refused");
+        assert_eq!(error.status(), 400);
+        assert_eq!(
+            error.json_body(),
+            r#"{"non_field_errors":["Unable to log in with provided credentials."]}"#
+        );
+    }
+    let bob = identity(&demo, &issued).await.expect("valid").user().id();
+    sqlx::query("UPDATE users SET is_active = 0 WHERE id = ?")
+        .bind(bob)
+        .execute(demo.pool())
+        .await
+        .expect("deactivate");
+    // The cache keeps a verified user for a while; an application that deactivates a
+    // user tells the authenticator.
+    demo.authenticator().forget_user(&bob.to_string());
+    assert!(matches!(
+        demo.login(JSON, &body("bob", "pw")).await,
+        Err(DemoError::InvalidCredentials)
+    ));
+    assert_eq!(
+        identity(&demo, &issued).await.err(),
+        Some(AuthError::UserInactive)
+    );
+    demo.close().await;
+}
+
+#[tokio::test]
+async fn concurrent_registrations_of_one_name_give_one_winner() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let demo = file_demo(&dir).await;
+    let attempts = (0..4).map(|_| {
+        let demo = demo.clone();
+        tokio::spawn(async move { demo.register(JSON, &body("race", "pw")).await })
+    });
+    let mut created = 0;
+    for attempt in attempts {
+        match attempt.await.expect("no panic") {
+            Ok(reply) => {
+                assert_eq!(reply.status(), 201);
+                created += 1;
+            }
+            Err(error) => assert_eq!(error.status(), 409, "{error:?}"),
+        }
+    }
+    assert_eq!(created, 1);
+    demo.close().await;
+}
