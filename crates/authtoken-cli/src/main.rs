@@ -1,0 +1,523 @@
+#![doc = include_str!("../README.md")]
+
+mod duration;
+mod import;
+mod report;
+
+use std::io::{IsTerminal as _, Read as _, Write as _};
+use std::process::ExitCode;
+
+use authtoken::{
+    AuthError, Authenticator, DigestKey, IssueError, IssueOptions, TokenHasher, TokenId,
+    TokenPrefix, UserIdLoader,
+};
+use authtoken_sqlx::SqlxStore;
+use clap::{ArgGroup, Args, Parser, Subcommand};
+
+use crate::duration::parse_duration;
+
+const ENVIRONMENT_HELP: &str = "\
+Environment:
+  DATABASE_URL                 the token database, when --database-url is not given
+  AUTHTOKEN_PREFIX             the prefix of new tokens, when --prefix is not given
+  AUTHTOKEN_HMAC_SECRET        the application's HMAC secret (32 bytes or more), when
+                               tokens are digested with HMAC-SHA-256 instead of SHA-256
+  AUTHTOKEN_HMAC_KEY_VERSION   that secret's version number (default 1)
+
+Exit status: 0 on success; 1 when `check` refuses the token; 2 on any error.";
+
+/// Manage the API tokens of an authtoken application: issue, list, check, rotate and
+/// revoke them, and import Django REST Framework's.
+#[derive(Debug, Parser)]
+#[command(name = "authtoken", version, after_help = ENVIRONMENT_HELP)]
+struct Cli {
+    /// The token database: sqlite://tokens.db?mode=rwc, postgres://user@host/db or
+    /// mysql://user@host/db.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        global = true,
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    database_url: Option<String>,
+
+    /// The prefix of new tokens, as the application configures it.
+    #[arg(
+        long,
+        env = "AUTHTOKEN_PREFIX",
+        global = true,
+        default_value = TokenPrefix::DEFAULT
+    )]
+    prefix: String,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create or update the token tables.
+    Migrate,
+    /// Issue a token and print it, once, to standard output (details go to standard
+    /// error, so `TOKEN=$(authtoken create 42)` works).
+    Create(CreateArgs),
+    /// List tokens: id, user, name, scopes, times and state; never a secret.
+    List(ListArgs),
+    /// Revoke one token, or every token of a user.
+    Revoke(RevokeArgs),
+    /// Replace a token with a new one for the same user, name and scopes, printed to
+    /// standard output; the old one keeps working for the grace period.
+    Rotate(RotateArgs),
+    /// Read a token from standard input and say whose it is; exit 0 when it
+    /// authenticates, 1 (with the reason) when not.
+    Check,
+    /// Delete expired tokens.
+    PurgeExpired,
+    /// Import Django REST Framework's tokens, so that existing clients keep working
+    /// (safe to run again).
+    ImportDrf(ImportArgs),
+}
+
+#[derive(Debug, Args)]
+struct CreateArgs {
+    /// The user the token is for.
+    user_id: String,
+    /// A label, such as a device name.
+    #[arg(long)]
+    name: Option<String>,
+    /// A scope the token carries; repeat for several.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// How long the token lives (30d, 12h, 10m, 45s); by default it never expires.
+    #[arg(long, value_name = "DURATION")]
+    expires_in: Option<String>,
+    /// Revoke the user's other tokens once the new one is stored.
+    #[arg(long)]
+    reset: bool,
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    /// Only this user's tokens.
+    #[arg(long, value_name = "USER_ID")]
+    user: Option<String>,
+    /// JSON for scripts instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("target").required(true).args(["token_id", "user"])))]
+struct RevokeArgs {
+    /// The token to revoke.
+    token_id: Option<String>,
+    /// Revoke every token of this user instead.
+    #[arg(long, value_name = "USER_ID", conflicts_with = "token_id")]
+    user: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct RotateArgs {
+    /// The token to replace.
+    token_id: String,
+    /// How long the old token keeps working (30d, 12h, 10m, 45s, 0s).
+    #[arg(long, value_name = "DURATION", default_value = "10m")]
+    grace: String,
+}
+
+#[derive(Debug, Args)]
+struct ImportArgs {
+    /// The Django database: sqlite://db.sqlite3, postgres://user@host/db or
+    /// mysql://user@host/db.
+    #[arg(long = "from", value_name = "URL")]
+    from: String,
+    /// DRF's token table.
+    #[arg(long, default_value = "authtoken_token")]
+    table: String,
+}
+
+/// A failure to report on one line, with exit status 2.
+#[derive(Debug)]
+struct Failure(String);
+
+impl Failure {
+    fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+type Outcome<T> = Result<T, Failure>;
+
+/// An error and its causes on one line, each cause once.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    if text.contains("authtoken_tokens")
+        && ["no such table", "does not exist", "doesn't exist"]
+            .iter()
+            .any(|missing| text.contains(missing))
+    {
+        text.push_str(" (run `authtoken migrate` first)");
+    }
+    one_line(&text)
+}
+
+fn one_line(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// A database URL with its password hidden, for messages.
+fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(authority_end);
+    match authority.rsplit_once('@') {
+        Some((credentials, host)) => {
+            let user = credentials.split(':').next().unwrap_or_default();
+            let hidden = if credentials.contains(':') {
+                ":***"
+            } else {
+                ""
+            };
+            format!("{scheme}://{user}{hidden}@{host}{path}")
+        }
+        None => url.to_owned(),
+    }
+}
+
+/// The schemes this build reads.
+fn supported_schemes() -> &'static str {
+    if cfg!(all(feature = "postgres", feature = "mysql")) {
+        "sqlite:, postgres: or mysql:"
+    } else if cfg!(feature = "postgres") {
+        "sqlite: or postgres:"
+    } else if cfg!(feature = "mysql") {
+        "sqlite: or mysql:"
+    } else {
+        "sqlite:"
+    }
+}
+
+fn require_user_id(user_id: &str) -> Outcome<&str> {
+    if user_id.trim().is_empty() {
+        return Err(Failure::new("the user id must not be empty"));
+    }
+    Ok(user_id)
+}
+
+fn require_token_id(text: &str) -> Outcome<TokenId> {
+    text.parse()
+        .map_err(|_| Failure::new(format!("invalid token id {text:?}: expected a number")))
+}
+
+fn require_duration(text: &str, option: &str) -> Outcome<std::time::Duration> {
+    parse_duration(text).map_err(|error| Failure::new(format!("{option}: {error}")))
+}
+
+/// The digests the application uses: SHA-256, or HMAC-SHA-256 when a secret is set.
+fn hasher() -> Outcome<TokenHasher> {
+    let Some(secret) = std::env::var_os("AUTHTOKEN_HMAC_SECRET") else {
+        return Ok(TokenHasher::sha256());
+    };
+    let version = match std::env::var("AUTHTOKEN_HMAC_KEY_VERSION") {
+        Ok(text) => text.trim().parse::<u32>().map_err(|_| {
+            Failure::new(format!(
+                "AUTHTOKEN_HMAC_KEY_VERSION {text:?} is not a number"
+            ))
+        })?,
+        Err(_) => 1,
+    };
+    let key = DigestKey::new(version, secret.into_encoded_bytes())
+        .map_err(|error| Failure::new(format!("AUTHTOKEN_HMAC_SECRET: {error}")))?;
+    TokenHasher::hmac(key, []).map_err(|error| Failure::new(error.to_string()))
+}
+
+async fn open_store(url: Option<&str>) -> Outcome<SqlxStore> {
+    let url = url.ok_or_else(|| {
+        Failure::new("no token database: pass --database-url or set DATABASE_URL")
+    })?;
+    SqlxStore::connect(url).await.map_err(|error| match error {
+        authtoken_sqlx::Error::UnsupportedUrl(_) => Failure::new(format!(
+            "unsupported database URL {:?}: expected {}",
+            redact(url),
+            supported_schemes()
+        )),
+        other => Failure::new(format!(
+            "cannot open the token database {}: {}",
+            redact(url),
+            describe(&other)
+        )),
+    })
+}
+
+/// The application's authenticator, as the web adapters build it, with DRF's legacy
+/// keys accepted (imported tokens must check) and no cache (one command, one look).
+fn authenticator(store: SqlxStore, prefix: &str) -> Outcome<Authenticator<String>> {
+    let prefix = TokenPrefix::new(prefix).map_err(|error| Failure::new(error.to_string()))?;
+    Authenticator::builder(store, UserIdLoader)
+        .prefix(prefix)
+        .hasher(hasher()?)
+        .legacy_keys(true)
+        .cache_capacity(0)
+        .build()
+        .map_err(|error| Failure::new(error.to_string()))
+}
+
+fn store_failure(error: &authtoken::StoreError) -> Failure {
+    Failure::new(describe(error))
+}
+
+fn issue_failure(error: &IssueError, token_id: Option<TokenId>) -> Failure {
+    match (error, token_id) {
+        (IssueError::NotFound, Some(id)) => Failure::new(format!("no token with id {id}")),
+        (error, _) => Failure::new(describe(error)),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start: {}", describe(&error));
+            return ExitCode::from(2);
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(Failure(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Outcome<ExitCode> {
+    let url = cli.database_url.as_deref();
+    if let Command::ImportDrf(args) = &cli.command {
+        // Check what can be checked before connecting anywhere.
+        import::validate_table(&args.table)?;
+    }
+    let store = open_store(url).await?;
+    let result = dispatch(&cli, store.clone()).await;
+    store.close().await;
+    result
+}
+
+async fn dispatch(cli: &Cli, store: SqlxStore) -> Outcome<ExitCode> {
+    match &cli.command {
+        Command::Migrate => {
+            store
+                .migrate()
+                .await
+                .map_err(|error| Failure::new(describe(&error)))?;
+            eprintln!("The token tables are up to date.");
+        }
+        Command::Create(args) => create(&authenticator(store, &cli.prefix)?, args).await?,
+        Command::List(args) => list(&authenticator(store, &cli.prefix)?, args).await?,
+        Command::Revoke(args) => revoke(&authenticator(store, &cli.prefix)?, args).await?,
+        Command::Rotate(args) => rotate(&authenticator(store, &cli.prefix)?, args).await?,
+        Command::Check => return check(&authenticator(store, &cli.prefix)?).await,
+        Command::PurgeExpired => {
+            let auth = authenticator(store, &cli.prefix)?;
+            let purged = auth.purge_expired().await.map_err(|e| store_failure(&e))?;
+            println!("Purged {}.", report::count(purged, "expired token"));
+        }
+        Command::ImportDrf(args) => {
+            import::run(&store, &hasher()?, &args.from, &args.table).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn create(auth: &Authenticator<String>, args: &CreateArgs) -> Outcome<()> {
+    let user_id = require_user_id(&args.user_id)?;
+    let mut options = IssueOptions::new()
+        .name(args.name.clone().unwrap_or_default())
+        .scopes(args.scopes.iter().cloned());
+    options = match &args.expires_in {
+        Some(text) => {
+            let ttl = require_duration(text, "--expires-in")?;
+            if ttl.is_zero() {
+                return Err(Failure::new("--expires-in must be longer than 0s"));
+            }
+            options.expires_in(ttl)
+        }
+        None => options.never_expires(),
+    };
+    let issued = auth
+        .issue(user_id, options)
+        .await
+        .map_err(|e| issue_failure(&e, None))?;
+    let info = issued.info();
+    // The token first: it exists now, whatever happens next.
+    let mut stdout = std::io::stdout().lock();
+    writeln!(stdout, "{}", issued.token().expose_secret())
+        .and_then(|()| stdout.flush())
+        .map_err(|error| Failure::new(format!("cannot write the token: {error}")))?;
+    eprintln!("Created {}.", report::describe_token(info));
+    if args.reset {
+        let mut revoked = 0;
+        for other in auth
+            .list(Some(user_id))
+            .await
+            .map_err(|e| store_failure(&e))?
+        {
+            if other.id != info.id && auth.revoke(other.id).await.map_err(|e| store_failure(&e))? {
+                revoked += 1;
+            }
+        }
+        eprintln!(
+            "Revoked {} of user {user_id}.",
+            report::count(revoked, "other token")
+        );
+    }
+    Ok(())
+}
+
+async fn list(auth: &Authenticator<String>, args: &ListArgs) -> Outcome<()> {
+    let user = args.user.as_deref().map(require_user_id).transpose()?;
+    let tokens = auth.list(user).await.map_err(|e| store_failure(&e))?;
+    let now = time::OffsetDateTime::now_utc();
+    let text = if args.json {
+        report::json(&tokens, now)
+    } else {
+        report::table(&tokens, now)
+    };
+    let mut stdout = std::io::stdout().lock();
+    stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+        .map_err(|error| Failure::new(format!("cannot write the list: {error}")))
+}
+
+async fn revoke(auth: &Authenticator<String>, args: &RevokeArgs) -> Outcome<()> {
+    if let Some(user) = &args.user {
+        let user_id = require_user_id(user)?;
+        let revoked = auth
+            .revoke_user(user_id)
+            .await
+            .map_err(|e| store_failure(&e))?;
+        println!(
+            "Revoked {} of user {user_id}.",
+            report::count(revoked, "token")
+        );
+        return Ok(());
+    }
+    let text = args.token_id.as_deref().unwrap_or_default();
+    let id = require_token_id(text)?;
+    if !auth.revoke(id).await.map_err(|e| store_failure(&e))? {
+        return Err(Failure::new(format!("no token with id {id}")));
+    }
+    println!("Revoked 1 token (id {id}).");
+    Ok(())
+}
+
+async fn rotate(auth: &Authenticator<String>, args: &RotateArgs) -> Outcome<()> {
+    let id = require_token_id(&args.token_id)?;
+    let grace = require_duration(&args.grace, "--grace")?;
+    let issued = auth
+        .rotate(id, grace)
+        .await
+        .map_err(|e| issue_failure(&e, Some(id)))?;
+    println!("{}", issued.token().expose_secret());
+    let until = time::OffsetDateTime::now_utc() + grace;
+    eprintln!(
+        "Created {} to replace token {id}, which keeps working until {} at the latest.",
+        report::describe_token(issued.info()),
+        report::time(until)
+    );
+    Ok(())
+}
+
+/// The longest token `check` reads; anything longer is not a token.
+const MAX_TOKEN_INPUT: u64 = 4096;
+
+async fn check(auth: &Authenticator<String>) -> Outcome<ExitCode> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprint!("Token: ");
+    }
+    let mut input = Vec::new();
+    if stdin.is_terminal() {
+        let mut line = String::new();
+        stdin
+            .read_line(&mut line)
+            .map_err(|error| Failure::new(format!("cannot read the token: {error}")))?;
+        input = line.into_bytes();
+    } else {
+        stdin
+            .lock()
+            .take(MAX_TOKEN_INPUT)
+            .read_to_end(&mut input)
+            .map_err(|error| Failure::new(format!("cannot read the token: {error}")))?;
+    }
+    let credential = input.trim_ascii();
+    if credential.is_empty() {
+        eprintln!("{}", AuthError::NotProvided.detail());
+        return Ok(ExitCode::from(1));
+    }
+    let result = auth.authenticate_credential(credential).await;
+    // The use was recorded in the background: let it finish before the process ends.
+    auth.flush().await;
+    match result {
+        Ok(identity) => {
+            let now = time::OffsetDateTime::now_utc();
+            print!(
+                "{}",
+                report::identity(identity.user(), identity.token(), now)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(AuthError::Unavailable(error)) => Err(store_failure(&error)),
+        Err(error) => {
+            eprintln!("{}", error.detail());
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_hidden_in_urls() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/app"),
+            "postgres://app:***@db:5432/app"
+        );
+        assert_eq!(
+            redact("mysql://root@localhost/x"),
+            "mysql://root@localhost/x"
+        );
+        assert_eq!(redact("sqlite://a.db?mode=rwc"), "sqlite://a.db?mode=rwc");
+        assert_eq!(redact("nonsense"), "nonsense");
+    }
+
+    #[test]
+    fn errors_fit_on_one_line() {
+        let error = std::io::Error::other("first\nsecond");
+        assert_eq!(describe(&error), "first second");
+    }
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+}
