@@ -3,71 +3,47 @@
 use std::fmt;
 use std::ops::Deref;
 
-use authtoken::{AuthError, Authenticator, Challenge, Identity};
+use authtoken::{AuthError, Authentication, Authenticator, Identity};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 
 use crate::AuthRejection;
 
-/// The outcome of authenticating one request for user type `U`, kept in the
-/// request-local cache so that however many guards ask, the authenticator runs
-/// once.
-pub(crate) struct Authentication<U> {
-    /// `Err` for a bad request or a missing authenticator.
-    result: Result<Option<Identity<U>>, AuthRejection>,
-    /// The authenticator's challenge; `None` when no authenticator is managed.
-    challenge: Option<Challenge>,
-}
+/// The outcome of authenticating one request for user type `U` (`None` when no
+/// `Authenticator<U>` is managed), kept in the request-local cache so that however
+/// many guards ask, the authenticator runs once.
+struct Cached<U>(Option<Authentication<U>>);
 
-impl<U: Send + Sync + 'static> Authentication<U> {
-    /// A rejection for `error`, with this request's challenge.
-    pub(crate) fn reject(&self, error: AuthError) -> AuthRejection {
-        match &self.challenge {
-            Some(challenge) => AuthRejection::new(error, challenge.clone()),
-            None => AuthRejection::missing::<U>(),
-        }
-    }
-
-    /// The identity, `None` when anonymous.
-    pub(crate) fn optional(&self) -> Result<Option<Identity<U>>, AuthRejection> {
-        self.result.clone()
-    }
-
-    /// The identity; anonymous is [`AuthError::NotProvided`].
-    pub(crate) fn required(&self) -> Result<Identity<U>, AuthRejection> {
-        self.optional()?
-            .ok_or_else(|| self.reject(AuthError::NotProvided))
-    }
-}
-
-/// Authenticates `request` once, with every `Authorization` header it carries, and
-/// returns the cached outcome to every later caller.
-pub(crate) async fn authenticate<'r, U>(request: &'r Request<'_>) -> &'r Authentication<U>
+/// Authenticates `request` once, with every `Authorization` header it carries, then
+/// answers the guard with `ask` (the core decides what each guard means) and
+/// records a rejection for the catchers.
+pub(crate) async fn guard<'r, U, T>(
+    request: &'r Request<'_>,
+    ask: impl FnOnce(&'r Authentication<U>) -> Result<T, AuthError>,
+) -> Outcome<T, AuthRejection>
 where
     U: Send + Sync + 'static,
 {
-    request
+    let cached = request
         .local_cache_async(async {
             let Some(authenticator) = request.rocket().state::<Authenticator<U>>() else {
-                return Authentication {
-                    result: Err(AuthRejection::missing::<U>()),
-                    challenge: None,
-                };
+                return Cached(None);
             };
-            let challenge = authenticator.challenge().clone();
             // Rocket drops header values that are not UTF-8 before any guard runs;
             // every value it kept goes to the core, which refuses conflicting ones.
             let headers = request.headers().get("Authorization").map(str::as_bytes);
-            let result = authenticator
-                .authenticate_headers(headers)
-                .await
-                .map_err(|error| AuthRejection::new(error, challenge.clone()));
-            Authentication {
-                result,
-                challenge: Some(challenge),
-            }
+            Cached(Some(authenticator.authenticate_request(headers).await))
         })
-        .await
+        .await;
+    let result = match &cached.0 {
+        Some(authentication) => ask(authentication)
+            .map_err(|error| AuthRejection::new(error, authentication.challenge().clone())),
+        None => Err(AuthRejection::missing::<U>()),
+    };
+    match result {
+        Ok(value) => Outcome::Success(value),
+        Err(rejection) => rejection.fail(request),
+    }
 }
 
 /// True (abort the launch) when no `Authenticator<U>` is managed; logs what to do.
@@ -128,10 +104,10 @@ impl<'r, U: Send + Sync + 'static> FromRequest<'r> for Authenticated<U> {
     type Error = AuthRejection;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthRejection> {
-        match authenticate::<U>(request).await.required() {
-            Ok(identity) => Outcome::Success(Self(identity)),
-            Err(rejection) => rejection.fail(request),
-        }
+        guard(request, |authentication: &Authentication<U>| {
+            authentication.require().cloned().map(Self)
+        })
+        .await
     }
 }
 
@@ -184,10 +160,12 @@ impl<'r, U: Send + Sync + 'static> FromRequest<'r> for MaybeAuthenticated<U> {
     type Error = AuthRejection;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthRejection> {
-        match authenticate::<U>(request).await.optional() {
-            Ok(identity) => Outcome::Success(Self(identity)),
-            Err(rejection) => rejection.fail(request),
-        }
+        guard(request, |authentication: &Authentication<U>| {
+            authentication
+                .optional()
+                .map(|identity| Self(identity.cloned()))
+        })
+        .await
     }
 }
 

@@ -11,7 +11,11 @@ pub use catcher::{STATUSES, catchers};
 pub use fairing::AuthFairing;
 pub use guard::{Authenticated, MaybeAuthenticated};
 pub use rejection::AuthRejection;
-pub use scope::{RequireScope, ScopeName};
+pub use scope::RequireScope;
+
+/// Names a scope at the type level, for [`RequireScope`]; the core's, so one type
+/// serves every adapter.
+pub use authtoken::ScopeName;
 
 /// The core, re-exported so that its version always matches this crate's.
 pub use authtoken;

@@ -4,29 +4,12 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use authtoken::Identity;
+use authtoken::{Authentication, Identity, ScopeName};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 
 use crate::AuthRejection;
-use crate::guard::{authenticate, missing_authenticator};
-
-/// Names a scope at the type level, for [`RequireScope`].
-///
-/// ```
-/// use authtoken_rocket::ScopeName;
-///
-/// /// Tokens that may write.
-/// pub struct Write;
-///
-/// impl ScopeName for Write {
-///     const NAME: &'static str = "write";
-/// }
-/// ```
-pub trait ScopeName {
-    /// The scope, as issued with the token.
-    const NAME: &'static str;
-}
+use crate::guard::{guard, missing_authenticator};
 
 /// A required user whose token carries the scope `S` names.
 ///
@@ -95,20 +78,13 @@ where
     type Error = AuthRejection;
 
     async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthRejection> {
-        let authentication = authenticate::<U>(request).await;
-        let outcome = authentication.required().and_then(|identity| {
-            identity
-                .require_scope(S::NAME)
-                .map(|()| identity)
-                .map_err(|error| authentication.reject(error))
-        });
-        match outcome {
-            Ok(identity) => Outcome::Success(Self {
-                identity,
+        guard(request, |authentication: &Authentication<U>| {
+            authentication.require_scope(S::NAME).map(|identity| Self {
+                identity: identity.clone(),
                 scope: PhantomData,
-            }),
-            Err(rejection) => rejection.fail(request),
-        }
+            })
+        })
+        .await
     }
 }
 
