@@ -1,0 +1,103 @@
+//! The adapter cases against authtoken-actix: `App` + `AuthMiddleware`, in-process
+//! through `actix_web::test`.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+
+use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue, WWW_AUTHENTICATE};
+use actix_web::{App, test, web};
+use authtoken::Authenticator;
+use authtoken_actix::{AuthMiddleware, Authenticated, MaybeAuthenticated, RequireScope, ScopeName};
+use authtoken_behaviour::adapter::{Harness, TestRequest, TestResponse, TestUser, WRITE_SCOPE};
+
+struct Write;
+
+impl ScopeName for Write {
+    const NAME: &'static str = WRITE_SCOPE;
+}
+
+async fn required(user: Authenticated<TestUser>) -> String {
+    user.user().id.clone()
+}
+
+async fn optional(user: MaybeAuthenticated<TestUser>) -> String {
+    user.0.map_or_else(
+        || "anonymous".to_owned(),
+        |identity| identity.user().id.clone(),
+    )
+}
+
+async fn scoped(user: RequireScope<Write, TestUser>) -> String {
+    user.user().id.clone()
+}
+
+async fn twice(first: Authenticated<TestUser>, second: MaybeAuthenticated<TestUser>) -> String {
+    let second = second.0.expect("the required extractor passed");
+    assert_eq!(first.user(), second.user(), "two extractors disagree");
+    first.user().id.clone()
+}
+
+type Reply = Pin<Box<dyn Future<Output = TestResponse>>>;
+
+struct ActixHarness {
+    /// Sends one request to the app `actix_web::test::init_service` built (its type
+    /// cannot be named, so it lives in this closure).
+    send: Box<dyn Fn(TestRequest) -> Reply>,
+}
+
+impl Harness for ActixHarness {
+    const NAME: &'static str = "actix-web";
+    const NON_UTF8_HEADERS: bool = true;
+
+    async fn build(authenticator: Authenticator<TestUser>) -> Self {
+        let app = test::init_service(
+            App::new()
+                .wrap(AuthMiddleware::new(authenticator))
+                .route("/required", web::get().to(required))
+                .route("/optional", web::get().to(optional))
+                .route("/scoped", web::get().to(scoped))
+                .route("/twice", web::get().to(twice)),
+        )
+        .await;
+        let app = Rc::new(app);
+        let send = move |request: TestRequest| -> Reply {
+            let app = Rc::clone(&app);
+            Box::pin(async move {
+                let mut builder = test::TestRequest::get().uri(&request.path);
+                for (name, value) in &request.headers {
+                    let name =
+                        HeaderName::from_bytes(name.as_bytes()).expect("a valid header name");
+                    let value = HeaderValue::from_bytes(value).expect("a valid header value");
+                    builder = builder.append_header((name, value));
+                }
+                let response = test::call_service(&*app, builder.to_request()).await;
+                let status = response.status().as_u16();
+                let headers = response.headers();
+                let www_authenticate = headers
+                    .get_all(WWW_AUTHENTICATE)
+                    .map(|v| v.to_str().expect("an ASCII challenge").to_owned())
+                    .collect();
+                let content_type = headers
+                    .get(CONTENT_TYPE)
+                    .map(|v| v.to_str().expect("an ASCII content type").to_owned());
+                let body = test::read_body(response).await;
+                TestResponse {
+                    status,
+                    www_authenticate,
+                    content_type,
+                    body: String::from_utf8(body.to_vec()).expect("a UTF-8 body"),
+                }
+            })
+        };
+        Self {
+            send: Box::new(send),
+        }
+    }
+
+    async fn send(&self, request: TestRequest) -> TestResponse {
+        (self.send)(request).await
+    }
+}
+
+authtoken_behaviour::adapter_cases!(actix_adapter, ActixHarness);
