@@ -50,6 +50,11 @@ impl Reply {
     pub fn body(&self) -> Option<&str> {
         self.body.as_deref()
     }
+
+    /// Status and body, to move into a framework's response without a copy.
+    pub fn into_parts(self) -> (u16, Option<String>) {
+        (self.status, self.body)
+    }
 }
 
 impl From<DemoError> for Reply {
