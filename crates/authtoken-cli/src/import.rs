@@ -268,7 +268,13 @@ impl Summary {
 }
 
 /// Imports DRF's tokens from the database at `url` into `store`.
-pub async fn run(store: &SqlxStore, hasher: &TokenHasher, url: &str, table: &str) -> Outcome<()> {
+pub async fn run(
+    store: &SqlxStore,
+    store_url: &str,
+    hasher: &TokenHasher,
+    url: &str,
+    table: &str,
+) -> Outcome<()> {
     validate_table(table)?;
     let dialect = dialect(url)?;
     let rows = read_rows(url, dialect, table).await?;
@@ -301,13 +307,16 @@ pub async fn run(store: &SqlxStore, hasher: &TokenHasher, url: &str, table: &str
             );
         });
     }
-    // SQLite writes one at a time anyway; a server takes several at once.
-    let concurrency = if store.sqlite_pool().is_some() {
-        1
-    } else {
-        SERVER_CONCURRENCY
+    let result = match sqlite_import_store(store, store_url).await? {
+        // SQLite writes one row at a time anyway.
+        Some(sqlite) => {
+            let result = insert_all(&sqlite, tokens, 1, &bar, &mut summary).await;
+            sqlite.close().await;
+            result
+        }
+        // A server takes several at once.
+        None => insert_all(store, tokens, SERVER_CONCURRENCY, &bar, &mut summary).await,
     };
-    let result = insert_all(store, tokens, concurrency, &bar, &mut summary).await;
     bar.finish_and_clear();
     let skipped: u64 = summary.skipped.values().sum();
     let mut line = format!(
@@ -335,6 +344,44 @@ pub async fn run(store: &SqlxStore, hasher: &TokenHasher, url: &str, table: &str
             describe(&error)
         ))),
     }
+}
+
+/// On an SQLite file, a store of one connection that does not wait for the disk after
+/// every row: WAL with `synchronous=NORMAL` stays consistent through a crash and may
+/// lose only the last rows on a power failure, which running the import again
+/// restores. `None` on other databases.
+async fn sqlite_import_store(store: &SqlxStore, store_url: &str) -> Outcome<Option<SqlxStore>> {
+    #[cfg(feature = "sqlite")]
+    if store.sqlite_pool().is_some()
+        && !store_url.contains(":memory:")
+        && !store_url.contains("mode=memory")
+    {
+        use std::str::FromStr as _;
+
+        use sqlx::sqlite::{
+            SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous,
+        };
+        let failed = |error: sqlx::Error| {
+            Failure::new(format!(
+                "cannot open the token database {}: {}",
+                redact(store_url),
+                describe(&error)
+            ))
+        };
+        let options = SqliteConnectOptions::from_str(store_url)
+            .map_err(failed)?
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(5));
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(options)
+            .await
+            .map_err(failed)?;
+        return Ok(Some(SqlxStore::from_sqlite_pool(pool)));
+    }
+    let _ = (store, store_url);
+    Ok(None)
 }
 
 async fn insert_all(

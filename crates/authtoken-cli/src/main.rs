@@ -338,7 +338,8 @@ async fn dispatch(cli: &Cli, store: SqlxStore) -> Outcome<ExitCode> {
             println!("Purged {}.", report::count(purged, "expired token"));
         }
         Command::ImportDrf(args) => {
-            import::run(&store, &hasher()?, &args.from, &args.table).await?;
+            let store_url = cli.database_url.as_deref().unwrap_or_default();
+            import::run(&store, store_url, &hasher()?, &args.from, &args.table).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -1,0 +1,797 @@
+//! The `authtoken` binary, run for real, against SQLite always and against PostgreSQL
+//! and MySQL/MariaDB when `AUTHTOKEN_TEST_POSTGRES_URL` / `AUTHTOKEN_TEST_MYSQL_URL`
+//! name a server (each test in a fresh schema or database of its own).
+
+use std::process::Output;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use authtoken::{AuthError, Authenticator, TokenStore as _, UserIdLoader};
+use authtoken_sqlx::SqlxStore;
+use sqlx::Connection as _;
+use time::OffsetDateTime;
+use time::macros::datetime;
+
+const POSTGRES_URL: &str = "AUTHTOKEN_TEST_POSTGRES_URL";
+const MYSQL_URL: &str = "AUTHTOKEN_TEST_MYSQL_URL";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Sqlite,
+    Postgres,
+    MySql,
+}
+
+/// What a test creates on a server, dropped when the test ends (even by a panic).
+#[derive(Debug)]
+enum Cleanup {
+    PostgresSchema {
+        server_url: String,
+        schema: String,
+    },
+    MySqlDatabase {
+        server_url: String,
+        database: String,
+    },
+}
+
+/// One test's token database.
+struct Db {
+    kind: Kind,
+    url: String,
+    dir: tempfile::TempDir,
+    cleanup: Option<Cleanup>,
+}
+
+impl Drop for Db {
+    fn drop(&mut self) {
+        let Some(cleanup) = self.cleanup.take() else {
+            return;
+        };
+        // Drop runs inside the test's runtime: clean up on a thread with its own.
+        let done = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async {
+                let (server_url, sql) = match &cleanup {
+                    Cleanup::PostgresSchema { server_url, schema } => (
+                        server_url,
+                        format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"),
+                    ),
+                    Cleanup::MySqlDatabase {
+                        server_url,
+                        database,
+                    } => (server_url, format!("DROP DATABASE IF EXISTS `{database}`")),
+                };
+                if let Err(error) = execute(server_url, &sql).await {
+                    eprintln!("could not clean up {cleanup:?}: {error}");
+                }
+            });
+        });
+        let _ = done.join();
+    }
+}
+
+async fn execute(url: &str, sql: &str) -> Result<(), sqlx::Error> {
+    sqlx::any::install_default_drivers();
+    let mut connection = sqlx::AnyConnection::connect(url).await?;
+    sqlx::raw_sql(sqlx::AssertSqlSafe(sql.to_owned()))
+        .execute(&mut connection)
+        .await?;
+    connection.close().await
+}
+
+/// A name no other test, in this run or another, uses.
+fn unique_name() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    format!(
+        "authtoken_cli_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst),
+        nanos % 1_000_000_000
+    )
+}
+
+fn server_url(variable: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            eprintln!("SKIPPED: {variable} is not set, so this test did not run");
+            None
+        }
+    }
+}
+
+/// `url` naming database `name` instead of its own.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let authority = base.find("://").map_or(0, |i| i + 3);
+    let server = match base[authority..].find('/') {
+        Some(slash) => &base[..authority + slash],
+        None => base,
+    };
+    if query.is_empty() {
+        format!("{server}/{name}")
+    } else {
+        format!("{server}/{name}?{query}")
+    }
+}
+
+async fn sqlite() -> Db {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let url = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("tokens.db").display()
+    );
+    Db {
+        kind: Kind::Sqlite,
+        url,
+        dir,
+        cleanup: None,
+    }
+}
+
+async fn postgres() -> Option<Db> {
+    let server_url = server_url(POSTGRES_URL)?;
+    let schema = unique_name();
+    execute(&server_url, &format!("CREATE SCHEMA \"{schema}\""))
+        .await
+        .unwrap_or_else(|error| panic!("{POSTGRES_URL}: {error}"));
+    let separator = if server_url.contains('?') { '&' } else { '?' };
+    let url = format!("{server_url}{separator}options=-c%20search_path%3D{schema}");
+    Some(Db {
+        kind: Kind::Postgres,
+        url,
+        dir: tempfile::tempdir().expect("temp dir"),
+        cleanup: Some(Cleanup::PostgresSchema { server_url, schema }),
+    })
+}
+
+async fn mysql() -> Option<Db> {
+    let server_url = server_url(MYSQL_URL)?;
+    let database = unique_name();
+    execute(
+        &server_url,
+        &format!("CREATE DATABASE `{database}` CHARACTER SET utf8mb4"),
+    )
+    .await
+    .unwrap_or_else(|error| panic!("{MYSQL_URL}: {error}"));
+    Some(Db {
+        kind: Kind::MySql,
+        url: with_database(&server_url, &database),
+        dir: tempfile::tempdir().expect("temp dir"),
+        cleanup: Some(Cleanup::MySqlDatabase {
+            server_url,
+            database,
+        }),
+    })
+}
+
+/// Runs the binary with a clean environment: only what the test gives it.
+fn run_with(url: Option<&str>, args: &[&str], stdin: &str) -> Output {
+    let mut command = assert_cmd::cargo::cargo_bin_cmd!("authtoken");
+    for variable in [
+        "DATABASE_URL",
+        "AUTHTOKEN_PREFIX",
+        "AUTHTOKEN_HMAC_SECRET",
+        "AUTHTOKEN_HMAC_KEY_VERSION",
+    ] {
+        command.env_remove(variable);
+    }
+    command.env("RUST_BACKTRACE", "1");
+    if let Some(url) = url {
+        command.env("DATABASE_URL", url);
+    }
+    command
+        .args(args)
+        .write_stdin(stdin)
+        .output()
+        .expect("run authtoken")
+}
+
+fn run(db: &Db, args: &[&str]) -> Output {
+    run_with(Some(&db.url), args, "")
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("UTF-8 stdout")
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8(output.stderr.clone()).expect("UTF-8 stderr")
+}
+
+#[track_caller]
+fn succeeded(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        output.status.code(),
+        stdout(output),
+        stderr(output)
+    );
+    stdout(output)
+}
+
+/// One line of `error: ...` on stderr, nothing on stdout, exit status 2.
+#[track_caller]
+fn failed_with(output: &Output, expected: &str) {
+    let text = stderr(output);
+    assert_eq!(output.status.code(), Some(2), "stderr: {text}");
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(!text.contains("backtrace"), "{text}");
+    assert_eq!(text.lines().count(), 1, "one line expected: {text}");
+    assert!(text.starts_with("error: "), "{text}");
+    assert!(text.contains(expected), "expected {expected:?} in {text}");
+    assert!(output.stdout.is_empty(), "stdout: {}", stdout(output));
+}
+
+/// The one token `create` or `rotate` printed: stdout is the token and a newline.
+#[track_caller]
+fn printed_token(output: &Output) -> String {
+    let text = succeeded(output);
+    let token = text.strip_suffix('\n').expect("a newline after the token");
+    assert!(!token.contains(char::is_whitespace), "stdout: {text:?}");
+    assert!(token.starts_with("atk_"), "stdout: {text:?}");
+    token.to_owned()
+}
+
+fn check(db: &Db, token: &str) -> Output {
+    run_with(Some(&db.url), &["check"], &format!("{token}\n"))
+}
+
+#[track_caller]
+fn refused(output: &Output, reason: &str) {
+    assert_eq!(output.status.code(), Some(1), "stderr: {}", stderr(output));
+    assert_eq!(stderr(output), format!("{reason}\n"));
+    assert!(output.stdout.is_empty());
+}
+
+async fn authenticator(db: &Db, legacy_keys: bool) -> Authenticator<String> {
+    let store = SqlxStore::connect(&db.url).await.expect("connect");
+    Authenticator::builder(store, UserIdLoader)
+        .legacy_keys(legacy_keys)
+        .cache_capacity(0)
+        .build()
+        .expect("authenticator")
+}
+
+fn json_list(db: &Db, args: &[&str]) -> Vec<serde_json::Value> {
+    let mut all = vec!["list", "--json"];
+    all.extend_from_slice(args);
+    let text = succeeded(&run(db, &all));
+    serde_json::from_str::<Vec<serde_json::Value>>(&text).expect("JSON array")
+}
+
+async fn lifecycle(db: Db) {
+    succeeded(&run(&db, &["migrate"]));
+    // Twice is fine.
+    succeeded(&run(&db, &["migrate"]));
+
+    let created = run(
+        &db,
+        &[
+            "create",
+            "42",
+            "--name",
+            "laptop",
+            "--scope",
+            "read",
+            "--scope",
+            "write",
+            "--expires-in",
+            "30d",
+        ],
+    );
+    let first = printed_token(&created);
+    assert!(
+        stderr(&created).contains("Created token"),
+        "{}",
+        stderr(&created)
+    );
+    assert!(
+        !stderr(&created).contains(&first),
+        "the token went to stderr"
+    );
+
+    // The application's authenticator accepts it.
+    let auth = authenticator(&db, false).await;
+    let identity = auth
+        .authenticate_credential(first.as_bytes())
+        .await
+        .expect("the created token authenticates");
+    assert_eq!(identity.user(), "42");
+    assert_eq!(identity.token().name, "laptop");
+    assert_eq!(identity.token().scopes, ["read", "write"]);
+    let expires = identity.token().expires.expect("an expiry");
+    let days = (expires - identity.token().created).whole_days();
+    assert_eq!(days, 30);
+
+    // Listings: metadata, never the secret.
+    let listed = json_list(&db, &[]);
+    assert_eq!(listed.len(), 1);
+    let first_id = listed[0]["id"].as_i64().expect("id");
+    assert_eq!(listed[0]["user_id"], "42");
+    assert_eq!(listed[0]["name"], "laptop");
+    assert_eq!(listed[0]["state"], "active");
+    let table = succeeded(&run(&db, &["list"]));
+    assert!(table.starts_with("ID"), "{table}");
+    assert!(
+        table.contains("laptop") && table.contains("active"),
+        "{table}"
+    );
+    assert!(!table.contains(&first) && !table.contains(&first[4..]));
+    let raw_json = succeeded(&run(&db, &["list", "--json"]));
+    assert!(!raw_json.contains(&first[4..]));
+
+    // check: stdin only; exit 0 and whose it is, or 1 and the adapters' reason.
+    let checked = check(&db, &first);
+    let text = succeeded(&checked);
+    assert!(text.contains("user: 42"), "{text}");
+    assert!(text.contains("name: laptop"), "{text}");
+    assert!(text.contains("scopes: read write"), "{text}");
+    assert!(text.contains("state: active"), "{text}");
+    refused(&check(&db, "atk_nonsense"), "Invalid token.");
+    refused(&check(&db, "not a token"), "Invalid token.");
+    refused(
+        &run_with(Some(&db.url), &["check"], ""),
+        "Authentication credentials were not provided.",
+    );
+    // A well-formed token that was never issued.
+    let stranger = authtoken::TokenPrefix::default().generate();
+    refused(&check(&db, stranger.expose_secret()), "Invalid token.");
+
+    // rotate: a new token for the same user, name and scopes; no grace here.
+    let rotated = run(&db, &["rotate", &first_id.to_string(), "--grace", "0s"]);
+    let second = printed_token(&rotated);
+    assert_ne!(second, first);
+    refused(&check(&db, &first), "Token has expired.");
+    let text = succeeded(&check(&db, &second));
+    assert!(
+        text.contains("user: 42") && text.contains("scopes: read write"),
+        "{text}"
+    );
+    let states: Vec<_> = json_list(&db, &["--user", "42"])
+        .iter()
+        .map(|token| token["state"].as_str().expect("state").to_owned())
+        .collect();
+    assert_eq!(states, ["expired", "active"]);
+
+    // A rotation with a grace period leaves the old token working.
+    let second_id = json_list(&db, &[])[1]["id"].as_i64().expect("id");
+    let third = printed_token(&run(
+        &db,
+        &["rotate", &second_id.to_string(), "--grace", "1h"],
+    ));
+    succeeded(&check(&db, &second));
+    succeeded(&check(&db, &third));
+
+    let purged = succeeded(&run(&db, &["purge-expired"]));
+    assert_eq!(purged, "Purged 1 expired token.\n");
+    assert_eq!(json_list(&db, &[]).len(), 2);
+
+    // --reset: the new token stays, the user's others go.
+    let reset = run(&db, &["create", "42", "--reset"]);
+    let fourth = printed_token(&reset);
+    assert!(
+        stderr(&reset).contains("Revoked 2 other tokens"),
+        "{}",
+        stderr(&reset)
+    );
+    let mine = json_list(&db, &["--user", "42"]);
+    assert_eq!(mine.len(), 1);
+    refused(&check(&db, &third), "Invalid token.");
+    succeeded(&check(&db, &fourth));
+
+    // revoke one, and every token of a user.
+    printed_token(&run(&db, &["create", "7"]));
+    printed_token(&run(&db, &["create", "7", "--name", "phone"]));
+    assert_eq!(json_list(&db, &["--user", "7"]).len(), 2);
+    let revoked = succeeded(&run(&db, &["revoke", "--user", "7"]));
+    assert_eq!(revoked, "Revoked 2 tokens of user 7.\n");
+    let fourth_id = mine[0]["id"].as_i64().expect("id").to_string();
+    let revoked = succeeded(&run(&db, &["revoke", &fourth_id]));
+    assert!(revoked.starts_with("Revoked 1 token"), "{revoked}");
+    refused(&check(&db, &fourth), "Invalid token.");
+    assert_eq!(succeeded(&run(&db, &["list"])), "No tokens.\n");
+
+    failed_with(&run(&db, &["revoke", &fourth_id]), "no token with id");
+    failed_with(&run(&db, &["rotate", "999999"]), "no token with id 999999");
+    failed_with(
+        &run(&db, &["create", "42", "--expires-in", "a month"]),
+        "invalid duration",
+    );
+    failed_with(&run(&db, &["create", ""]), "user id");
+}
+
+/// Rows in the Django fixture, of which [`BAD_KEYS`] are not valid keys.
+const DRF_ROWS: usize = 10_000;
+
+/// Keys DRF would never have made, each in its own row.
+const BAD_KEYS: [&str; 3] = [
+    "ABCDEF0123456789ABCDEF0123456789ABCDEF01",
+    "abcdef0123456789abcdef0123456789abcdef0",
+    "zzzzzz0123456789abcdef0123456789abcdef01",
+];
+
+/// The key of good row `i`: 40 lowercase hex characters, distinct for every `i`.
+fn drf_key(i: usize) -> String {
+    let mixed = (i as u128).wrapping_mul(0x9e37_79b9_7f4a_7c15_f39c_c060_5ced_c835);
+    format!("{i:08x}{mixed:032x}")
+}
+
+/// The creation time of row `i`, with microseconds, as Django stores them.
+fn drf_created(i: usize) -> OffsetDateTime {
+    datetime!(2020-01-02 03:04:05 UTC)
+        + time::Duration::seconds(i as i64 * 37)
+        + time::Duration::microseconds((i % 1_000_000) as i64)
+}
+
+/// Builds Django's own `authtoken_token` table with [`DRF_ROWS`] rows.
+async fn build_drf_table(kind: Kind, url: &str) {
+    let create = match kind {
+        Kind::Sqlite => {
+            r#"CREATE TABLE "authtoken_token" ("key" varchar(40) NOT NULL PRIMARY KEY, "created" datetime NOT NULL, "user_id" integer NOT NULL UNIQUE)"#
+        }
+        Kind::Postgres => {
+            r#"CREATE TABLE "authtoken_token" ("key" varchar(40) NOT NULL PRIMARY KEY, "created" timestamp with time zone NOT NULL, "user_id" integer NOT NULL UNIQUE)"#
+        }
+        Kind::MySql => {
+            "CREATE TABLE `authtoken_token` (`key` varchar(40) NOT NULL PRIMARY KEY, `created` datetime(6) NOT NULL, `user_id` integer NOT NULL UNIQUE)"
+        }
+    };
+    let mut sql = vec![create.to_owned()];
+    let key_column = if kind == Kind::MySql {
+        "`key`"
+    } else {
+        "\"key\""
+    };
+    let zone = if kind == Kind::Postgres { "+00" } else { "" };
+    let good = DRF_ROWS - BAD_KEYS.len();
+    let mut values: Vec<String> = (0..good)
+        .map(|i| {
+            let created = drf_created(i);
+            format!(
+                "('{}', '{} {}{zone}', {})",
+                drf_key(i),
+                created.date(),
+                created
+                    .time()
+                    .format(time::macros::format_description!(
+                        "[hour]:[minute]:[second].[subsecond digits:6]"
+                    ))
+                    .expect("format"),
+                i + 1
+            )
+        })
+        .collect();
+    for (n, key) in BAD_KEYS.iter().enumerate() {
+        values.push(format!(
+            "('{key}', '2020-01-01 00:00:00{zone}', {})",
+            good + n + 1
+        ));
+    }
+    for batch in values.chunks(500) {
+        sql.push(format!(
+            "INSERT INTO authtoken_token ({key_column}, created, user_id) VALUES {}",
+            batch.join(", ")
+        ));
+    }
+    sqlx::any::install_default_drivers();
+    let mut connection = sqlx::AnyConnection::connect(url).await.expect("connect");
+    let mut transaction = connection.begin().await.expect("begin");
+    for statement in sql {
+        sqlx::raw_sql(sqlx::AssertSqlSafe(statement))
+            .execute(&mut *transaction)
+            .await
+            .expect("build the DRF table");
+    }
+    transaction.commit().await.expect("commit");
+    connection.close().await.expect("close");
+}
+
+async fn import_drf(db: Db) {
+    // On SQLite, Django's database is a file of its own; on a server, the test's
+    // database holds both (as one Django database would).
+    let django_url = match db.kind {
+        Kind::Sqlite => {
+            let path = db.dir.path().join("django.sqlite3");
+            build_drf_table(db.kind, &format!("sqlite://{}?mode=rwc", path.display())).await;
+            format!("sqlite://{}", path.display())
+        }
+        _ => {
+            build_drf_table(db.kind, &db.url).await;
+            db.url.clone()
+        }
+    };
+    succeeded(&run(&db, &["migrate"]));
+    let good = DRF_ROWS - BAD_KEYS.len();
+
+    let first = run(&db, &["import-drf", "--from", &django_url]);
+    let summary = succeeded(&first);
+    assert!(
+        summary.starts_with(&format!(
+            "Imported {good} tokens; 0 already present; 3 skipped"
+        )),
+        "{summary}"
+    );
+    assert!(
+        summary.contains("3: the key is not 40 lowercase hex characters"),
+        "{summary}"
+    );
+    let notes = stderr(&first);
+    assert_eq!(
+        notes.matches("skipped the token of user").count(),
+        3,
+        "{notes}"
+    );
+    for key in BAD_KEYS {
+        assert!(
+            !notes.contains(key) && !summary.contains(key),
+            "a key was printed"
+        );
+    }
+
+    let store = SqlxStore::connect(&db.url).await.expect("connect");
+    let stored = store.list(None).await.expect("list");
+    assert_eq!(stored.len(), good);
+
+    // Again: nothing changes.
+    let second = succeeded(&run(
+        &db,
+        &[
+            "import-drf",
+            "--from",
+            &django_url,
+            "--table",
+            "authtoken_token",
+        ],
+    ));
+    assert!(
+        second.starts_with(&format!(
+            "Imported 0 tokens; {good} already present; 3 skipped"
+        )),
+        "{second}"
+    );
+    let again = store.list(None).await.expect("list");
+    assert_eq!(again, stored);
+
+    // An old key authenticates through the authenticator, with legacy keys on only.
+    let row = 4_321;
+    let key = drf_key(row);
+    let auth = authenticator(&db, true).await;
+    let identity = auth
+        .authenticate_credential(key.as_bytes())
+        .await
+        .expect("the imported key authenticates");
+    assert_eq!(identity.user(), &(row + 1).to_string());
+    assert_eq!(identity.token().created, drf_created(row));
+    assert_eq!(identity.token().expires, None);
+    let strict = authenticator(&db, false).await;
+    assert_eq!(
+        strict.authenticate_credential(key.as_bytes()).await.err(),
+        Some(AuthError::InvalidToken)
+    );
+    // No plaintext key at rest: the digest is stored, not the key.
+    assert!(stored.iter().all(|info| !info.name.contains(&key)));
+
+    // The command's own check accepts it too.
+    let text = succeeded(&check(&db, &key));
+    assert!(text.contains(&format!("user: {}", row + 1)), "{text}");
+    refused(&check(&db, BAD_KEYS[0]), "Invalid token.");
+    store.close().await;
+}
+
+macro_rules! backend_tests {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    super::$case(super::sqlite().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    if let Some(db) = super::postgres().await {
+                        super::$case(db).await;
+                    }
+                }
+            )*
+        }
+        mod mysql {
+            $(
+                #[tokio::test]
+                async fn $case() {
+                    if let Some(db) = super::mysql().await {
+                        super::$case(db).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+backend_tests!(lifecycle, import_drf);
+
+#[tokio::test]
+async fn bad_input_gets_one_line_and_a_failing_status() {
+    let db = sqlite().await;
+    let dir = db.dir.path();
+
+    // No database, a malformed one, an unreachable one.
+    failed_with(&run_with(None, &["list"], ""), "DATABASE_URL");
+    failed_with(
+        &run_with(Some("not a url"), &["list"], ""),
+        "unsupported database URL",
+    );
+    failed_with(
+        &run_with(
+            Some("postgres://someone:hunter2@127.0.0.1:1/none"),
+            &["list"],
+            "",
+        ),
+        "postgres://someone:***@127.0.0.1:1/none",
+    );
+    let missing = format!("sqlite://{}/no/such/dir/tokens.db", dir.display());
+    failed_with(
+        &run_with(Some(&missing), &["list"], ""),
+        "cannot open the token database",
+    );
+    // Not migrated yet: the message says what to do.
+    failed_with(&run(&db, &["list"]), "authtoken migrate");
+    succeeded(&run(&db, &["migrate"]));
+
+    // Unknown ids, bad ids, bad durations, empty user ids.
+    failed_with(&run(&db, &["revoke", "12345"]), "no token with id 12345");
+    failed_with(&run(&db, &["rotate", "12345"]), "no token with id 12345");
+    failed_with(
+        &run(&db, &["revoke", "twelve"]),
+        "invalid token id \"twelve\"",
+    );
+    failed_with(
+        &run(&db, &["create", "42", "--expires-in", "30x"]),
+        "invalid duration \"30x\"",
+    );
+    failed_with(
+        &run(&db, &["create", "42", "--expires-in", "0s"]),
+        "--expires-in",
+    );
+    failed_with(
+        &run(&db, &["rotate", "1", "--grace", "soon"]),
+        "invalid duration",
+    );
+    failed_with(&run(&db, &["create", ""]), "the user id must not be empty");
+    failed_with(
+        &run(&db, &["create", "  "]),
+        "the user id must not be empty",
+    );
+    failed_with(
+        &run(&db, &["revoke", "--user", ""]),
+        "the user id must not be empty",
+    );
+    failed_with(
+        &run(&db, &["list", "--user", ""]),
+        "the user id must not be empty",
+    );
+    failed_with(
+        &run(&db, &["create", "42", "--scope", "has space"]),
+        "invalid scope",
+    );
+    failed_with(
+        &run_with(Some(&db.url), &["--prefix", "Not-Valid", "create", "1"], ""),
+        "prefix",
+    );
+
+    // The Django side: unreachable, malformed, a missing table, a bad table name.
+    failed_with(
+        &run(
+            &db,
+            &["import-drf", "--from", "mysql://root@127.0.0.1:1/django"],
+        ),
+        "cannot connect to the Django database",
+    );
+    failed_with(
+        &run(&db, &["import-drf", "--from", "ftp://example/django"]),
+        "unsupported Django database URL",
+    );
+    let empty = dir.join("empty.sqlite3");
+    std::fs::File::create(&empty).expect("empty file");
+    let empty_url = format!("sqlite://{}", empty.display());
+    failed_with(
+        &run(&db, &["import-drf", "--from", &empty_url]),
+        "cannot read the table \"authtoken_token\"",
+    );
+    failed_with(
+        &run(
+            &db,
+            &[
+                "import-drf",
+                "--from",
+                &empty_url,
+                "--table",
+                "tokens; drop",
+            ],
+        ),
+        "invalid table name",
+    );
+    failed_with(
+        &run(
+            &db,
+            &[
+                "import-drf",
+                "--from",
+                &format!("sqlite://{}/nothing.sqlite3", dir.display()),
+            ],
+        ),
+        "cannot connect to the Django database",
+    );
+}
+
+#[test]
+fn every_subcommand_has_help() {
+    for sub in [
+        "migrate",
+        "create",
+        "list",
+        "revoke",
+        "rotate",
+        "check",
+        "purge-expired",
+        "import-drf",
+    ] {
+        let output = run_with(None, &[sub, "--help"], "");
+        let text = succeeded(&output);
+        assert!(
+            text.contains(&format!("Usage: authtoken {sub}")),
+            "{sub}: {text}"
+        );
+    }
+    let text = succeeded(&run_with(None, &["--help"], ""));
+    assert!(
+        text.contains("import-drf") && text.contains("DATABASE_URL"),
+        "{text}"
+    );
+}
+
+#[test]
+fn an_hmac_secret_changes_the_digest_and_is_checked() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let db = runtime.block_on(sqlite());
+    succeeded(&run(&db, &["migrate"]));
+    let secret = "s".repeat(32);
+    let with_secret = |args: &[&str], stdin: &str| {
+        let mut command = assert_cmd::cargo::cargo_bin_cmd!("authtoken");
+        command
+            .env("DATABASE_URL", &db.url)
+            .env("AUTHTOKEN_HMAC_SECRET", &secret)
+            .env_remove("AUTHTOKEN_HMAC_KEY_VERSION")
+            .env_remove("AUTHTOKEN_PREFIX")
+            .args(args)
+            .write_stdin(stdin)
+            .output()
+            .expect("run")
+    };
+    let token = printed_token(&with_secret(&["create", "5"], ""));
+    succeeded(&with_secret(&["check"], &token));
+    // Without the secret the digest differs, so the token is unknown.
+    refused(&check(&db, &token), "Invalid token.");
+    let mut command = assert_cmd::cargo::cargo_bin_cmd!("authtoken");
+    let short = command
+        .env("DATABASE_URL", &db.url)
+        .env("AUTHTOKEN_HMAC_SECRET", "short")
+        .args(["create", "5"])
+        .output()
+        .expect("run");
+    failed_with(&short, "AUTHTOKEN_HMAC_SECRET");
+}
