@@ -1064,6 +1064,15 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         }
     }
 
+    /// Drops every cached token, so that the store is asked again for each. For a
+    /// revocation listener that lost its connection and may have missed revocations.
+    pub fn clear_cache(&self) {
+        self.inner.revocations.fetch_add(1, Ordering::AcqRel);
+        if let Some(cache) = &self.inner.cache {
+            cache.clear();
+        }
+    }
+
     /// How many tokens the cache holds now.
     pub fn cached_tokens(&self) -> usize {
         self.inner.cache.as_ref().map_or(0, TokenCache::len)
