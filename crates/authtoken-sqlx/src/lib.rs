@@ -2,18 +2,29 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
-#[cfg(not(feature = "sqlite"))]
-compile_error!("authtoken-sqlx needs a database: enable the `sqlite` feature (the default)");
+#[cfg(not(any(feature = "sqlite", feature = "postgres", feature = "mysql")))]
+compile_error!(
+    "authtoken-sqlx needs a database: enable at least one of the features `sqlite` (the \
+     default), `postgres` or `mysql`"
+);
 
 use std::time::Duration;
 
 use authtoken::{
-    InsertOutcome, NewToken, TokenDigest, TokenId, TokenInfo, TokenRecord, TokenStore,
+    Authenticator, InsertOutcome, NewToken, TokenDigest, TokenId, TokenInfo, TokenRecord,
+    TokenStore,
 };
 use time::OffsetDateTime;
 
+mod listener;
+#[cfg(feature = "mysql")]
+mod mysql;
+#[cfg(feature = "postgres")]
+mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
+
+pub use listener::RevocationListener;
 
 /// The table that records this crate's migrations, apart from the application's own
 /// `_sqlx_migrations`.
@@ -21,6 +32,10 @@ pub const MIGRATIONS_TABLE: &str = "_authtoken_migrations";
 
 /// The table that holds the tokens.
 pub const TOKENS_TABLE: &str = "authtoken_tokens";
+
+/// The PostgreSQL channel on which removed, re-keyed or shortened tokens are announced
+/// (payload: the token's digest in hex).
+pub const REVOCATION_CHANNEL: &str = "authtoken_revoked";
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -32,8 +47,13 @@ pub enum Error {
     /// Applying the migrations failed.
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    /// The URL names a database this build does not support.
-    #[error("unsupported database URL {0:?}: expected sqlite:")]
+    /// The URL names a database this build does not support. Holds the URL's scheme
+    /// only (a URL may carry a password).
+    #[error(
+        "unsupported database URL scheme {scheme:?}: this build supports {supported}",
+        scheme = .0,
+        supported = supported_schemes().join(", ")
+    )]
     UnsupportedUrl(String),
     /// A row could not be read back (a digest of the wrong length, a time out of range).
     #[error("corrupt token row {id}: {reason}")]
@@ -45,11 +65,44 @@ pub enum Error {
     },
 }
 
+/// The URL schemes this build connects to, as `scheme:`.
+pub fn supported_schemes() -> Vec<&'static str> {
+    let mut schemes = Vec::new();
+    if cfg!(feature = "sqlite") {
+        schemes.push("sqlite:");
+    }
+    if cfg!(feature = "postgres") {
+        schemes.extend(["postgres:", "postgresql:"]);
+    }
+    if cfg!(feature = "mysql") {
+        schemes.extend(["mysql:", "mariadb:"]);
+    }
+    schemes
+}
+
 /// The connection pool of one backend.
 #[derive(Debug, Clone)]
 enum Backend {
     #[cfg(feature = "sqlite")]
     Sqlite(sqlx::SqlitePool),
+    #[cfg(feature = "postgres")]
+    Postgres(sqlx::PgPool),
+    #[cfg(feature = "mysql")]
+    MySql(mysql::MySqlDb),
+}
+
+/// Runs one store operation on whichever backend the store is on.
+macro_rules! dispatch {
+    ($store:expr, $operation:ident($($arg:expr),* $(,)?)) => {
+        match &$store.backend {
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite(pool) => sqlite::$operation(pool, $($arg),*).await,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pool) => postgres::$operation(pool, $($arg),*).await,
+            #[cfg(feature = "mysql")]
+            Backend::MySql(db) => mysql::$operation(db, $($arg),*).await,
+        }
+    };
 }
 
 /// A [`TokenStore`] on sqlx.
@@ -66,21 +119,96 @@ pub struct SqlxStore {
 /// unavailable.
 pub const DEFAULT_ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How [`SqlxStore::connect_with`] sizes its pool and how long it waits for it.
+///
+/// ```
+/// use std::time::Duration;
+/// let config = authtoken_sqlx::PoolConfig::new()
+///     .max_connections(20)
+///     .acquire_timeout(Duration::from_millis(500));
+/// # let _ = config;
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolConfig {
+    max_connections: u32,
+    acquire_timeout: Duration,
+}
+
+impl Default for PoolConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            acquire_timeout: DEFAULT_ACQUIRE_TIMEOUT,
+        }
+    }
+}
+
+impl PoolConfig {
+    /// Ten connections at most, and [`DEFAULT_ACQUIRE_TIMEOUT`].
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The most connections the pool opens (at least 1). A revocation listener on
+    /// PostgreSQL holds one of them.
+    #[must_use]
+    pub fn max_connections(mut self, max: u32) -> Self {
+        self.max_connections = max.max(1);
+        self
+    }
+
+    /// How long an operation waits for a connection (including opening one) before
+    /// the store answers with an error, which authentication reports as unavailable
+    /// (503). This bounds how long a request can hang on an unreachable database.
+    #[must_use]
+    pub fn acquire_timeout(mut self, timeout: Duration) -> Self {
+        self.acquire_timeout = timeout;
+        self
+    }
+
+    fn pool_options<DB: sqlx::Database>(self) -> sqlx::pool::PoolOptions<DB> {
+        sqlx::pool::PoolOptions::new()
+            .max_connections(self.max_connections)
+            .acquire_timeout(self.acquire_timeout)
+    }
+}
+
 impl SqlxStore {
-    /// Connects to the database a URL names: `sqlite://path?mode=rwc` (a file, created
-    /// when missing) or `sqlite::memory:`.
+    /// Connects to the database a URL names, with the default [`PoolConfig`]:
+    ///
+    /// - `sqlite://path?mode=rwc` (a file, created when missing) or `sqlite::memory:`
+    ///   (feature `sqlite`, the default);
+    /// - `postgres://user:password@host:5432/db` or `postgresql://...` (feature
+    ///   `postgres`);
+    /// - `mysql://user:password@host:3306/db` or `mariadb://...` (feature `mysql`).
     ///
     /// # Errors
     ///
-    /// [`Error::UnsupportedUrl`] for another scheme; [`Error::Database`] when the
-    /// database cannot be opened.
+    /// [`Error::UnsupportedUrl`] for another scheme, or one whose feature is off;
+    /// [`Error::Database`] when the database cannot be reached.
     pub async fn connect(url: &str) -> Result<Self, Error> {
+        Self::connect_with(url, PoolConfig::default()).await
+    }
+
+    /// [`SqlxStore::connect`] with a pool sized and timed by `config`.
+    ///
+    /// # Errors
+    ///
+    /// As [`SqlxStore::connect`].
+    pub async fn connect_with(url: &str, config: PoolConfig) -> Result<Self, Error> {
         let scheme = url.split(':').next().unwrap_or_default();
-        match scheme {
+        let backend = match scheme.to_ascii_lowercase().as_str() {
             #[cfg(feature = "sqlite")]
-            "sqlite" => Ok(Self::from_sqlite_pool(sqlite::connect(url).await?)),
-            _ => Err(Error::UnsupportedUrl(url.to_owned())),
-        }
+            "sqlite" => Backend::Sqlite(sqlite::connect(url, config).await?),
+            #[cfg(feature = "postgres")]
+            "postgres" | "postgresql" => Backend::Postgres(postgres::connect(url, config).await?),
+            #[cfg(feature = "mysql")]
+            "mysql" | "mariadb" => {
+                Backend::MySql(mysql::MySqlDb::new(mysql::connect(url, config).await?))
+            }
+            _ => return Err(Error::UnsupportedUrl(format!("{scheme}:"))),
+        };
+        Ok(Self { backend })
     }
 
     /// Uses an application's SQLite pool (so tokens and users can share one database).
@@ -92,12 +220,55 @@ impl SqlxStore {
         }
     }
 
+    /// Uses an application's PostgreSQL pool. The tables go into the first schema of
+    /// the connections' `search_path`.
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    pub fn from_pg_pool(pool: sqlx::PgPool) -> Self {
+        Self {
+            backend: Backend::Postgres(pool),
+        }
+    }
+
+    /// Uses an application's MySQL or MariaDB pool.
+    #[cfg(feature = "mysql")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+    pub fn from_mysql_pool(pool: sqlx::MySqlPool) -> Self {
+        Self {
+            backend: Backend::MySql(mysql::MySqlDb::new(pool)),
+        }
+    }
+
     /// The SQLite pool, when this store is on SQLite.
     #[cfg(feature = "sqlite")]
     #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
+    #[allow(unreachable_patterns)]
     pub fn sqlite_pool(&self) -> Option<&sqlx::SqlitePool> {
         match &self.backend {
             Backend::Sqlite(pool) => Some(pool),
+            _ => None,
+        }
+    }
+
+    /// The PostgreSQL pool, when this store is on PostgreSQL.
+    #[cfg(feature = "postgres")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
+    #[allow(unreachable_patterns)]
+    pub fn pg_pool(&self) -> Option<&sqlx::PgPool> {
+        match &self.backend {
+            Backend::Postgres(pool) => Some(pool),
+            _ => None,
+        }
+    }
+
+    /// The MySQL or MariaDB pool, when this store is on one.
+    #[cfg(feature = "mysql")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "mysql")))]
+    #[allow(unreachable_patterns)]
+    pub fn mysql_pool(&self) -> Option<&sqlx::MySqlPool> {
+        match &self.backend {
+            Backend::MySql(db) => Some(&db.pool),
+            _ => None,
         }
     }
 
@@ -117,8 +288,54 @@ impl SqlxStore {
                 migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
                 migrator.run(pool).await?;
             }
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pool) => {
+                let mut migrator = sqlx::migrate!("./migrations/postgres");
+                migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+                migrator.run(pool).await?;
+            }
+            #[cfg(feature = "mysql")]
+            Backend::MySql(db) => {
+                let mut migrator = sqlx::migrate!("./migrations/mysql");
+                migrator.dangerous_set_table_name(MIGRATIONS_TABLE);
+                migrator.run(&db.pool).await?;
+            }
         }
         Ok(())
+    }
+
+    /// Keeps `authenticator`'s cache in step with revocations made anywhere.
+    ///
+    /// On PostgreSQL: listens on [`REVOCATION_CHANNEL`] (on one connection of this
+    /// store's pool) and evicts each announced token from `authenticator`'s cache, so
+    /// that a token revoked on one node stops working on every node at once. The
+    /// subscription is made before this returns. After a lost connection the
+    /// listener reconnects by itself and clears the cache (it may have missed
+    /// revocations meanwhile); it stops when the returned handle is dropped or the
+    /// pool is closed.
+    ///
+    /// On SQLite and MySQL there is nothing to listen to: this returns `Ok(None)`, and
+    /// another node's revocation reaches this node's cache when the cached entry's ttl
+    /// ([`authtoken::AuthenticatorBuilder::cache_ttl`]) runs out.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] when PostgreSQL cannot be reached for the subscription.
+    pub async fn spawn_revocation_listener<U: Send + Sync + 'static>(
+        &self,
+        authenticator: Authenticator<U>,
+    ) -> Result<Option<RevocationListener>, Error> {
+        match &self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pool) => Ok(Some(
+                postgres::spawn_listener(pool.clone(), authenticator).await?,
+            )),
+            #[allow(unreachable_patterns)]
+            _ => {
+                let _ = authenticator;
+                Ok(None)
+            }
+        }
     }
 
     /// Closes the pool.
@@ -126,15 +343,21 @@ impl SqlxStore {
         match &self.backend {
             #[cfg(feature = "sqlite")]
             Backend::Sqlite(pool) => pool.close().await,
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pool) => pool.close().await,
+            #[cfg(feature = "mysql")]
+            Backend::MySql(db) => db.pool.close().await,
         }
     }
 }
 
 /// Unix microseconds, the unit the SQLite schema keeps times in.
+#[cfg(feature = "sqlite")]
 fn to_micros(at: OffsetDateTime) -> i64 {
     i64::try_from(at.unix_timestamp_nanos() / 1_000).unwrap_or(i64::MAX)
 }
 
+#[cfg(feature = "sqlite")]
 fn from_micros(id: i64, micros: i64) -> Result<OffsetDateTime, Error> {
     OffsetDateTime::from_unix_timestamp_nanos(i128::from(micros) * 1_000).map_err(|_| {
         Error::CorruptRow {
@@ -193,45 +416,27 @@ impl TokenStore for SqlxStore {
     type Error = Error;
 
     async fn insert(&self, token: &NewToken, limit: Option<u32>) -> Result<InsertOutcome, Error> {
-        match &self.backend {
-            #[cfg(feature = "sqlite")]
-            Backend::Sqlite(pool) => sqlite::insert(pool, token, limit).await,
-        }
+        dispatch!(self, insert(token, limit))
     }
 
     async fn find_by_digest(&self, digest: &TokenDigest) -> Result<Option<TokenRecord>, Error> {
-        match &self.backend {
-            #[cfg(feature = "sqlite")]
-            Backend::Sqlite(pool) => sqlite::find_by_digest(pool, digest).await,
-        }
+        dispatch!(self, find_by_digest(digest))
     }
 
     async fn get(&self, id: TokenId) -> Result<Option<TokenRecord>, Error> {
-        match &self.backend {
-            #[cfg(feature = "sqlite")]
-            Backend::Sqlite(pool) => sqlite::get(pool, id).await,
-        }
+        dispatch!(self, get(id))
     }
 
     async fn revoke(&self, id: TokenId) -> Result<Option<TokenRecord>, Error> {
-        match &self.backend {
-            #[cfg(feature = "sqlite")]
-            Backend::Sqlite(pool) => sqlite::revoke(pool, id).await,
-        }
+        dispatch!(self, revoke(id))
     }
 
     async fn revoke_user(&self, user_id: &str) -> Result<Vec<TokenRecord>, Error> {
-        match &self.backend {
-            #[cfg(feature = "sqlite")]
-            Backend::Sqlite(pool) => sqlite::revoke_user(pool, user_id).await,
-        }
+        dispatch!(self, revoke_user(user_id))
     }
 
     async fn list(&self, user_id: Option<&str>) -> Result<Vec<TokenInfo>, Error> {
-        match &self.backend {
-            #[cfg(feature = "sqlite")]
-            Backend::Sqlite(pool) => sqlite::list(pool, user_id).await,
-        }
+        dispatch!(self, list(user_id))
     }
 
     async fn touch(
@@ -240,10 +445,7 @@ impl TokenStore for SqlxStore {
         used_at: OffsetDateTime,
         expires: Option<OffsetDateTime>,
     ) -> Result<(), Error> {
-        match &self.backend {
-            #[cfg(feature = "sqlite")]
-            Backend::Sqlite(pool) => sqlite::touch(pool, id, used_at, expires).await,
-        }
+        dispatch!(self, touch(id, used_at, expires))
     }
 
     async fn set_expiry(
@@ -251,10 +453,7 @@ impl TokenStore for SqlxStore {
         id: TokenId,
         expires: Option<OffsetDateTime>,
     ) -> Result<bool, Error> {
-        match &self.backend {
-            #[cfg(feature = "sqlite")]
-            Backend::Sqlite(pool) => sqlite::set_expiry(pool, id, expires).await,
-        }
+        dispatch!(self, set_expiry(id, expires))
     }
 
     async fn replace_digest(
@@ -263,16 +462,10 @@ impl TokenStore for SqlxStore {
         digest: &TokenDigest,
         key_version: u32,
     ) -> Result<(), Error> {
-        match &self.backend {
-            #[cfg(feature = "sqlite")]
-            Backend::Sqlite(pool) => sqlite::replace_digest(pool, id, digest, key_version).await,
-        }
+        dispatch!(self, replace_digest(id, digest, key_version))
     }
 
     async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, Error> {
-        match &self.backend {
-            #[cfg(feature = "sqlite")]
-            Backend::Sqlite(pool) => sqlite::purge_expired(pool, now).await,
-        }
+        dispatch!(self, purge_expired(now))
     }
 }

@@ -8,7 +8,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row as _, SqlitePool};
 use time::OffsetDateTime;
 
-use crate::{DEFAULT_ACQUIRE_TIMEOUT, Error, Row, from_micros, join_scopes, to_micros};
+use crate::{Error, PoolConfig, Row, from_micros, join_scopes, to_micros};
 
 /// The columns every query returns, as a literal so that queries stay `&'static str`.
 macro_rules! columns {
@@ -18,12 +18,12 @@ macro_rules! columns {
 }
 
 /// Opens a pool for `url`: WAL for files, one shared database for `sqlite::memory:`.
-pub(crate) async fn connect(url: &str) -> Result<SqlitePool, Error> {
+pub(crate) async fn connect(url: &str, config: PoolConfig) -> Result<SqlitePool, Error> {
     let options = SqliteConnectOptions::from_str(url)?
         .busy_timeout(std::time::Duration::from_secs(5))
         .foreign_keys(true);
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    let pool_options = SqlitePoolOptions::new().acquire_timeout(DEFAULT_ACQUIRE_TIMEOUT);
+    let pool_options: SqlitePoolOptions = config.pool_options();
     let pool = if in_memory {
         // An in-memory database lives as long as one connection to it: keep one open.
         pool_options

@@ -742,6 +742,34 @@ macro_rules! backend_tests {
                 }
             )*
         }
+        /// In a fresh schema on `AUTHTOKEN_TEST_POSTGRES_URL`; skipped when unset.
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(db) = super::common::postgres().await else { return };
+                    let cleanup = db.cleanup();
+                    super::cases::$case(db).await;
+                    if let Some(cleanup) = cleanup {
+                        cleanup.run().await;
+                    }
+                }
+            )*
+        }
+        /// In a fresh database on `AUTHTOKEN_TEST_MYSQL_URL`; skipped when unset.
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(db) = super::common::mysql().await else { return };
+                    let cleanup = db.cleanup();
+                    super::cases::$case(db).await;
+                    if let Some(cleanup) = cleanup {
+                        cleanup.run().await;
+                    }
+                }
+            )*
+        }
     };
 }
 

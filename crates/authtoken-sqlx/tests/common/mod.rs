@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -11,14 +13,187 @@ use std::sync::{Arc, Mutex};
 use authtoken::{
     InsertOutcome, NewToken, TokenDigest, TokenId, TokenInfo, TokenRecord, TokenStore, UserLoader,
 };
-use authtoken_sqlx::SqlxStore;
+use authtoken_sqlx::{PoolConfig, SqlxStore};
+use sqlx::Connection as _;
 use time::OffsetDateTime;
 
 /// A database for one test: the store, and what keeps the database alive.
 pub struct TestDb {
     pub store: SqlxStore,
+    /// The URL of this test's own database (or schema, on PostgreSQL).
     pub url: String,
     _dir: Option<tempfile::TempDir>,
+    cleanup: Option<Cleanup>,
+}
+
+impl TestDb {
+    /// What drops this test's schema or database once the test is done with it.
+    pub fn cleanup(&self) -> Option<Cleanup> {
+        self.cleanup.clone()
+    }
+}
+
+pub const POSTGRES_URL: &str = "AUTHTOKEN_TEST_POSTGRES_URL";
+pub const MYSQL_URL: &str = "AUTHTOKEN_TEST_MYSQL_URL";
+
+/// The server URL in `variable`, or a skip line and `None` when it is not set.
+pub fn server_url(variable: &str) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            eprintln!("skipping: {variable} is not set");
+            None
+        }
+    }
+}
+
+/// A name no other test, in this run or another, uses.
+fn unique_name() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    format!(
+        "authtoken_test_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst),
+        nanos % 1_000_000_000
+    )
+}
+
+/// `url` with one more query parameter.
+fn with_param(url: &str, param: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}{param}")
+}
+
+/// `url` naming database `name` instead of its own.
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_end = base.find("://").map_or(0, |i| i + 3);
+    let server = match base[authority_end..].find('/') {
+        Some(slash) => &base[..authority_end + slash],
+        None => base,
+    };
+    match query {
+        Some(query) => format!("{server}/{name}?{query}"),
+        None => format!("{server}/{name}"),
+    }
+}
+
+/// Drops what a test created on a server.
+#[derive(Clone, Debug)]
+pub enum Cleanup {
+    PostgresSchema {
+        server_url: String,
+        schema: String,
+    },
+    MySqlDatabase {
+        server_url: String,
+        database: String,
+    },
+}
+
+impl Cleanup {
+    pub async fn run(self) {
+        let result = match &self {
+            Cleanup::PostgresSchema { server_url, schema } => {
+                match sqlx::PgConnection::connect(server_url).await {
+                    Ok(mut conn) => sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+                    )))
+                    .execute(&mut conn)
+                    .await
+                    .map(drop),
+                    Err(error) => Err(error),
+                }
+            }
+            Cleanup::MySqlDatabase {
+                server_url,
+                database,
+            } => match sqlx::MySqlConnection::connect(server_url).await {
+                Ok(mut conn) => sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS `{database}`"
+                )))
+                .execute(&mut conn)
+                .await
+                .map(drop),
+                Err(error) => Err(error),
+            },
+        };
+        if let Err(error) = result {
+            eprintln!("could not clean up {self:?}: {error}");
+        }
+    }
+}
+
+/// A fresh schema on the PostgreSQL server in `AUTHTOKEN_TEST_POSTGRES_URL`, made the
+/// `search_path` of every connection through the returned URL. `None` (after a skip
+/// line) when the variable is not set.
+pub async fn postgres_url() -> Option<(String, Cleanup)> {
+    let server_url = server_url(POSTGRES_URL)?;
+    let schema = unique_name();
+    let mut conn = sqlx::PgConnection::connect(&server_url)
+        .await
+        .unwrap_or_else(|error| panic!("{POSTGRES_URL}: cannot connect: {error}"));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+        .execute(&mut conn)
+        .await
+        .expect("create schema");
+    let url = with_param(&server_url, &format!("options=-c%20search_path%3D{schema}"));
+    Some((url, Cleanup::PostgresSchema { server_url, schema }))
+}
+
+/// A fresh database on the MySQL or MariaDB server in `AUTHTOKEN_TEST_MYSQL_URL`.
+/// `None` (after a skip line) when the variable is not set.
+pub async fn mysql_url() -> Option<(String, Cleanup)> {
+    let server_url = server_url(MYSQL_URL)?;
+    let database = unique_name();
+    let mut conn = sqlx::MySqlConnection::connect(&server_url)
+        .await
+        .unwrap_or_else(|error| panic!("{MYSQL_URL}: cannot connect: {error}"));
+    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+        "CREATE DATABASE `{database}` CHARACTER SET utf8mb4"
+    )))
+    .execute(&mut conn)
+    .await
+    .expect("create database");
+    let url = with_database(&server_url, &database);
+    Some((
+        url,
+        Cleanup::MySqlDatabase {
+            server_url,
+            database,
+        },
+    ))
+}
+
+async fn migrated(url: String, cleanup: Cleanup) -> TestDb {
+    let store = SqlxStore::connect_with(&url, PoolConfig::new().max_connections(5))
+        .await
+        .unwrap_or_else(|error| panic!("connect to the test database: {error}"));
+    store.migrate().await.expect("migrate");
+    TestDb {
+        store,
+        url,
+        _dir: None,
+        cleanup: Some(cleanup),
+    }
+}
+
+/// A migrated store in a fresh PostgreSQL schema, or `None` when there is no server.
+pub async fn postgres() -> Option<TestDb> {
+    let (url, cleanup) = postgres_url().await?;
+    Some(migrated(url, cleanup).await)
+}
+
+/// A migrated store in a fresh MySQL/MariaDB database, or `None` when there is none.
+pub async fn mysql() -> Option<TestDb> {
+    let (url, cleanup) = mysql_url().await?;
+    Some(migrated(url, cleanup).await)
 }
 
 /// An in-memory SQLite database, migrated.
@@ -32,6 +207,7 @@ pub async fn sqlite_memory() -> TestDb {
         store,
         url,
         _dir: None,
+        cleanup: None,
     }
 }
 
@@ -48,6 +224,7 @@ pub async fn sqlite_file() -> TestDb {
         store,
         url,
         _dir: Some(dir),
+        cleanup: None,
     }
 }
 
