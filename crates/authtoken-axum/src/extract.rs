@@ -3,7 +3,8 @@
 //!
 //! They never authenticate: they read the [`Authentication`] that [`AuthLayer`]
 //! stored, so a request is authenticated once however many extractors ask. Without
-//! the layer they answer 500 ([`AuthRejection::MissingLayer`]).
+//! the layer they answer 500 ([`AuthRejection::MissingLayer`]). A handler that
+//! wants the raw outcome takes `Extension<Authentication<U>>`.
 //!
 //! [`AuthLayer`]: crate::AuthLayer
 
@@ -11,11 +12,11 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use authtoken::Identity;
+use authtoken::{AuthError, Authentication, Identity, ScopeName};
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 
-use crate::{AuthRejection, Authentication};
+use crate::AuthRejection;
 
 fn authentication<U: Send + Sync + 'static>(
     parts: &Parts,
@@ -24,6 +25,14 @@ fn authentication<U: Send + Sync + 'static>(
         .extensions
         .get::<Authentication<U>>()
         .ok_or_else(AuthRejection::missing_layer::<U>)
+}
+
+/// The rejection for `error`, with the challenge of the authenticator that decided.
+fn reject<U: Send + Sync + 'static>(
+    authentication: &Authentication<U>,
+    error: AuthError,
+) -> AuthRejection {
+    AuthRejection::new(error, authentication.challenge().clone())
 }
 
 /// A required user: the handler runs only for an authenticated request.
@@ -70,9 +79,11 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AuthRejection> {
-        authentication::<U>(parts)?
+        let authentication = authentication::<U>(parts)?;
+        authentication
             .require()
             .map(|identity| Self(identity.clone()))
+            .map_err(|error| reject(authentication, error))
     }
 }
 
@@ -87,9 +98,11 @@ where
         parts: &mut Parts,
         _state: &S,
     ) -> Result<Option<Self>, AuthRejection> {
-        Ok(authentication::<U>(parts)?
-            .optional()?
-            .map(|identity| Self(identity.clone())))
+        let authentication = authentication::<U>(parts)?;
+        authentication
+            .optional()
+            .map(|identity| identity.map(|identity| Self(identity.clone())))
+            .map_err(|error| reject(authentication, error))
     }
 }
 
@@ -133,25 +146,12 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AuthRejection> {
-        Ok(Self(authentication::<U>(parts)?.optional()?.cloned()))
+        let authentication = authentication::<U>(parts)?;
+        authentication
+            .optional()
+            .map(|identity| Self(identity.cloned()))
+            .map_err(|error| reject(authentication, error))
     }
-}
-
-/// Names a scope at the type level, for [`RequireScope`].
-///
-/// ```
-/// use authtoken_axum::ScopeName;
-///
-/// /// Tokens that may write.
-/// pub struct Write;
-///
-/// impl ScopeName for Write {
-///     const NAME: &'static str = "write";
-/// }
-/// ```
-pub trait ScopeName {
-    /// The scope, as issued with the token.
-    const NAME: &'static str;
 }
 
 /// A required user whose token carries the scope `S` names.
@@ -219,25 +219,13 @@ where
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AuthRejection> {
-        authentication::<U>(parts)?
+        let authentication = authentication::<U>(parts)?;
+        authentication
             .require_scope(Sc::NAME)
             .map(|identity| Self {
                 identity: identity.clone(),
                 scope: PhantomData,
             })
-    }
-}
-
-impl<U, S> FromRequestParts<S> for Authentication<U>
-where
-    U: Send + Sync + 'static,
-    S: Send + Sync,
-{
-    type Rejection = AuthRejection;
-
-    /// The raw outcome, for handlers that decide for themselves; never rejects
-    /// but for a missing layer.
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AuthRejection> {
-        authentication::<U>(parts).cloned()
+            .map_err(|error| reject(authentication, error))
     }
 }

@@ -6,13 +6,13 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use authtoken::Authenticator;
+use authtoken::{Authentication, Authenticator};
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::{Authentication, ResponseBody};
+use crate::{AuthRejection, ResponseBody};
 
 /// Authenticates every request with an [`Authenticator`] and puts the outcome, an
 /// [`Authentication<U>`], in the request extensions.
@@ -180,13 +180,13 @@ where
                         .get_all(AUTHORIZATION)
                         .iter()
                         .map(HeaderValue::as_bytes);
-                    let result = authenticator.authenticate_headers(values).await;
-                    let authentication = Authentication::new(result, authenticator);
+                    let authentication = authenticator.authenticate_request(values).await;
                     request.extensions_mut().insert(authentication.clone());
                     authentication
                 }
             };
-            if required && let Err(rejection) = authentication.require() {
+            if required && let Err(error) = authentication.require() {
+                let rejection = AuthRejection::new(error, authentication.challenge().clone());
                 return Ok(rejection.to_http_response().map(ResponseBody::rejection));
             }
             let response = inner.call(request).await?;

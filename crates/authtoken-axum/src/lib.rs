@@ -7,20 +7,23 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
-mod authentication;
 mod body;
 #[cfg(feature = "axum")]
 mod extract;
 mod layer;
 mod rejection;
 
-pub use authentication::Authentication;
 pub use body::ResponseBody;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
-pub use extract::{Authenticated, MaybeAuthenticated, RequireScope, ScopeName};
+pub use extract::{Authenticated, MaybeAuthenticated, RequireScope};
 pub use layer::{AuthLayer, AuthService, ResponseFuture};
 pub use rejection::AuthRejection;
+
+/// The outcome the layer stores in the request extensions (the core's type).
+pub use authtoken::Authentication;
+/// Names a scope for [`RequireScope`] (the core's trait: one type serves every adapter).
+pub use authtoken::ScopeName;
 
 /// The core, re-exported so that its version always matches this crate's.
 pub use authtoken;

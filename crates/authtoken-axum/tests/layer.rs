@@ -11,10 +11,10 @@ use authtoken::{
     TokenId, TokenInfo, TokenRecord, TokenStore, UserIdLoader,
 };
 use authtoken_axum::{AuthLayer, AuthRejection, Authenticated, Authentication, MaybeAuthenticated};
-use axum::Router;
 use axum::body::Body;
 use axum::extract::State;
 use axum::routing::get;
+use axum::{Extension, Router};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use time::OffsetDateTime;
@@ -283,7 +283,7 @@ async fn stacked_layers_and_many_extractors_authenticate_once() {
         a: Authenticated<String>,
         b: MaybeAuthenticated<String>,
         c: Option<Authenticated<String>>,
-        d: Authentication<String>,
+        Extension(d): Extension<Authentication<String>>,
     ) -> String {
         let b = b.0.expect("authenticated");
         let c = c.expect("authenticated");

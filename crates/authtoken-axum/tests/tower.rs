@@ -28,7 +28,7 @@ async fn plain_hyper_and_tower_without_axum() {
             .expect("the layer ran");
         let text = match authentication.require() {
             Ok(identity) => format!("user {}", identity.user()),
-            Err(rejection) => format!("refused {}", rejection.status().as_u16()),
+            Err(error) => format!("refused {}", error.status()),
         };
         Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from(text))))
     });
