@@ -27,8 +27,10 @@
 //! 50 sends at once through `join_all` on that one task. Neither future has to be
 //! `Send`, so a framework whose test service is `!Send` (actix-web) can be driven
 //! directly; a framework that needs a runtime of its own (an actix `System`) may run
-//! the app on a thread it spawns in `build` and answer `send` over a channel. Rocket's
-//! `local::asynchronous::Client` runs on the case's tokio runtime as it is.
+//! the app on a thread it spawns in `build` and answer `send` over a channel.
+//! actix-web's `test::init_service` runs on the case's runtime as it is (keep the
+//! service, whose type cannot be named, behind an `Rc`'d closure), and so does
+//! rocket's `local::asynchronous::Client`.
 //!
 //! Header bytes: values are always valid HTTP field values (no control bytes but
 //! tab). Bytes above 0x7F that are not UTF-8 appear only when

@@ -1,4 +1,3 @@
-//! The behaviour cases of authtoken, written once and run against every adapter
-//! (in-process, through [`adapter::Harness`]) and every example (over TCP).
+#![doc = include_str!("../README.md")]
 
 pub mod adapter;
