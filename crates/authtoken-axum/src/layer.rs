@@ -57,6 +57,10 @@ impl<U> AuthLayer<U> {
     /// Makes the layer itself answer every request that is not authenticated: 401
     /// when nothing or bad credentials were sent, 400 for conflicting headers, 503
     /// when the store is unavailable; status, challenge and body as the core decides.
+    ///
+    /// Every request it wraps needs credentials, CORS preflights included: put a CORS
+    /// layer outside it, and routes that stay public (health checks) outside its
+    /// router.
     #[must_use]
     pub fn require_authentication(mut self) -> Self {
         self.required = true;
