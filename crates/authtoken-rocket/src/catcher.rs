@@ -9,7 +9,7 @@ use rocket::response::Responder;
 use crate::AuthRejection;
 
 /// The name the catchers of this crate carry (shown in Rocket's launch log).
-pub(crate) const CATCHER_NAME: &str = "authtoken_rocket::catchers";
+const CATCHER_NAME: &str = "authtoken_rocket::catchers";
 
 /// The status codes a guard of this crate can fail with, and that
 /// [`catchers`] answer: 400 (conflicting `Authorization` headers), 401, 403 (missing

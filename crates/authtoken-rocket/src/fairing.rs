@@ -6,15 +6,14 @@ use authtoken::Authenticator;
 use rocket::fairing::{self, Fairing, Info, Kind};
 use rocket::{Build, Rocket};
 
-use crate::catcher::CATCHER_NAME;
-
 /// Manages an [`Authenticator<U>`] for the guards of this crate and checks the
 /// set-up when the rocket ignites.
 ///
 /// Ignition fails, with a message saying why, when an `Authenticator<U>` is already
-/// managed; it logs a warning when no catcher of [`crate::catchers`] answers 401 at
-/// the root (failed guards would then get Rocket's default error page instead of
-/// the JSON detail and `WWW-Authenticate`).
+/// managed; it logs a warning when no catcher is registered at the root for 401
+/// (neither [`crate::catchers`] nor one of the application's, for 401 or
+/// `default`): failed guards would then get Rocket's default error page instead of
+/// the JSON detail and `WWW-Authenticate`.
 ///
 /// Attaching it is optional (`.manage(authenticator)` works too): either way, a
 /// route with a guard for a user type whose authenticator is not managed stops the
@@ -56,15 +55,14 @@ impl<U: Send + Sync + 'static> Fairing for AuthFairing<U> {
             );
             return Err(rocket);
         }
-        let has_catcher = rocket.catchers().any(|catcher| {
-            catcher.code == Some(401)
-                && catcher.base.path() == "/"
-                && catcher.name.as_deref() == Some(CATCHER_NAME)
-        });
+        let has_catcher = rocket
+            .catchers()
+            .any(|catcher| matches!(catcher.code, Some(401) | None) && catcher.base.path() == "/");
         if !has_catcher {
             rocket::warn!(
-                "authtoken: `authtoken_rocket::catchers()` is not registered at \"/\"; \
-                 failed guards answer with the catchers registered for their status"
+                "authtoken: no catcher for 401 is registered at \"/\": register \
+                 `authtoken_rocket::catchers()`, or failed guards answer with Rocket's \
+                 default error page instead of the JSON detail and `WWW-Authenticate`"
             );
         }
         Ok(rocket.manage(self.authenticator.clone()))

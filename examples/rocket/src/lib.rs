@@ -1,0 +1,341 @@
+#![doc = include_str!("../README.md")]
+#![warn(missing_docs)]
+
+use std::io::Cursor;
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use authtoken_demo::{Demo, DemoError, DemoUser, MAX_BODY_BYTES, Reply};
+use authtoken_rocket::{AuthFairing, AuthRejection, Authenticated};
+use rocket::config::LogLevel;
+use rocket::data::{ByteUnit, Data};
+use rocket::fairing::{AdHoc, Fairing, Info, Kind};
+use rocket::http::{Header, Status};
+use rocket::request::{self, FromRequest, Request};
+use rocket::response::{self, Responder, Response};
+use rocket::{Build, Config, Rocket, Shutdown, State, catch, catchers, delete, get, post};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// The paths of the demo API, to tell a wrong method (405) from an unknown path (404).
+const PATHS: [&str; 6] = [
+    "/api/health",
+    "/api/register",
+    "/api/token",
+    "/api/me",
+    "/api/logout",
+    "/api/logout-all",
+];
+
+/// The example's Rocket settings for `address`: that address and port (0 picks a free
+/// one), no colours, and Rocket's own logger off. Rocket then logs through whatever
+/// `log` logger the application installed (the binary installs `tracing-subscriber`,
+/// which receives `log` records too), and not at all otherwise.
+pub fn config(address: SocketAddr) -> Config {
+    Config {
+        address: address.ip(),
+        port: address.port(),
+        log_level: LogLevel::Off,
+        cli_colors: false,
+        ..Config::release_default()
+    }
+}
+
+/// The demo API of the authtoken design, on Rocket, with `config`:
+///
+/// | route | answers |
+/// | --- | --- |
+/// | `GET /api/health` | 200, whatever `Authorization` header is sent |
+/// | `POST /api/register` | 201 `{"token"}` |
+/// | `POST /api/token` | 200 `{"token"}` (JSON or form) |
+/// | `GET /api/me` | 200 `{"username"}` |
+/// | `POST /api/logout` | 204 |
+/// | `POST /api/logout-all` | 204 |
+/// | `DELETE /api/me` | 204 |
+///
+/// Only the last four take the `Authenticated` guard; every error, 404 and 405
+/// included, has a JSON body.
+pub fn app(demo: Demo, config: Config) -> Rocket<Build> {
+    let auth = AuthFairing::new(demo.authenticator().clone());
+    rocket::custom(config)
+        .mount(
+            "/",
+            rocket::routes![
+                health,
+                register,
+                login,
+                me,
+                logout,
+                logout_all,
+                delete_account
+            ],
+        )
+        .register("/", catchers![errors])
+        .manage(demo)
+        .attach(auth)
+        .attach(RequestLog)
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// Rocket refused to ignite or launch (a port in use, say).
+    #[error("{0}")]
+    Rocket(#[from] Box<rocket::Error>),
+    /// The server task ended before it listened.
+    #[error("the server stopped before it listened")]
+    Stopped,
+}
+
+/// A running server: where it listens, and how to stop it.
+#[derive(Debug)]
+pub struct Server {
+    address: SocketAddr,
+    shutdown: Shutdown,
+    task: JoinHandle<Result<(), Box<rocket::Error>>>,
+    demo: Demo,
+}
+
+impl Server {
+    /// The address it listens on (the port it was given, or the one picked for 0).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// A handle that stops the server: `handle.notify()`.
+    pub fn shutdown_handle(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Waits until the server stops (Ctrl-C, SIGTERM or the shutdown handle), then
+    /// closes the demo's database.
+    ///
+    /// # Errors
+    ///
+    /// Rocket's error if it failed while serving.
+    pub async fn wait(self) -> Result<(), StartError> {
+        let served = match self.task.await {
+            Ok(served) => served.map_err(StartError::from),
+            Err(_) => Err(StartError::Stopped),
+        };
+        self.demo.close().await;
+        served
+    }
+
+    /// Stops the server gracefully, lets requests in flight finish, and closes the
+    /// demo's database.
+    ///
+    /// # Errors
+    ///
+    /// As [`Server::wait`].
+    pub async fn shutdown(self) -> Result<(), StartError> {
+        self.shutdown.clone().notify();
+        self.wait().await
+    }
+}
+
+/// Launches [`app`] with `config` and returns once it listens.
+///
+/// # Errors
+///
+/// [`StartError`] when Rocket cannot ignite or bind.
+pub async fn start(demo: Demo, config: Config) -> Result<Server, StartError> {
+    let (listening, listened) = oneshot::channel::<SocketAddr>();
+    let listening = std::sync::Mutex::new(Some(listening));
+    let rocket = app(demo.clone(), config)
+        .attach(AdHoc::on_liftoff("listening", move |rocket| {
+            Box::pin(async move {
+                let address = SocketAddr::new(rocket.config().address, rocket.config().port);
+                let sender = listening.lock().ok().and_then(|mut sender| sender.take());
+                if let Some(sender) = sender {
+                    // The receiver is gone only when `start` was dropped.
+                    let _ = sender.send(address);
+                }
+            })
+        }))
+        .ignite()
+        .await
+        .map_err(Box::new)?;
+    let shutdown = rocket.shutdown();
+    let task = tokio::spawn(async move { rocket.launch().await.map(drop).map_err(Box::new) });
+    match listened.await {
+        Ok(address) => Ok(Server {
+            address,
+            shutdown,
+            task,
+            demo,
+        }),
+        // The liftoff fairing never ran: the launch failed, and the task says why.
+        Err(_) => match task.await {
+            Ok(Err(error)) => Err(error.into()),
+            _ => Err(StartError::Stopped),
+        },
+    }
+}
+
+/// A response: a status and an optional JSON body, from the demo's answer or a
+/// catcher.
+struct Answer {
+    status: u16,
+    body: Option<String>,
+}
+
+impl From<Reply> for Answer {
+    fn from(reply: Reply) -> Self {
+        let (status, body) = reply.into_parts();
+        Self { status, body }
+    }
+}
+
+impl From<Result<Reply, DemoError>> for Answer {
+    fn from(result: Result<Reply, DemoError>) -> Self {
+        result.unwrap_or_else(Reply::from).into()
+    }
+}
+
+impl From<DemoError> for Answer {
+    fn from(error: DemoError) -> Self {
+        Reply::from(error).into()
+    }
+}
+
+impl<'r> Responder<'r, 'static> for Answer {
+    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        let mut response = Response::build();
+        response.status(Status::new(self.status));
+        if let Some(body) = self.body {
+            response
+                .header(Header::new("Content-Type", authtoken_demo::CONTENT_TYPE))
+                .sized_body(body.len(), Cursor::new(body));
+        }
+        Ok(response.finalize())
+    }
+}
+
+/// The raw `Content-Type` header, for the demo to read JSON or form bodies.
+struct ContentType<'r>(Option<&'r str>);
+
+impl ContentType<'_> {
+    fn bytes(&self) -> Option<&[u8]> {
+        self.0.map(str::as_bytes)
+    }
+}
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for ContentType<'r> {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, Self::Error> {
+        request::Outcome::Success(Self(request.headers().get_one("Content-Type")))
+    }
+}
+
+/// The body as bytes, at most [`MAX_BODY_BYTES`] of them.
+async fn read_body(data: Data<'_>) -> Result<Vec<u8>, DemoError> {
+    let limit = ByteUnit::from(MAX_BODY_BYTES);
+    match data.open(limit).into_bytes().await {
+        Ok(body) if body.is_complete() => Ok(body.into_inner()),
+        Ok(_) => Err(DemoError::PayloadTooLarge),
+        Err(_) => Err(DemoError::MalformedBody(
+            "the request body could not be read".to_owned(),
+        )),
+    }
+}
+
+#[get("/api/health")]
+fn health(demo: &State<Demo>) -> Answer {
+    demo.health().into()
+}
+
+#[post("/api/register", data = "<data>")]
+async fn register(demo: &State<Demo>, content_type: ContentType<'_>, data: Data<'_>) -> Answer {
+    match read_body(data).await {
+        Ok(body) => demo.register(content_type.bytes(), &body).await.into(),
+        Err(error) => error.into(),
+    }
+}
+
+#[post("/api/token", data = "<data>")]
+async fn login(demo: &State<Demo>, content_type: ContentType<'_>, data: Data<'_>) -> Answer {
+    match read_body(data).await {
+        Ok(body) => demo.login(content_type.bytes(), &body).await.into(),
+        Err(error) => error.into(),
+    }
+}
+
+#[get("/api/me")]
+fn me(demo: &State<Demo>, user: Authenticated<DemoUser>) -> Answer {
+    demo.me(&user.into_inner()).into()
+}
+
+#[post("/api/logout")]
+async fn logout(demo: &State<Demo>, user: Authenticated<DemoUser>) -> Answer {
+    demo.logout(&user.into_inner()).await.into()
+}
+
+#[post("/api/logout-all")]
+async fn logout_all(demo: &State<Demo>, user: Authenticated<DemoUser>) -> Answer {
+    demo.logout_all(&user.into_inner()).await.into()
+}
+
+#[delete("/api/me")]
+async fn delete_account(demo: &State<Demo>, user: Authenticated<DemoUser>) -> Answer {
+    demo.delete_account(&user.into_inner()).await.into()
+}
+
+/// Every error: the rejection a guard recorded (status, JSON detail and
+/// `WWW-Authenticate` from the core), or a JSON body for the status.
+#[catch(default)]
+fn errors(status: Status, request: &Request<'_>) -> Result<Answer, AuthRejection> {
+    if let Some(rejection) = AuthRejection::recorded(request)
+        && rejection.status() == status
+    {
+        return Err(rejection);
+    }
+    Ok(match status.code {
+        // Rocket routes by method too: a known path asked with another method.
+        404 if PATHS.contains(&request.uri().path().as_str()) => DemoError::MethodNotAllowed.into(),
+        404 => DemoError::NotFound.into(),
+        413 => DemoError::PayloadTooLarge.into(),
+        code => {
+            let detail = format!("{}.", status.reason_lossy());
+            Answer {
+                status: code,
+                body: Some(serde_json::json!({ "detail": detail }).to_string()),
+            }
+        }
+    })
+}
+
+/// One line per request: method, path (never the query, never a header), status and
+/// time taken.
+struct RequestLog;
+
+/// When a request arrived, in the request-local cache.
+struct Started(Instant);
+
+#[rocket::async_trait]
+impl Fairing for RequestLog {
+    fn info(&self) -> Info {
+        Info {
+            name: "request log",
+            kind: Kind::Request | Kind::Response,
+        }
+    }
+
+    async fn on_request(&self, request: &mut Request<'_>, _: &mut Data<'_>) {
+        request.local_cache(|| Started(Instant::now()));
+    }
+
+    async fn on_response<'r>(&self, request: &'r Request<'_>, response: &mut Response<'r>) {
+        let started = request.local_cache(|| Started(Instant::now())).0;
+        tracing::info!(
+            method = %request.method(),
+            path = %request.uri().path(),
+            status = response.status().code,
+            elapsed_ms = started.elapsed().as_secs_f64() * 1000.0,
+            "request"
+        );
+    }
+}

@@ -1,0 +1,47 @@
+//! `cargo run -p authtoken-example-rocket`: the authtoken demo API on 127.0.0.1:3000.
+
+use std::process::ExitCode;
+
+use authtoken_demo::{Config, Demo, quickstart};
+use tracing_subscriber::EnvFilter;
+
+/// Rocket's launch banner (configuration, routes, fairings) would push the
+/// quickstart off the screen, and its per-request notes repeat the example's own
+/// request log: both left out unless `RUST_LOG` asks for them.
+const DEFAULT_FILTER: &str = "info,rocket=warn,rocket::launch=off,rocket::server::_=off";
+
+#[rocket::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER)),
+        )
+        .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let config = Config::from_env().map_err(|error| error.to_string())?;
+    let demo = Demo::connect(&config.database_url)
+        .await
+        .map_err(|error| format!("{} ({})", error, config.database_url))?;
+    let address = config.bind_address();
+    let server = authtoken_example_rocket::start(demo, authtoken_example_rocket::config(address))
+        .await
+        .map_err(|error| {
+            format!("cannot listen on {address}: {error} (set PORT to use another port)")
+        })?;
+    println!("{}", quickstart(server.address(), &config.database_url));
+    server
+        .wait()
+        .await
+        .map_err(|error| format!("the server failed: {error}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
