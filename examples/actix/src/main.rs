@@ -1,0 +1,73 @@
+//! `cargo run -p authtoken-example-actix`: the authtoken demo API on 127.0.0.1:3000.
+
+use std::process::ExitCode;
+
+use authtoken_demo::{Config, Demo, quickstart};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), String> {
+    let config = Config::from_env().map_err(|error| error.to_string())?;
+    let demo = Demo::connect(&config.database_url)
+        .await
+        .map_err(|error| format!("{} ({})", error, config.database_url))?;
+    let address = config.bind_address();
+    let listener = std::net::TcpListener::bind(address).map_err(|error| {
+        format!("cannot listen on {address}: {error} (set PORT to use another port)")
+    })?;
+    let bound = listener.local_addr().map_err(|error| error.to_string())?;
+    let running = authtoken_example_actix::start(listener, demo)
+        .map_err(|error| format!("the server failed: {error}"))?;
+    println!("{}", quickstart(bound, &config.database_url));
+    shutdown_signal().await;
+    running
+        .stop()
+        .await
+        .map_err(|error| format!("the server failed: {error}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Ctrl-C, or SIGTERM on Unix.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}
