@@ -1,3 +1,4 @@
 #![doc = include_str!("../README.md")]
 
 pub mod adapter;
+pub mod demo_api;
