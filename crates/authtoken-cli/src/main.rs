@@ -171,8 +171,27 @@ fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     one_line(&text)
 }
 
+/// `text` on one line, without the server source line numbers PostgreSQL errors carry
+/// (`... at line 1392`), which mean nothing to the reader.
 fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut kept = Vec::with_capacity(words.len());
+    let mut i = 0;
+    while i < words.len() {
+        let source_line = words[i] == "at"
+            && words.get(i + 1) == Some(&"line")
+            && words.get(i + 2).is_some_and(|n| {
+                let n = n.trim_end_matches([':', ',', ')', '.']);
+                !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+            });
+        if source_line {
+            i += 3;
+        } else {
+            kept.push(words[i]);
+            i += 1;
+        }
+    }
+    kept.join(" ")
 }
 
 /// A database URL with its password hidden, for messages.
@@ -514,6 +533,8 @@ mod tests {
     fn errors_fit_on_one_line() {
         let error = std::io::Error::other("first\nsecond");
         assert_eq!(describe(&error), "first second");
+        let error = std::io::Error::other("relation \"x\" does not exist at line 1392");
+        assert_eq!(describe(&error), "relation \"x\" does not exist");
     }
 
     #[test]
