@@ -80,12 +80,20 @@ pub fn app(demo: Demo, config: Config) -> Rocket<Build> {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StartError {
-    /// Rocket refused to ignite or launch (a port in use, say).
+    /// Rocket refused to ignite or launch (a port in use, say): its message.
     #[error("{0}")]
-    Rocket(#[from] Box<rocket::Error>),
+    Rocket(String),
     /// The server task ended before it listened.
     #[error("the server stopped before it listened")]
     Stopped,
+}
+
+impl From<rocket::Error> for StartError {
+    /// Keeps Rocket's message (reading it also keeps Rocket from panicking when the
+    /// error is dropped unread).
+    fn from(error: rocket::Error) -> Self {
+        Self::Rocket(error.to_string())
+    }
 }
 
 /// A running server: where it listens, and how to stop it.
@@ -93,7 +101,7 @@ pub enum StartError {
 pub struct Server {
     address: SocketAddr,
     shutdown: Shutdown,
-    task: JoinHandle<Result<(), Box<rocket::Error>>>,
+    task: JoinHandle<Result<(), StartError>>,
     demo: Demo,
 }
 
@@ -116,7 +124,7 @@ impl Server {
     /// Rocket's error if it failed while serving.
     pub async fn wait(self) -> Result<(), StartError> {
         let served = match self.task.await {
-            Ok(served) => served.map_err(StartError::from),
+            Ok(served) => served,
             Err(_) => Err(StartError::Stopped),
         };
         self.demo.close().await;
@@ -156,9 +164,10 @@ pub async fn start(demo: Demo, config: Config) -> Result<Server, StartError> {
         }))
         .ignite()
         .await
-        .map_err(Box::new)?;
+        .map_err(StartError::from)?;
     let shutdown = rocket.shutdown();
-    let task = tokio::spawn(async move { rocket.launch().await.map(drop).map_err(Box::new) });
+    let task =
+        tokio::spawn(async move { rocket.launch().await.map(drop).map_err(StartError::from) });
     match listened.await {
         Ok(address) => Ok(Server {
             address,
@@ -168,7 +177,7 @@ pub async fn start(demo: Demo, config: Config) -> Result<Server, StartError> {
         }),
         // The liftoff fairing never ran: the launch failed, and the task says why.
         Err(_) => match task.await {
-            Ok(Err(error)) => Err(error.into()),
+            Ok(Err(error)) => Err(error),
             _ => Err(StartError::Stopped),
         },
     }
