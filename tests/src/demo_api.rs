@@ -59,6 +59,11 @@ pub trait Launcher {
     /// The example, for messages (`"axum example"`).
     const NAME: &'static str;
 
+    /// Whether `Authorization` values that are not UTF-8 reach the app. Rocket drops
+    /// such a header while parsing the request, so for its example this is false and
+    /// the cases expect the header to count as absent: still a 401, "not provided".
+    const NON_UTF8_HEADERS: bool = true;
+
     /// Starts the example on `127.0.0.1:0` with `database_url`; returns once it
     /// accepts connections.
     ///
@@ -784,6 +789,11 @@ pub mod cases {
             (b"Token \"atk_quoted\"", AuthError::InvalidToken),
         ];
         for (value, error) in rows {
+            let error = if std::str::from_utf8(value).is_err() && !L::NON_UTF8_HEADERS {
+                AuthError::NotProvided
+            } else {
+                error
+            };
             let reply = client.send("GET", "/api/me", &[value], None).await;
             assert_auth_error(&reply, &error);
         }
