@@ -242,7 +242,7 @@ fn progress_bar(len: usize) -> ProgressBar {
     }
     let bar = ProgressBar::new(len as u64);
     if let Ok(style) =
-        ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({per_sec}, {eta} left)")
+        ProgressStyle::with_template("{msg} {wide_bar} {pos}/{len} ({eta} left)")
     {
         bar.set_style(style);
     }
