@@ -217,4 +217,33 @@ mod tests {
         assert_eq!(bad.require().unwrap_err(), AuthError::InvalidToken);
         assert_eq!(bad.challenge(), auth.challenge());
     }
+
+    /// A last-use write whose runtime shut down before it ran (an actix-web worker
+    /// stopping) must not leave `flush` waiting for ever.
+    #[test]
+    fn a_write_dropped_with_its_runtime_does_not_block_flush() {
+        let auth = Authenticator::builder(MemoryStore::new(), UserIdLoader)
+            .build()
+            .unwrap();
+        let worker = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let header = worker.block_on(async {
+            let issued = auth.issue("ada", IssueOptions::new()).await.unwrap();
+            let header = format!("Token {}", issued.token().expose_secret());
+            // The first use spawns a last-use write on this runtime; block_on returns
+            // as soon as this future is done, before the write was polled.
+            auth.authenticate(Some(header.as_bytes())).await.unwrap();
+            header
+        });
+        drop(worker);
+        assert!(!header.is_empty());
+
+        let flush = std::pin::pin!(auth.flush());
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(
+            std::future::Future::poll(flush, &mut context).is_ready(),
+            "flush waits for a write that was dropped"
+        );
+    }
 }

@@ -371,6 +371,17 @@ struct PendingWrites {
     idle: Notify,
 }
 
+/// One last-use write in flight: counted down when dropped.
+struct PendingWrite(Arc<PendingWrites>);
+
+impl Drop for PendingWrite {
+    fn drop(&mut self) {
+        if self.0.count_down() {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
 /// Authenticates requests and manages tokens. Cheap to clone; share one per
 /// application.
 ///
@@ -868,12 +879,14 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         let pending = Arc::clone(&inner.pending_writes);
         let id = token.id;
         pending.count.fetch_add(1, Ordering::AcqRel);
+        // Counts the write down however it ends: done, or dropped unfinished because
+        // its runtime shut down first (an actix-web worker's, say), so that `flush`
+        // never waits for a write that will not happen.
+        let pending = PendingWrite(pending);
         let write = async move {
+            let _pending = pending;
             if let Err(error) = store.touch(id, now, new_expiry).await {
                 tracing::warn!(error = %error, token_id = %id, "could not record a token's last use");
-            }
-            if pending.count_down() {
-                pending.idle.notify_waiters();
             }
         };
         match tokio::runtime::Handle::try_current() {
@@ -882,9 +895,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             }
             Err(_) => {
                 tracing::debug!("no tokio runtime: last-use write skipped");
-                if inner.pending_writes.count_down() {
-                    inner.pending_writes.idle.notify_waiters();
-                }
+                drop(write);
             }
         }
     }
