@@ -37,17 +37,19 @@ where
 /// Register it with [`App::wrap`](actix_web::App::wrap) or
 /// [`Scope::wrap`](actix_web::Scope::wrap). For each request it reads every
 /// `Authorization` header value, calls [`Authenticator::authenticate_headers`] once,
-/// and stores the outcome in the request extensions, where
+/// and stores the outcome, an [`Authentication<U>`], in the request extensions, where
 /// [`Authenticated`](crate::Authenticated),
 /// [`MaybeAuthenticated`](crate::MaybeAuthenticated) and
-/// [`RequireScope`](crate::RequireScope) find it. However many extractors a handler
-/// takes, and however many `AuthMiddleware`s for the same user type are nested, the
-/// request is authenticated at most once: the first one to run decides.
+/// [`RequireScope`](crate::RequireScope) find it (and a handler that decides for
+/// itself, through `web::ReqData<Authentication<U>>`). However many extractors a
+/// handler takes, and however many `AuthMiddleware`s for the same user type are
+/// nested, the request is authenticated at most once: the first one to run decides.
 ///
 /// By default every request passes through, anonymous or not: the extractors
-/// decide. [`AuthMiddleware::require_authentication`] makes the middleware itself answer a request
-/// that did not authenticate (anonymous: 401 "Authentication credentials were not
-/// provided."; a bad token: its own error), for a whole scope.
+/// decide. [`AuthMiddleware::require_authentication`] makes the middleware itself
+/// answer a request that did not authenticate (anonymous: 401 "Authentication
+/// credentials were not provided."; a bad token: its own error), for a whole scope,
+/// before any handler runs.
 ///
 /// A failure of the token store is stored like any other error (503 from the
 /// extractors), never turned into anonymous.
