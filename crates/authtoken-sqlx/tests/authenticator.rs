@@ -589,6 +589,24 @@ mod cases {
         assert_eq!(new.info().scopes, ["deploy"]);
         assert_eq!(new.info().user_id, "1");
         assert_ne!(new.info().id, old.info().id);
+        assert_eq!(
+            new.info().expires,
+            None,
+            "a token without expiry rotates into one"
+        );
+        let monthly = authenticator
+            .issue("1", IssueOptions::new().expires_in(30 * 24 * HOUR))
+            .await
+            .expect("issue");
+        let rotated = authenticator
+            .rotate(monthly.info().id, MINUTE)
+            .await
+            .expect("rotate");
+        assert_eq!(
+            rotated.info().expires,
+            Some(rotated.info().created + 30 * 24 * HOUR),
+            "a 30-day token rotates into a 30-day token"
+        );
         clock.advance(9 * MINUTE);
         assert!(auth(&authenticator, &header_of(&old)).await.is_ok());
         assert!(auth(&authenticator, &header_of(&new)).await.is_ok());

@@ -983,9 +983,9 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         ))))
     }
 
-    /// Replaces a token with a new one for the same user, name and scopes (and the
-    /// configured lifetime). The old token keeps working for `grace` (or until its own
-    /// expiry, if sooner), then stops.
+    /// Replaces a token with a new one for the same user, name, scopes and lifetime
+    /// (the time between the old token's issue and its expiry). The old token keeps
+    /// working for `grace` (or until its own expiry, if sooner), then stops.
     ///
     /// # Errors
     ///
@@ -993,9 +993,18 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
     pub async fn rotate(&self, id: TokenId, grace: Duration) -> Result<IssuedToken, IssueError> {
         let inner = &*self.inner;
         let old = inner.store.get(id).await?.ok_or(IssueError::NotFound)?;
-        let options = IssueOptions::new()
+        let mut options = IssueOptions::new()
             .name(old.info.name.clone())
             .scopes(old.info.scopes.iter().cloned());
+        // The new token lives as long as the old one was issued for (a 30-day token
+        // rotates into a 30-day token); a token without expiry rotates into one without.
+        options = match old.info.expires {
+            None => options.never_expires(),
+            Some(expires) => match Duration::try_from(expires - old.info.created) {
+                Ok(lifetime) if !lifetime.is_zero() => options.expires_in(lifetime),
+                _ => options,
+            },
+        };
         // The new token replaces the old one, so it does not count against the limit.
         let issued = self
             .issue_with_limit(&old.info.user_id, options, None)
