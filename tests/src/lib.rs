@@ -2,3 +2,8 @@
 
 pub mod adapter;
 pub mod demo_api;
+
+/// The repository's README, so that its snippets are compiled (and run) by `cargo test`.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct RootReadme;
