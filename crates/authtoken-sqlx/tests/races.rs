@@ -1,0 +1,315 @@
+//! Races on one node, with the cache on: revoke against authenticate, logout-all
+//! against fresh logins, and the per-user limit against concurrent logins. Written
+//! once and run on every backend by `race_tests!` (PostgreSQL and MySQL when their
+//! URLs are set, loudly skipped otherwise).
+//!
+//! Each case repeats its race many times with concurrent tasks on a multi-threaded
+//! runtime. What "before" and "after" mean is fixed by a flag set with `SeqCst`
+//! ordering: a request reads the flag before it starts, so a request that saw the
+//! flag set started after the operation it checks had returned.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use authtoken::{AuthError, Authenticator, IssueError, IssueOptions, IssuedToken};
+use common::{TestDb, TestUser, TestUsers};
+
+/// How many times the revoke race runs per backend.
+const REVOKE_ROUNDS: usize = 60;
+/// Concurrent requests per round.
+const REQUESTERS: usize = 4;
+/// How many requests each requester sends after it has seen the revocation.
+const CHECKS_AFTER: usize = 3;
+/// A bound on any one requester's loop, so that a broken case fails instead of
+/// spinning.
+const MAX_REQUESTS: usize = 20_000;
+/// How many times the logout-all race runs per backend.
+const LOGOUT_ROUNDS: usize = 12;
+/// Concurrent "login" tasks per logout-all round.
+const LOGINS: usize = 3;
+
+/// The store is cloned: `db` keeps a file database's folder alive.
+fn authenticator(db: &TestDb, users: &TestUsers) -> Authenticator<TestUser> {
+    Authenticator::builder(db.store.clone(), users.clone())
+        .build()
+        .expect("config")
+}
+
+fn header(issued: &IssuedToken) -> String {
+    format!("Token {}", issued.token().expose_secret())
+}
+
+async fn check(auth: &Authenticator<TestUser>, header: &str) -> Result<(), AuthError> {
+    auth.authenticate(Some(header.as_bytes()))
+        .await
+        .map(|identity| assert!(identity.is_some(), "a token is never anonymous"))
+}
+
+mod cases {
+    use super::*;
+
+    /// Once `revoke` has returned, no request that starts afterwards is accepted:
+    /// neither from the cache (the token was cached before the race, on even rounds)
+    /// nor through a store read that was in flight while the revocation ran (odd
+    /// rounds start uncached, so the first requests race their cache inserts
+    /// against the eviction).
+    pub async fn revoke_racing_authenticate(db: TestDb) {
+        let users = TestUsers::new();
+        let auth = authenticator(&db, &users);
+        let mut accepted_before = 0;
+        for round in 0..REVOKE_ROUNDS {
+            let issued = auth.issue("1", IssueOptions::new()).await.expect("issue");
+            let header = Arc::new(header(&issued));
+            if round % 2 == 0 {
+                check(&auth, &header).await.expect("cached before the race");
+            }
+            let revoked = Arc::new(AtomicBool::new(false));
+            let mut requesters = Vec::new();
+            for _ in 0..REQUESTERS {
+                let (auth, header, revoked) =
+                    (auth.clone(), Arc::clone(&header), Arc::clone(&revoked));
+                requesters.push(tokio::spawn(async move {
+                    let mut accepted = 0;
+                    let mut checked_after = 0;
+                    for _ in 0..MAX_REQUESTS {
+                        let after = revoked.load(Ordering::SeqCst);
+                        let outcome = check(&auth, &header).await;
+                        if after {
+                            assert_eq!(
+                                outcome,
+                                Err(AuthError::InvalidToken),
+                                "round {round}: a request that started after revoke \
+                                 returned was not refused"
+                            );
+                            checked_after += 1;
+                            if checked_after == CHECKS_AFTER {
+                                return accepted;
+                            }
+                        } else {
+                            match outcome {
+                                Ok(()) => accepted += 1,
+                                Err(AuthError::InvalidToken) => {}
+                                Err(other) => panic!("round {round}: unexpected {other:?}"),
+                            }
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                    panic!("round {round}: the revocation never became visible");
+                }));
+            }
+            // Let the requesters get going, by a varying amount, before revoking.
+            for _ in 0..(round % 7) {
+                tokio::task::yield_now().await;
+            }
+            assert!(auth.revoke(issued.info().id).await.expect("revoke"));
+            revoked.store(true, Ordering::SeqCst);
+            for requester in requesters {
+                accepted_before += requester.await.expect("a requester panicked");
+            }
+            assert_eq!(
+                check(&auth, &header).await,
+                Err(AuthError::InvalidToken),
+                "round {round}: revoked for good"
+            );
+        }
+        // The race was a race: requests before the revocation were served.
+        assert!(accepted_before > 0, "no request ran before a revocation");
+    }
+
+    /// Logout-all racing fresh logins of the same user: every token whose issue
+    /// returned before `revoke_user` was called is refused afterwards, cached or not;
+    /// tokens issued after `revoke_user` returned work.
+    pub async fn logout_all_racing_fresh_logins(db: TestDb) {
+        let users = TestUsers::new();
+        let auth = authenticator(&db, &users);
+        let mut concurrent_total = 0;
+        for round in 0..LOGOUT_ROUNDS {
+            // Tokens in use before the race: in the cache.
+            let mut before = Vec::new();
+            for _ in 0..3 {
+                let issued = auth.issue("1", IssueOptions::new()).await.expect("issue");
+                let header = header(&issued);
+                check(&auth, &header).await.expect("works before");
+                before.push(header);
+            }
+            let started = Arc::new(AtomicBool::new(false));
+            let finished = Arc::new(AtomicBool::new(false));
+            let mut logins = Vec::new();
+            for _ in 0..LOGINS {
+                let (auth, started, finished) =
+                    (auth.clone(), Arc::clone(&started), Arc::clone(&finished));
+                logins.push(tokio::spawn(async move {
+                    // (header, issued before logout-all started, issue started after
+                    // logout-all returned)
+                    let mut tokens = Vec::new();
+                    let mut after_finished = 0;
+                    for _ in 0..MAX_REQUESTS {
+                        let began_after = finished.load(Ordering::SeqCst);
+                        let issued = auth.issue("1", IssueOptions::new()).await.expect("issue");
+                        let issued_before = !started.load(Ordering::SeqCst);
+                        let header = header(&issued);
+                        // A login is followed by a request, which caches the token.
+                        match check(&auth, &header).await {
+                            Ok(()) | Err(AuthError::InvalidToken) => {}
+                            Err(other) => panic!("round {round}: unexpected {other:?}"),
+                        }
+                        tokens.push((header, issued_before, began_after));
+                        if began_after {
+                            after_finished += 1;
+                            if after_finished == 2 {
+                                return tokens;
+                            }
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                    panic!("round {round}: the logout-all never finished");
+                }));
+            }
+            for _ in 0..(round % 5) {
+                tokio::task::yield_now().await;
+            }
+            started.store(true, Ordering::SeqCst);
+            auth.revoke_user("1").await.expect("logout-all");
+            finished.store(true, Ordering::SeqCst);
+
+            for header in &before {
+                assert_eq!(
+                    check(&auth, header).await,
+                    Err(AuthError::InvalidToken),
+                    "round {round}: a token in use before logout-all survived it"
+                );
+            }
+            for login in logins {
+                for (header, issued_before, began_after) in login.await.expect("a login panicked") {
+                    let outcome = check(&auth, &header).await;
+                    if issued_before {
+                        assert_eq!(
+                            outcome,
+                            Err(AuthError::InvalidToken),
+                            "round {round}: a token issued before logout-all survived it"
+                        );
+                    } else if began_after {
+                        assert_eq!(outcome, Ok(()), "round {round}: a later login works");
+                    } else {
+                        // Issued while logout-all ran: either outcome is correct.
+                        concurrent_total += 1;
+                        assert!(
+                            matches!(outcome, Ok(()) | Err(AuthError::InvalidToken)),
+                            "round {round}: unexpected {outcome:?}"
+                        );
+                    }
+                }
+            }
+            // The next round starts clean.
+            auth.revoke_user("1").await.expect("clean up");
+        }
+        eprintln!("logins that overlapped a logout-all: {concurrent_total}");
+    }
+
+    /// Logins racing each other and logouts: the per-user limit is never exceeded,
+    /// at any moment a request can observe (the store's list after each wave), and
+    /// every refusal is the limit's.
+    pub async fn the_per_user_limit_holds_under_logins_and_logouts(db: TestDb) {
+        const LIMIT: u32 = 3;
+        let users = TestUsers::new();
+        let auth = Authenticator::builder(db.store.clone(), users.clone())
+            .max_tokens_per_user(Some(LIMIT))
+            .build()
+            .expect("config");
+        let refused = Arc::new(AtomicUsize::new(0));
+        for wave in 0..15 {
+            let mut tasks = Vec::new();
+            for task in 0..8 {
+                let (auth, refused) = (auth.clone(), Arc::clone(&refused));
+                tasks.push(tokio::spawn(async move {
+                    match auth.issue("1", IssueOptions::new()).await {
+                        Ok(issued) => {
+                            // Some logins log out again at once, freeing a slot.
+                            if task % 3 == 0 {
+                                auth.revoke(issued.info().id).await.expect("logout");
+                            }
+                        }
+                        Err(IssueError::LimitReached { limit: LIMIT }) => {
+                            refused.fetch_add(1, Ordering::SeqCst);
+                        }
+                        Err(other) => panic!("wave {wave}: unexpected {other:?}"),
+                    }
+                }));
+            }
+            for task in tasks {
+                task.await.expect("a login panicked");
+            }
+            let live = auth.list(Some("1")).await.expect("list").len();
+            assert!(
+                live <= LIMIT as usize,
+                "wave {wave}: {live} live tokens, limit {LIMIT}"
+            );
+            // Free every slot every few waves, so that waves race for free slots.
+            if wave % 3 == 2 {
+                auth.revoke_user("1").await.expect("logout-all");
+            }
+        }
+        assert!(
+            refused.load(Ordering::SeqCst) > 0,
+            "the limit never refused"
+        );
+    }
+}
+
+/// Expands each case into one test per backend.
+macro_rules! race_tests {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::cases::$case(super::common::sqlite_memory().await).await;
+                }
+            )*
+        }
+        mod sqlite_file {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::cases::$case(super::common::sqlite_file().await).await;
+                }
+            )*
+        }
+        /// In a fresh schema on `AUTHTOKEN_TEST_POSTGRES_URL`; skipped when unset.
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(db) = super::common::postgres().await else { return };
+                    let cleanup = db.cleanup();
+                    super::cases::$case(db).await;
+                    if let Some(cleanup) = cleanup {
+                        cleanup.run().await;
+                    }
+                }
+            )*
+        }
+        /// In a fresh database on `AUTHTOKEN_TEST_MYSQL_URL`; skipped when unset.
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(db) = super::common::mysql().await else { return };
+                    let cleanup = db.cleanup();
+                    super::cases::$case(db).await;
+                    if let Some(cleanup) = cleanup {
+                        cleanup.run().await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+race_tests!(
+    revoke_racing_authenticate,
+    logout_all_racing_fresh_logins,
+    the_per_user_limit_holds_under_logins_and_logouts,
+);
