@@ -2,9 +2,11 @@
 //! it for the rest of the request.
 
 use std::fmt;
+use std::net::IpAddr;
 
 use crate::authenticator::{Authenticator, Identity};
 use crate::error::{AuthError, Challenge};
+use crate::limiter::counts_as_failure;
 
 /// The outcome of authenticating one request, with the authenticator that decided.
 ///
@@ -151,7 +153,32 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
     where
         I: IntoIterator<Item = &'h [u8]>,
     {
-        let result = self.authenticate_headers(headers).await;
+        self.authenticate_request_from(None, headers).await
+    }
+
+    /// As [`Self::authenticate_request`], for a request from `client` (the peer
+    /// address, as the adapter knows it): with
+    /// [`AuthenticatorBuilder::invalid_token_limit`](crate::AuthenticatorBuilder::invalid_token_limit)
+    /// on, a client that keeps sending invalid credentials is answered
+    /// [`AuthError::Throttled`] (429, `Retry-After`) instead. A valid token always
+    /// passes, and a request without a client address is never limited.
+    pub async fn authenticate_request_from<'h, I>(
+        &self,
+        client: Option<IpAddr>,
+        headers: I,
+    ) -> Authentication<U>
+    where
+        I: IntoIterator<Item = &'h [u8]>,
+    {
+        let mut result = self.authenticate_headers(headers).await;
+        if let (Err(error), Some(client), Some((limiter, now_ms))) =
+            (&result, client, self.limiter())
+            && counts_as_failure(error)
+            && let Err(throttled) = limiter.record_failure(client, now_ms)
+        {
+            tracing::debug!(client = %client, "invalid credentials throttled");
+            result = Err(throttled);
+        }
         Authentication::new(result, self.clone())
     }
 }

@@ -14,6 +14,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::digest::{TokenDigest, TokenHasher};
 use crate::error::{AuthError, Challenge, ErrorResponse, IssueError, StoreError};
 use crate::header::{Keyword, parse_authorization, parse_authorization_headers};
+use crate::limiter::{InvalidTokenLimit, Limiter};
 use crate::store::{InsertOutcome, NewToken, TokenId, TokenInfo, TokenRecord, TokenStore};
 use crate::token::{PlaintextToken, TokenPrefix, classify};
 use crate::user::UserLoader;
@@ -363,6 +364,8 @@ struct Inner<U> {
     /// what was revoked.
     revocations: AtomicU64,
     pending_writes: Arc<PendingWrites>,
+    /// Throttles clients that keep sending invalid credentials, when configured.
+    limiter: Option<Limiter>,
 }
 
 #[derive(Default)]
@@ -419,6 +422,7 @@ impl<U> fmt::Debug for Authenticator<U> {
             .field("cache_capacity", &settings.cache_capacity)
             .field("cache_ttl", &settings.cache_ttl)
             .field("legacy_keys", &settings.legacy_keys)
+            .field("limiter", &self.inner.limiter)
             .finish_non_exhaustive()
     }
 }
@@ -439,6 +443,7 @@ pub struct AuthenticatorBuilder<U> {
     cache_ttl: Duration,
     legacy_keys: bool,
     clock: Arc<dyn Clock>,
+    invalid_token_limit: Option<InvalidTokenLimit>,
 }
 
 impl<U> fmt::Debug for AuthenticatorBuilder<U> {
@@ -535,6 +540,25 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
         self
     }
 
+    /// Answers 429 with `Retry-After` to a client that sent more than
+    /// `max_failures` invalid credentials within `per`, until that window ends
+    /// (see [`crate::limiter`]). Off by default. Valid tokens are never limited;
+    /// requests are counted by the client address the adapter passes to
+    /// [`Authenticator::authenticate_request_from`].
+    #[must_use]
+    pub fn invalid_token_limit(mut self, max_failures: u32, per: Duration) -> Self {
+        self.invalid_token_limit = Some(InvalidTokenLimit::new(max_failures, per));
+        self
+    }
+
+    /// As [`Self::invalid_token_limit`], with every setting of [`InvalidTokenLimit`];
+    /// `None` turns the limiter off.
+    #[must_use]
+    pub fn invalid_token_limiter(mut self, limit: Option<InvalidTokenLimit>) -> Self {
+        self.invalid_token_limit = limit;
+        self
+    }
+
     /// The clock (default the system's); tests move a [`crate::ManualClock`].
     #[must_use]
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
@@ -584,6 +608,7 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
                 use_marks: quick_cache::sync::Cache::new(self.cache_capacity.max(USE_MARKS_MIN)),
                 revocations: AtomicU64::new(0),
                 pending_writes: Arc::default(),
+                limiter: self.invalid_token_limit.map(Limiter::new),
             }),
         })
     }
@@ -651,6 +676,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             cache_ttl: Duration::from_secs(30),
             legacy_keys: false,
             clock: Arc::new(SystemClock),
+            invalid_token_limit: None,
         }
     }
 
@@ -1091,6 +1117,13 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         if let Some(cache) = &self.inner.cache {
             cache.clear();
         }
+    }
+
+    /// The invalid-token limiter and the current Unix time in milliseconds, when one
+    /// is configured.
+    pub(crate) fn limiter(&self) -> Option<(&Limiter, i64)> {
+        let limiter = self.inner.limiter.as_ref()?;
+        Some((limiter, unix_millis(self.now())))
     }
 
     /// How many tokens the cache holds now.

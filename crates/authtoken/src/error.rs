@@ -98,21 +98,30 @@ pub enum AuthError {
     /// The token store or the user loader could not answer (fail closed).
     #[error("Authentication service unavailable.")]
     Unavailable(#[source] StoreError),
+    /// Too many invalid credentials from this client: answered 429 with
+    /// `Retry-After` (see [`crate::limiter`]).
+    #[error("Request was throttled. Expected available in {retry_after} seconds.")]
+    Throttled {
+        /// Whole seconds until the client may try again (at least 1).
+        retry_after: u64,
+    },
 }
 
 impl AuthError {
-    /// The HTTP status code: 401, 403, 400 for conflicting headers, 503 when
-    /// unavailable.
+    /// The HTTP status code: 401, 403, 400 for conflicting headers, 429 when
+    /// throttled, 503 when unavailable.
     pub fn status(&self) -> u16 {
         match self {
             Self::ConflictingHeaders => 400,
             Self::InsufficientScope { .. } => 403,
+            Self::Throttled { .. } => 429,
             Self::Unavailable(_) => 503,
             _ => 401,
         }
     }
 
-    /// The DRF-worded message, as sent in the JSON body's `detail`.
+    /// The DRF-worded message, as sent in the JSON body's `detail` (where
+    /// [`AuthError::Throttled`] adds the wait: see [`Self::json_body`]).
     pub fn detail(&self) -> &'static str {
         match self {
             Self::NotProvided => "Authentication credentials were not provided.",
@@ -131,16 +140,41 @@ impl AuthError {
             Self::UserInactive => "User inactive or deleted.",
             Self::InsufficientScope { .. } => "You do not have permission to perform this action.",
             Self::Unavailable(_) => "Authentication service unavailable.",
+            Self::Throttled { .. } => "Request was throttled.",
         }
     }
 
-    /// The JSON body: `{"detail":"..."}`.
+    /// The JSON body: `{"detail":"..."}`. A throttled request's detail says when to
+    /// come back, as DRF's does: `Request was throttled. Expected available in 5
+    /// seconds.`
     pub fn json_body(&self) -> String {
-        let mut body = String::with_capacity(self.detail().len() + 14);
+        let mut body = String::with_capacity(self.detail().len() + 48);
         body.push_str("{\"detail\":");
-        push_json_string(&mut body, self.detail());
+        match self {
+            Self::Throttled { retry_after } => {
+                let unit = if *retry_after == 1 {
+                    "second"
+                } else {
+                    "seconds"
+                };
+                let detail = format!(
+                    "{} Expected available in {retry_after} {unit}.",
+                    self.detail()
+                );
+                push_json_string(&mut body, &detail);
+            }
+            _ => push_json_string(&mut body, self.detail()),
+        }
         body.push('}');
         body
+    }
+
+    /// Seconds for the `Retry-After` header, for a throttled request.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Throttled { retry_after } => Some(*retry_after),
+            _ => None,
+        }
     }
 
     /// The `WWW-Authenticate` value for this error under `challenge`, or `None` when
@@ -153,7 +187,7 @@ impl AuthError {
                     Self::NotProvided => None,
                     Self::ConflictingHeaders => Some("invalid_request"),
                     Self::InsufficientScope { .. } => Some("insufficient_scope"),
-                    Self::Unavailable(_) => return None,
+                    Self::Unavailable(_) | Self::Throttled { .. } => return None,
                     _ => Some("invalid_token"),
                 };
                 if let Some(code) = code {
@@ -182,6 +216,7 @@ impl AuthError {
         ErrorResponse {
             status: self.status(),
             www_authenticate: self.www_authenticate(challenge),
+            retry_after: self.retry_after(),
             body: self.json_body(),
         }
     }
@@ -197,6 +232,8 @@ pub struct ErrorResponse {
     pub status: u16,
     /// The `WWW-Authenticate` header value, if the response carries one.
     pub www_authenticate: Option<String>,
+    /// The `Retry-After` header value in seconds, for a throttled request (429).
+    pub retry_after: Option<u64>,
     /// The JSON body.
     pub body: String,
 }
@@ -345,6 +382,29 @@ mod tests {
             assert_eq!(error.detail(), detail);
             assert_eq!(error.to_string(), detail);
             assert_eq!(error.json_body(), format!("{{\"detail\":\"{detail}\"}}"));
+        }
+    }
+
+    #[test]
+    fn throttled_is_429_with_retry_after_and_no_challenge() {
+        let error = AuthError::Throttled { retry_after: 7 };
+        for challenge in [Challenge::bearer("api"), Challenge::keyword("Token")] {
+            let response = error.response(&challenge);
+            assert_eq!(response.status, 429);
+            assert_eq!(response.retry_after, Some(7));
+            assert_eq!(response.www_authenticate, None);
+            assert_eq!(
+                response.body,
+                "{\"detail\":\"Request was throttled. Expected available in 7 seconds.\"}"
+            );
+        }
+        assert_eq!(
+            AuthError::Throttled { retry_after: 1 }.json_body(),
+            "{\"detail\":\"Request was throttled. Expected available in 1 second.\"}"
+        );
+        for other in all_errors() {
+            assert_eq!(other.retry_after(), None);
+            assert_eq!(other.response(&Challenge::bearer("api")).retry_after, None);
         }
     }
 

@@ -1,0 +1,248 @@
+//! The optional limiter of invalid tokens: a client that keeps sending bad
+//! credentials is answered 429 with `Retry-After` for the rest of a window.
+//!
+//! Off by default; turned on with
+//! [`AuthenticatorBuilder::invalid_token_limit`](crate::AuthenticatorBuilder::invalid_token_limit).
+//! Only failures are counted and only failures are throttled: a valid token always
+//! passes, even from a client over its limit. The client is the adapter's to name,
+//! by its peer address ([`Authenticator::authenticate_request_from`](crate::Authenticator::authenticate_request_from));
+//! a request without one is never limited. Memory is bounded: at most
+//! [`InvalidTokenLimit::DEFAULT_CLIENTS`] clients (or the number set with
+//! [`InvalidTokenLimit::max_clients`]) are tracked, the least recently seen dropped
+//! first.
+//!
+//! A well-formed token from a client over its limit is still looked up (it may be
+//! valid), so the limiter tells clients to back off rather than sparing the store;
+//! what fails the format or the checksum never reaches the store in any case.
+
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use crate::error::AuthError;
+
+/// How many invalid credentials one client may send per window before it is
+/// answered 429.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct InvalidTokenLimit {
+    max_failures: u32,
+    window: Duration,
+    max_clients: usize,
+}
+
+impl InvalidTokenLimit {
+    /// The most clients tracked unless [`Self::max_clients`] says otherwise.
+    pub const DEFAULT_CLIENTS: usize = 10_000;
+
+    /// At most `max_failures` invalid credentials per `window` from one client; the
+    /// next ones within the window are answered 429.
+    pub fn new(max_failures: u32, window: Duration) -> Self {
+        Self {
+            max_failures,
+            window,
+            max_clients: Self::DEFAULT_CLIENTS,
+        }
+    }
+
+    /// The most clients tracked at once (at least 1); the least recently seen are
+    /// dropped first.
+    #[must_use]
+    pub fn max_clients(mut self, max_clients: usize) -> Self {
+        self.max_clients = max_clients.max(1);
+        self
+    }
+
+    /// Failures allowed per window.
+    pub fn max_failures(&self) -> u32 {
+        self.max_failures
+    }
+
+    /// The window.
+    pub fn window(&self) -> Duration {
+        self.window
+    }
+}
+
+/// The key a client is counted under: its address, an IPv6 address by its /64 (one
+/// host usually holds the whole /64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct ClientKey(IpAddr);
+
+impl From<IpAddr> for ClientKey {
+    fn from(address: IpAddr) -> Self {
+        match address {
+            IpAddr::V4(_) => Self(address),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => Self(IpAddr::V4(v4)),
+                None => {
+                    let bits = u128::from(v6) & !((1u128 << 64) - 1);
+                    Self(IpAddr::V6(bits.into()))
+                }
+            },
+        }
+    }
+}
+
+/// One client's current window.
+#[derive(Debug)]
+struct Window {
+    /// Unix milliseconds of the window's first failure.
+    start: i64,
+    failures: u32,
+}
+
+/// Counts failures per client; shared by every clone of an authenticator.
+pub(crate) struct Limiter {
+    limit: InvalidTokenLimit,
+    clients: quick_cache::sync::Cache<ClientKey, Arc<Mutex<Window>>>,
+}
+
+impl std::fmt::Debug for Limiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Limiter")
+            .field("limit", &self.limit)
+            .field("clients", &self.clients.len())
+            .finish()
+    }
+}
+
+/// True for the errors a client's credentials caused (not a missing scope, not an
+/// unavailable store).
+pub(crate) fn counts_as_failure(error: &AuthError) -> bool {
+    matches!(
+        error,
+        AuthError::NoCredentials
+            | AuthError::CredentialContainsSpaces
+            | AuthError::CredentialInvalidCharacters
+            | AuthError::ConflictingHeaders
+            | AuthError::InvalidToken
+            | AuthError::TokenExpired
+            | AuthError::UserInactive
+    )
+}
+
+impl Limiter {
+    pub(crate) fn new(limit: InvalidTokenLimit) -> Self {
+        Self {
+            limit,
+            clients: quick_cache::sync::Cache::new(limit.max_clients),
+        }
+    }
+
+    /// Counts one failure of `client` at `now_ms`; `Err(Throttled)` when it is over
+    /// the limit, with the whole seconds until its window ends (at least 1).
+    pub(crate) fn record_failure(&self, client: IpAddr, now_ms: i64) -> Result<(), AuthError> {
+        let window_ms = i64::try_from(self.limit.window.as_millis()).unwrap_or(i64::MAX);
+        let entry = self
+            .clients
+            .get_or_insert_with(&ClientKey::from(client), || {
+                Ok::<_, std::convert::Infallible>(Arc::new(Mutex::new(Window {
+                    start: now_ms,
+                    failures: 0,
+                })))
+            })
+            .unwrap_or_else(|never| match never {});
+        let mut window = entry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if now_ms.saturating_sub(window.start) >= window_ms || now_ms < window.start {
+            window.start = now_ms;
+            window.failures = 0;
+        }
+        window.failures = window.failures.saturating_add(1);
+        if window.failures <= self.limit.max_failures {
+            return Ok(());
+        }
+        let left_ms = window
+            .start
+            .saturating_add(window_ms)
+            .saturating_sub(now_ms);
+        let retry_after = u64::try_from(left_ms).unwrap_or(0).div_ceil(1000).max(1);
+        Err(AuthError::Throttled { retry_after })
+    }
+
+    /// How many clients are tracked now.
+    #[cfg(test)]
+    pub(crate) fn tracked_clients(&self) -> usize {
+        self.clients.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+
+    use super::*;
+
+    const A: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1));
+    const B: IpAddr = IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2));
+
+    #[test]
+    fn failures_past_the_limit_are_throttled_until_the_window_ends() {
+        let limiter = Limiter::new(InvalidTokenLimit::new(3, Duration::from_secs(60)));
+        for _ in 0..3 {
+            assert_eq!(limiter.record_failure(A, 1_000), Ok(()));
+        }
+        assert_eq!(
+            limiter.record_failure(A, 1_000),
+            Err(AuthError::Throttled { retry_after: 60 })
+        );
+        assert_eq!(
+            limiter.record_failure(A, 30_500),
+            Err(AuthError::Throttled { retry_after: 31 })
+        );
+        assert_eq!(
+            limiter.record_failure(A, 60_999),
+            Err(AuthError::Throttled { retry_after: 1 })
+        );
+        // Another client has its own count.
+        assert_eq!(limiter.record_failure(B, 1_000), Ok(()));
+        // A new window starts afresh.
+        assert_eq!(limiter.record_failure(A, 61_000), Ok(()));
+    }
+
+    #[test]
+    fn a_zero_limit_throttles_the_first_failure() {
+        let limiter = Limiter::new(InvalidTokenLimit::new(0, Duration::from_millis(1)));
+        assert_eq!(
+            limiter.record_failure(A, 0),
+            Err(AuthError::Throttled { retry_after: 1 })
+        );
+    }
+
+    #[test]
+    fn ipv6_clients_are_counted_by_their_slash_64() {
+        let one: IpAddr = "2001:db8:1:2::1".parse::<Ipv6Addr>().unwrap().into();
+        let same_net: IpAddr = "2001:db8:1:2:ffff::9".parse::<Ipv6Addr>().unwrap().into();
+        let other_net: IpAddr = "2001:db8:1:3::1".parse::<Ipv6Addr>().unwrap().into();
+        assert_eq!(ClientKey::from(one), ClientKey::from(same_net));
+        assert_ne!(ClientKey::from(one), ClientKey::from(other_net));
+        let mapped: IpAddr = Ipv4Addr::new(192, 0, 2, 1).to_ipv6_mapped().into();
+        assert_eq!(ClientKey::from(mapped), ClientKey::from(A));
+    }
+
+    #[test]
+    fn memory_stays_within_the_client_bound() {
+        let limiter =
+            Limiter::new(InvalidTokenLimit::new(1, Duration::from_secs(60)).max_clients(64));
+        for i in 0..10_000u32 {
+            let _ = limiter.record_failure(IpAddr::V4(Ipv4Addr::from(i)), 0);
+        }
+        assert!(
+            limiter.tracked_clients() <= 64,
+            "{}",
+            limiter.tracked_clients()
+        );
+    }
+
+    #[test]
+    fn only_credential_failures_count() {
+        assert!(counts_as_failure(&AuthError::InvalidToken));
+        assert!(counts_as_failure(&AuthError::CredentialInvalidCharacters));
+        assert!(!counts_as_failure(&AuthError::NotProvided));
+        assert!(!counts_as_failure(&AuthError::InsufficientScope {
+            required: "x".into()
+        }));
+        assert!(!counts_as_failure(&AuthError::Throttled { retry_after: 1 }));
+    }
+}
