@@ -5,9 +5,10 @@
 //!
 //! [`Launcher::launch`] starts the example's server **in this process**, on
 //! `127.0.0.1:0` (an ephemeral port), with its database at the given `DATABASE_URL`
-//! (always a SQLite file URL, `sqlite:///tmp/.../demo.db?mode=rwc`), and returns once
-//! the server accepts connections: migrations have run, the socket is bound. It
-//! returns a [`RunningServer`] holding the bound address and a stop action.
+//! (a SQLite file URL, `sqlite:///tmp/.../demo.db?mode=rwc`, or a PostgreSQL URL whose
+//! `search_path` is a schema of the case's own), and returns once the server accepts
+//! connections: migrations have run, the socket is bound. It returns a
+//! [`RunningServer`] holding the bound address and a stop action.
 //!
 //! - `launch` is a plain blocking function, so that any framework fits: a tokio-based
 //!   server (axum) runs on a thread with a runtime of its own
@@ -17,7 +18,7 @@
 //!   client, so it may block.
 //! - Stopping (on drop, or through [`RunningServer::stop`]) shuts the server down
 //!   gracefully and **returns only once it has stopped and closed its database**, so
-//!   that the next launch on the same SQLite file sees every committed user and token.
+//!   that the next launch on the same database sees every committed user and token.
 //! - The server is the example's own app (the routes, layers and error handling that
 //!   its binary serves), built with the `authtoken-demo` crate on that database: the
 //!   cases may read and write its tables (`users`, and the token store's
@@ -26,14 +27,21 @@
 //! # The cases
 //!
 //! [`demo_api_cases!`](crate::demo_api_cases) expands into one named `#[tokio::test]`
-//! per function of [`cases`], so that a failure names the case and the example:
+//! per function of [`cases`], so that a failure names the case and the example, on
+//! SQLite, or with a third argument `postgres` on PostgreSQL:
 //!
 //! ```text
 //! authtoken_behaviour::demo_api_cases!(axum_example, AxumLauncher);
+//! authtoken_behaviour::demo_api_cases!(axum_example_postgres, AxumLauncher, postgres);
 //! ```
 //!
-//! Each case starts its own server on a fresh database in a temporary directory and
-//! registers only the few users it needs (password hashing is the slow part).
+//! Each case starts its own server on a fresh database ([`TestDatabase`]: a SQLite file
+//! in a temporary directory, or a PostgreSQL schema dropped when the case ends, so
+//! that cases run in parallel and again) and registers only the few users it needs
+//! (password hashing is the slow part). The PostgreSQL cases run on the server named
+//! by `AUTHTOKEN_TEST_POSTGRES_URL`, and skip with a line on stderr when it is not
+//! set; on PostgreSQL one more case runs two servers on one database and checks that
+//! a revocation on one reaches the other's cache.
 //!
 //! Not reachable through the demo API, and covered by the adapter cases instead: the
 //! 403 of a missing scope (no demo route requires one).
@@ -43,11 +51,13 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use authtoken::{AuthError, Authenticator, IssueOptions, ManualClock, UserIdLoader};
 use authtoken_sqlx::SqlxStore;
 use serde_json::{Value, json};
+use sqlx::Connection as _;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Why a server could not be started.
@@ -199,19 +209,97 @@ impl Drop for RunningServer {
     }
 }
 
-/// A fresh SQLite database in a temporary directory, deleted on drop.
+/// The variable naming the PostgreSQL server of the PostgreSQL cases.
+pub const POSTGRES_URL: &str = "AUTHTOKEN_TEST_POSTGRES_URL";
+
+/// The database a case runs its servers on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// A SQLite file in a temporary directory.
+    Sqlite,
+    /// A schema of its own on the PostgreSQL server at `server_url`.
+    Postgres {
+        /// The server (and database) in which each case creates its schema.
+        server_url: String,
+    },
+}
+
+impl Backend {
+    /// SQLite: always there.
+    pub fn sqlite() -> Option<Self> {
+        Some(Self::Sqlite)
+    }
+
+    /// The PostgreSQL server in `AUTHTOKEN_TEST_POSTGRES_URL`, or `None` after a skip
+    /// line on stderr when the variable is not set.
+    pub fn postgres() -> Option<Self> {
+        match std::env::var(POSTGRES_URL) {
+            Ok(url) if !url.trim().is_empty() => Some(Self::Postgres {
+                server_url: url.trim().to_owned(),
+            }),
+            _ => {
+                // Once per test binary, past the test harness's output capture, so that
+                // a run without PostgreSQL says so; and once per case, captured.
+                static ANNOUNCED: std::sync::Once = std::sync::Once::new();
+                ANNOUNCED.call_once(|| {
+                    use std::io::Write as _;
+                    let _ = writeln!(
+                        std::io::stderr(),
+                        "skipping the PostgreSQL demo-API cases: {POSTGRES_URL} is not set"
+                    );
+                });
+                eprintln!("skipping: {POSTGRES_URL} is not set");
+                None
+            }
+        }
+    }
+}
+
+/// A fresh database for one case: a SQLite file in a temporary directory, or a
+/// PostgreSQL schema; deleted (dropped) on drop, after the servers that use it.
 #[derive(Debug)]
 pub struct TestDatabase {
-    _dir: tempfile::TempDir,
     url: String,
+    _dir: Option<tempfile::TempDir>,
+    /// The server URL and the schema to drop.
+    schema: Option<(String, String)>,
 }
 
 impl TestDatabase {
-    /// Creates the directory; the file is created by the first server.
-    pub fn new() -> Self {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let url = format!("sqlite://{}?mode=rwc", dir.path().join("demo.db").display());
-        Self { _dir: dir, url }
+    /// Creates the database: a temporary directory (the file is created by the first
+    /// server), or a schema that the returned URL makes every connection's
+    /// `search_path`.
+    pub async fn create(backend: &Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("a temporary directory");
+                let url = format!("sqlite://{}?mode=rwc", dir.path().join("demo.db").display());
+                Self {
+                    url,
+                    _dir: Some(dir),
+                    schema: None,
+                }
+            }
+            Backend::Postgres { server_url } => {
+                let schema = unique_schema_name();
+                let mut conn = sqlx::PgConnection::connect(server_url)
+                    .await
+                    .unwrap_or_else(|error| panic!("{POSTGRES_URL}: cannot connect: {error}"));
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE SCHEMA \"{schema}\"")))
+                    .execute(&mut conn)
+                    .await
+                    .expect("create the schema");
+                let _ = conn.close().await;
+                let separator = if server_url.contains('?') { '&' } else { '?' };
+                let url = format!("{server_url}{separator}options=-c%20search_path%3D{schema}");
+                Self {
+                    url,
+                    _dir: None,
+                    schema: Some((server_url.clone(), schema)),
+                }
+            }
+        }
     }
 
     /// The `DATABASE_URL`.
@@ -220,10 +308,51 @@ impl TestDatabase {
     }
 }
 
-impl Default for TestDatabase {
-    fn default() -> Self {
-        Self::new()
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let Some((server_url, schema)) = self.schema.take() else {
+            return;
+        };
+        // Drop runs inside the case's runtime, which cannot block on a future: the
+        // schema is dropped from a thread with a runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|error| error.to_string())?;
+            runtime
+                .block_on(async {
+                    let mut conn = sqlx::PgConnection::connect(&server_url).await?;
+                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                        "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+                    )))
+                    .execute(&mut conn)
+                    .await?;
+                    conn.close().await
+                })
+                .map_err(|error| format!("could not drop schema {schema}: {error}"))
+        })
+        .join();
+        match dropped {
+            Ok(Ok(())) => {}
+            Ok(Err(message)) => eprintln!("{message}"),
+            Err(_) => eprintln!("dropping a test schema panicked"),
+        }
     }
+}
+
+/// A schema name no other case, in this run or another, uses.
+fn unique_schema_name() -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos());
+    format!(
+        "authtoken_demo_{}_{}_{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst),
+        nanos % 1_000_000_000
+    )
 }
 
 /// Starts `L` on `database` without blocking the caller's runtime.
@@ -514,6 +643,18 @@ pub fn raw_get(path: &str, header_lines: &[&[u8]]) -> Vec<u8> {
     request
 }
 
+/// Runs `$body` with `$pool` bound to the store's pool, SQLite or PostgreSQL (both read
+/// `$1` placeholders).
+macro_rules! on_store_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match ($store.sqlite_pool(), $store.pg_pool()) {
+            (Some($pool), _) => $body,
+            (_, Some($pool)) => $body,
+            (None, None) => unreachable!("the demo runs on SQLite or PostgreSQL"),
+        }
+    };
+}
+
 /// Direct access to a demo database, for the rows of the error table the API cannot
 /// produce on its own: tokens minted in the past, a user switched off, a broken store.
 #[derive(Debug)]
@@ -538,18 +679,15 @@ impl Backdoor {
         Self { store, auth, clock }
     }
 
-    fn pool(&self) -> &sqlx::SqlitePool {
-        self.store.sqlite_pool().expect("a SQLite store")
-    }
-
     /// The id of a user, as tokens name it.
     pub async fn user_id(&self, username: &str) -> String {
-        let id: i64 = sqlx::query_scalar("SELECT id FROM users WHERE username = ?")
-            .bind(username)
-            .fetch_one(self.pool())
-            .await
-            .expect("the user exists");
-        id.to_string()
+        let id: Result<i64, sqlx::Error> = on_store_pool!(&self.store, pool => {
+            sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
+                .bind(username)
+                .fetch_one(pool)
+                .await
+        });
+        id.expect("the user exists").to_string()
     }
 
     /// A token for `user_id` that expired a day ago.
@@ -580,19 +718,25 @@ impl Backdoor {
 
     /// Marks a user inactive.
     pub async fn deactivate(&self, username: &str) {
-        sqlx::query("UPDATE users SET is_active = 0 WHERE username = ?")
-            .bind(username)
-            .execute(self.pool())
-            .await
-            .expect("deactivate");
+        let done = on_store_pool!(&self.store, pool => {
+            sqlx::query("UPDATE users SET is_active = FALSE WHERE username = $1")
+                .bind(username)
+                .execute(pool)
+                .await
+                .map(drop)
+        });
+        done.expect("deactivate");
     }
 
     /// Breaks the token store: its table is gone.
     pub async fn break_token_store(&self) {
-        sqlx::query("DROP TABLE authtoken_tokens")
-            .execute(self.pool())
-            .await
-            .expect("drop the tokens table");
+        let done = on_store_pool!(&self.store, pool => {
+            sqlx::query("DROP TABLE authtoken_tokens")
+                .execute(pool)
+                .await
+                .map(drop)
+        });
+        done.expect("drop the tokens table");
     }
 
     /// Closes the connection.
@@ -607,16 +751,16 @@ pub mod cases {
 
     const PASSWORD: &str = "correct horse battery staple";
 
-    async fn start<L: Launcher>() -> (TestDatabase, RunningServer, Client) {
-        let database = TestDatabase::new();
+    async fn start<L: Launcher>(backend: &Backend) -> (TestDatabase, RunningServer, Client) {
+        let database = TestDatabase::create(backend).await;
         let server = launch::<L>(&database).await;
         let client = Client::new(server.address());
         (database, server, client)
     }
 
     /// `GET /api/health`: 200 without auth, whatever `Authorization` header is sent.
-    pub async fn health_ignores_authorization<L: Launcher>() {
-        let (_db, server, client) = start::<L>().await;
+    pub async fn health_ignores_authorization<L: Launcher>(backend: Backend) {
+        let (_db, server, client) = start::<L>(&backend).await;
         let reply = client.get("/api/health", None).await;
         assert_eq!(reply.status, 200, "{reply:?}");
         reply.json_body();
@@ -643,8 +787,8 @@ pub mod cases {
     }
 
     /// `POST /api/register`: 201 and a token that works at once.
-    pub async fn register_issues_a_working_token<L: Launcher>() {
-        let (_db, _server, client) = start::<L>().await;
+    pub async fn register_issues_a_working_token<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
         let token = client.register_ok("ada", PASSWORD).await;
         assert!(token.starts_with("atk_"), "{token}");
         client.assert_user(&token, "ada").await;
@@ -652,8 +796,8 @@ pub mod cases {
 
     /// Empty, missing, over-long and malformed fields: 400 with a JSON body, and
     /// nobody is registered.
-    pub async fn register_validates_its_input<L: Launcher>() {
-        let (_db, _server, client) = start::<L>().await;
+    pub async fn register_validates_its_input<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
         let long_name = "é".repeat(151);
         let long_password = "p".repeat(1025);
         let bodies = [
@@ -689,8 +833,8 @@ pub mod cases {
     }
 
     /// A taken username: 400 or 409 with a JSON body; the first user is untouched.
-    pub async fn register_refuses_a_taken_name<L: Launcher>() {
-        let (_db, _server, client) = start::<L>().await;
+    pub async fn register_refuses_a_taken_name<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
         let token = client.register_ok("ada", PASSWORD).await;
         let reply = client.register("ada", "another password").await;
         assert!(matches!(reply.status, 400 | 409), "{reply:?}");
@@ -700,8 +844,8 @@ pub mod cases {
     }
 
     /// `POST /api/token` (JSON): 200 and a new token at each login, all valid at once.
-    pub async fn login_issues_a_new_token_each_time<L: Launcher>() {
-        let (_db, _server, client) = start::<L>().await;
+    pub async fn login_issues_a_new_token_each_time<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
         let registered = client.register_ok("ada", PASSWORD).await;
         let first = client.login_ok("ada", PASSWORD).await;
         let second = client.login_ok("ada", PASSWORD).await;
@@ -714,8 +858,8 @@ pub mod cases {
 
     /// `POST /api/token` with an `application/x-www-form-urlencoded` body, as DRF's
     /// `obtain_auth_token` takes it.
-    pub async fn login_by_form<L: Launcher>() {
-        let (_db, _server, client) = start::<L>().await;
+    pub async fn login_by_form<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
         client.register_ok("Zoë Ådå", PASSWORD).await;
         let body = "username=Zo%C3%AB+%C3%85d%C3%A5&password=correct+horse+battery+staple";
         let reply = client
@@ -735,8 +879,8 @@ pub mod cases {
     }
 
     /// Wrong password or unknown user: 400 with DRF's body; blank fields: 400.
-    pub async fn login_refuses_wrong_credentials<L: Launcher>() {
-        let (_db, _server, client) = start::<L>().await;
+    pub async fn login_refuses_wrong_credentials<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
         client.register_ok("ada", PASSWORD).await;
         let refused =
             json!({ "non_field_errors": ["Unable to log in with provided credentials."] });
@@ -757,8 +901,8 @@ pub mod cases {
 
     /// Every authenticated route without credentials, or with another scheme: 401
     /// "not provided", with a challenge that names no error.
-    pub async fn protected_routes_require_credentials<L: Launcher>() {
-        let (_db, _server, client) = start::<L>().await;
+    pub async fn protected_routes_require_credentials<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
         for authorization in [None, Some("Basic YWxhZGRpbjpvcGVuc2VzYW1l")] {
             for (method, path) in [
                 ("GET", "/api/me"),
@@ -775,8 +919,8 @@ pub mod cases {
     }
 
     /// The rows of the error table about the header itself.
-    pub async fn malformed_authorization_headers<L: Launcher>() {
-        let (_db, _server, client) = start::<L>().await;
+    pub async fn malformed_authorization_headers<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
         let rows: [(&[u8], AuthError); 6] = [
             (b"Token", AuthError::NoCredentials),
             (b"Bearer   ", AuthError::NoCredentials),
@@ -800,8 +944,8 @@ pub mod cases {
     }
 
     /// Bad format, bad checksum and unknown tokens: 401 "Invalid token.".
-    pub async fn invalid_tokens<L: Launcher>() {
-        let (_db, _server, client) = start::<L>().await;
+    pub async fn invalid_tokens<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
         let token = client.register_ok("ada", PASSWORD).await;
         let mut typo = token.clone();
         let last = typo.pop().expect("a character");
@@ -823,8 +967,8 @@ pub mod cases {
     }
 
     /// An expired token: 401 "Token has expired.".
-    pub async fn expired_token<L: Launcher>() {
-        let (database, _server, client) = start::<L>().await;
+    pub async fn expired_token<L: Launcher>(backend: Backend) {
+        let (database, _server, client) = start::<L>(&backend).await;
         client.register_ok("ada", PASSWORD).await;
         let backdoor = Backdoor::open(&database).await;
         let id = backdoor.user_id("ada").await;
@@ -834,8 +978,8 @@ pub mod cases {
     }
 
     /// A token of a user that is gone or inactive: 401 "User inactive or deleted.".
-    pub async fn missing_or_inactive_user<L: Launcher>() {
-        let (database, _server, client) = start::<L>().await;
+    pub async fn missing_or_inactive_user<L: Launcher>(backend: Backend) {
+        let (database, _server, client) = start::<L>(&backend).await;
         client.register_ok("ada", PASSWORD).await;
         // Not used before the user is switched off, so that no cache holds it.
         let fresh = client.login_ok("ada", PASSWORD).await;
@@ -853,8 +997,8 @@ pub mod cases {
     }
 
     /// The token store failing: 503, never 200 or 401; health still answers.
-    pub async fn store_unavailable<L: Launcher>() {
-        let (database, _server, client) = start::<L>().await;
+    pub async fn store_unavailable<L: Launcher>(backend: Backend) {
+        let (database, _server, client) = start::<L>(&backend).await;
         let token = client.register_ok("ada", PASSWORD).await;
         let backdoor = Backdoor::open(&database).await;
         // A token the server has never seen, so that no cache answers for the store.
@@ -874,8 +1018,8 @@ pub mod cases {
     }
 
     /// `Token` and `Bearer`, in any case, with extra whitespace around the token.
-    pub async fn both_keywords_any_case<L: Launcher>() {
-        let (_db, _server, client) = start::<L>().await;
+    pub async fn both_keywords_any_case<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
         let token = client.register_ok("ada", PASSWORD).await;
         for keyword in ["Token", "Bearer", "token", "bearer", "TOKEN", "BeArEr"] {
             for value in [
@@ -890,8 +1034,8 @@ pub mod cases {
     }
 
     /// `POST /api/logout`: 204; that token stops working, the others do not.
-    pub async fn logout_revokes_the_token_used<L: Launcher>() {
-        let (_db, _server, client) = start::<L>().await;
+    pub async fn logout_revokes_the_token_used<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
         let kept = client.register_ok("ada", PASSWORD).await;
         let used = client.login_ok("ada", PASSWORD).await;
         let reply = client.post("/api/logout", Some(&token_header(&used))).await;
@@ -905,8 +1049,8 @@ pub mod cases {
 
     /// `POST /api/logout-all`: 204; every token of the user (three logins and the
     /// registration's) stops working; another user's does not.
-    pub async fn logout_all_revokes_every_token<L: Launcher>() {
-        let (_db, _server, client) = start::<L>().await;
+    pub async fn logout_all_revokes_every_token<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
         let registered = client.register_ok("ada", PASSWORD).await;
         let other = client.register_ok("bob", PASSWORD).await;
         let mut tokens = vec![registered];
@@ -930,8 +1074,8 @@ pub mod cases {
 
     /// `DELETE /api/me`: 204; the user's tokens stop working, login fails, and the
     /// name can be registered again by someone new.
-    pub async fn delete_account_revokes_and_frees_the_name<L: Launcher>() {
-        let (_db, _server, client) = start::<L>().await;
+    pub async fn delete_account_revokes_and_frees_the_name<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
         let first = client.register_ok("ada", PASSWORD).await;
         let second = client.login_ok("ada", PASSWORD).await;
         let reply = client.delete("/api/me", Some(&token_header(&second))).await;
@@ -947,8 +1091,8 @@ pub mod cases {
     }
 
     /// Unicode usernames come back exactly as registered, and log in.
-    pub async fn unicode_usernames_round_trip<L: Launcher>() {
-        let (_db, _server, client) = start::<L>().await;
+    pub async fn unicode_usernames_round_trip<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
         let names = ["Zoë 🦀 日本語", "שלום עולם", "e\u{301}mile", "émile"];
         let mut tokens = Vec::new();
         for name in names {
@@ -962,8 +1106,8 @@ pub mod cases {
     }
 
     /// Two concurrent registrations of one name: exactly one 201, the other 400/409.
-    pub async fn concurrent_registrations_of_one_name<L: Launcher>() {
-        let (_db, _server, client) = start::<L>().await;
+    pub async fn concurrent_registrations_of_one_name<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
         for round in 0..2 {
             let name = format!("racer {round}");
             let (first, second) = tokio::join!(
@@ -982,8 +1126,8 @@ pub mod cases {
     }
 
     /// Each token yields its own user, never another.
-    pub async fn token_of_one_user_never_yields_another<L: Launcher>() {
-        let (_db, _server, client) = start::<L>().await;
+    pub async fn token_of_one_user_never_yields_another<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
         let ada = client.register_ok("ada", PASSWORD).await;
         let bob = client.register_ok("bob", PASSWORD).await;
         let ada_again = client.login_ok("ada", PASSWORD).await;
@@ -1001,8 +1145,8 @@ pub mod cases {
     }
 
     /// 50 clients with 20 requests each, at once: every answer right.
-    pub async fn concurrent_clients<L: Launcher>() {
-        let (_db, server, client) = start::<L>().await;
+    pub async fn concurrent_clients<L: Launcher>(backend: Backend) {
+        let (_db, server, client) = start::<L>(&backend).await;
         let mut users = Vec::new();
         for name in ["ada", "bob", "eve"] {
             users.push((name, client.register_ok(name, PASSWORD).await));
@@ -1030,8 +1174,8 @@ pub mod cases {
 
     /// Raw malformed headers over a socket: 400 or 401, never a 5xx or a connection
     /// closed without an answer.
-    pub async fn malformed_headers_over_a_socket<L: Launcher>() {
-        let (_db, server, client) = start::<L>().await;
+    pub async fn malformed_headers_over_a_socket<L: Launcher>(backend: Backend) {
+        let (_db, server, client) = start::<L>(&backend).await;
         let token = client.register_ok("ada", PASSWORD).await;
         let big = format!("Authorization: Token {}", "a".repeat(8 * 1024));
         let valid = format!("Authorization: Token {token}");
@@ -1076,10 +1220,10 @@ pub mod cases {
         client.assert_user(&token, "ada").await;
     }
 
-    /// A restart on the same SQLite file keeps every user and token; revoked tokens
-    /// stay revoked.
-    pub async fn restart_keeps_users_and_tokens<L: Launcher>() {
-        let database = TestDatabase::new();
+    /// A restart on the same database keeps every user and token; revoked tokens stay
+    /// revoked.
+    pub async fn restart_keeps_users_and_tokens<L: Launcher>(backend: Backend) {
+        let database = TestDatabase::create(&backend).await;
         let server = launch::<L>(&database).await;
         let client = Client::new(server.address());
         let ada = client.register_ok("ada", PASSWORD).await;
@@ -1106,8 +1250,8 @@ pub mod cases {
 
     /// Unknown routes: 404, and a known route with another method: 404 or 405; JSON
     /// bodies either way.
-    pub async fn unknown_routes_answer_json<L: Launcher>() {
-        let (_db, _server, client) = start::<L>().await;
+    pub async fn unknown_routes_answer_json<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
         let reply = client.get("/api/nothing-here", None).await;
         assert_eq!(reply.status, 404, "{reply:?}");
         assert!(reply.json_body().is_object());
@@ -1124,14 +1268,95 @@ pub mod cases {
             assert!(reply.json_body().is_object(), "{method} {path}");
         }
     }
+
+    /// Two servers ("nodes") on one PostgreSQL database: a token that node B has
+    /// cached stops working on B soon after it is revoked on node A (by logout, by
+    /// logout-all, by deleting the account), long before B's cache ttl (30 s) would
+    /// let it go. Only on PostgreSQL, where revocations are pushed.
+    pub async fn revocation_reaches_every_node<L: Launcher>(backend: Backend) {
+        /// A hang guard, well below the cache ttl: only a pushed revocation meets it.
+        const PUSH_GUARD: Duration = Duration::from_secs(10);
+
+        async fn rejected_on(node: &Client, token: &str) -> bool {
+            let end = tokio::time::Instant::now() + PUSH_GUARD;
+            loop {
+                let reply = node.me(token).await;
+                if reply.status == 401 {
+                    return true;
+                }
+                assert_eq!(reply.status, 200, "{reply:?}");
+                if tokio::time::Instant::now() >= end {
+                    return false;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+
+        let (database, _node_a, a) = start::<L>(&backend).await;
+        let node_b = launch::<L>(&database).await;
+        let b = Client::new(node_b.address());
+        let logged_out = a.register_ok("ada", PASSWORD).await;
+        let all = [
+            a.login_ok("ada", PASSWORD).await,
+            a.login_ok("ada", PASSWORD).await,
+        ];
+        let deleted = a.register_ok("bob", PASSWORD).await;
+        // Each token is now in B's cache.
+        for token in [&logged_out, &all[0], &all[1]] {
+            b.assert_user(token, "ada").await;
+        }
+        b.assert_user(&deleted, "bob").await;
+
+        let reply = a
+            .post("/api/logout", Some(&token_header(&logged_out)))
+            .await;
+        assert_eq!(reply.status, 204, "{reply:?}");
+        assert!(
+            rejected_on(&b, &logged_out).await,
+            "node B still accepts a token logged out on node A"
+        );
+        b.assert_user(&all[0], "ada").await;
+
+        let reply = a
+            .post("/api/logout-all", Some(&token_header(&all[0])))
+            .await;
+        assert_eq!(reply.status, 204, "{reply:?}");
+        for token in &all {
+            assert!(
+                rejected_on(&b, token).await,
+                "node B still accepts a token of a user logged out everywhere on node A"
+            );
+        }
+
+        let reply = a.delete("/api/me", Some(&token_header(&deleted))).await;
+        assert_eq!(reply.status, 204, "{reply:?}");
+        assert!(
+            rejected_on(&b, &deleted).await,
+            "node B still accepts a token of an account deleted on node A"
+        );
+    }
 }
 
 /// Expands into one `#[tokio::test]` per demo-API case, in a module named
-/// `$module`, run against the server `$launcher` starts.
+/// `$module`, run against the server `$launcher` starts: on SQLite, or with a third
+/// argument `postgres`, on a schema of its own on the PostgreSQL server in
+/// `AUTHTOKEN_TEST_POSTGRES_URL` (each case skips, with a line on stderr, when that is
+/// not set), where the two-node revocation case runs too.
 #[macro_export]
 macro_rules! demo_api_cases {
     ($module:ident, $launcher:ty) => {
-        $crate::demo_api_cases!(@expand $module, $launcher, [
+        $crate::demo_api_cases!($module, $launcher, sqlite);
+    };
+    ($module:ident, $launcher:ty, sqlite) => {
+        $crate::demo_api_cases!(@common $module, $launcher, sqlite, []);
+    };
+    ($module:ident, $launcher:ty, postgres) => {
+        $crate::demo_api_cases!(@common $module, $launcher, postgres, [
+            revocation_reaches_every_node,
+        ]);
+    };
+    (@common $module:ident, $launcher:ty, $backend:ident, [$($only:ident),* $(,)?]) => {
+        $crate::demo_api_cases!(@expand $module, $launcher, $backend, [
             health_ignores_authorization,
             register_issues_a_working_token,
             register_validates_its_input,
@@ -1156,9 +1381,10 @@ macro_rules! demo_api_cases {
             malformed_headers_over_a_socket,
             restart_keeps_users_and_tokens,
             unknown_routes_answer_json,
+            $($only,)*
         ]);
     };
-    (@expand $module:ident, $launcher:ty, [$($case:ident),* $(,)?]) => {
+    (@expand $module:ident, $launcher:ty, $backend:ident, [$($case:ident),* $(,)?]) => {
         mod $module {
             #[allow(unused_imports)]
             use super::*;
@@ -1166,7 +1392,9 @@ macro_rules! demo_api_cases {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $case() {
-                    $crate::demo_api::cases::$case::<$launcher>().await;
+                    if let Some(backend) = $crate::demo_api::Backend::$backend() {
+                        $crate::demo_api::cases::$case::<$launcher>(backend).await;
+                    }
                 }
             )*
         }

@@ -1,4 +1,5 @@
-//! The demo-API cases against the actix-web example, started in-process on an
+//! The demo-API cases against the actix-web example, on SQLite and on PostgreSQL
+//! (`AUTHTOKEN_TEST_POSTGRES_URL`), started in-process on an
 //! ephemeral port and driven over real TCP.
 
 use authtoken_behaviour::demo_api::{LaunchError, Launcher, RunningServer};
@@ -26,3 +27,4 @@ impl Launcher for ActixLauncher {
 }
 
 authtoken_behaviour::demo_api_cases!(actix_example, ActixLauncher);
+authtoken_behaviour::demo_api_cases!(actix_example_postgres, ActixLauncher, postgres);

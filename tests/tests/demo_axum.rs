@@ -1,4 +1,5 @@
-//! The demo-API cases against the axum example, started in-process on an ephemeral
+//! The demo-API cases against the axum example, on SQLite and on PostgreSQL
+//! (`AUTHTOKEN_TEST_POSTGRES_URL`), started in-process on an ephemeral
 //! port and driven over real TCP.
 
 use authtoken_behaviour::demo_api::{LaunchError, Launcher, RunningServer};
@@ -23,3 +24,4 @@ impl Launcher for AxumLauncher {
 }
 
 authtoken_behaviour::demo_api_cases!(axum_example, AxumLauncher);
+authtoken_behaviour::demo_api_cases!(axum_example_postgres, AxumLauncher, postgres);

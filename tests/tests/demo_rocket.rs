@@ -1,4 +1,5 @@
-//! The demo-API cases against the rocket example, started in-process on an
+//! The demo-API cases against the rocket example, on SQLite and on PostgreSQL
+//! (`AUTHTOKEN_TEST_POSTGRES_URL`), started in-process on an
 //! ephemeral port and driven over real TCP.
 
 use authtoken_behaviour::demo_api::{LaunchError, Launcher, RunningServer};
@@ -34,3 +35,4 @@ impl Launcher for RocketLauncher {
 }
 
 authtoken_behaviour::demo_api_cases!(rocket_example, RocketLauncher);
+authtoken_behaviour::demo_api_cases!(rocket_example_postgres, RocketLauncher, postgres);

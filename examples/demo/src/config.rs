@@ -9,7 +9,8 @@ pub struct Config {
     pub host: IpAddr,
     /// The port (`PORT`, default 3000; 0 picks a free one).
     pub port: u16,
-    /// The database (`DATABASE_URL`, default a SQLite file in the working directory).
+    /// The database (`DATABASE_URL`, default a SQLite file in the working directory;
+    /// `postgres://user:password@host/db` for PostgreSQL).
     pub database_url: String,
 }
 
@@ -62,6 +63,33 @@ impl Config {
     pub fn bind_address(&self) -> SocketAddr {
         SocketAddr::new(self.host, self.port)
     }
+
+    /// The database URL with its password, if any, replaced by `***`: what may be
+    /// printed or logged.
+    pub fn redacted_database_url(&self) -> String {
+        redact_password(&self.database_url)
+    }
+}
+
+/// `url` with the password of `scheme://user:password@host` replaced by `***`.
+pub(crate) fn redact_password(url: &str) -> String {
+    let Some(authority_start) = url.find("://").map(|at| at + 3) else {
+        return url.to_owned();
+    };
+    let rest = &url[authority_start..];
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some(at) = authority.rfind('@') else {
+        return url.to_owned();
+    };
+    match authority[..at].split_once(':') {
+        Some((user, _password)) => format!(
+            "{}{user}:***{}",
+            &url[..authority_start],
+            &url[authority_start + at..]
+        ),
+        None => url.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -80,6 +108,32 @@ mod tests {
         let config = Config::from_vars(Some("8080"), Some("sqlite::memory:")).expect("valid");
         assert_eq!(config.port, 8080);
         assert_eq!(config.database_url, "sqlite::memory:");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        for (url, shown) in [
+            (
+                "postgres://app:s3cr%40t@db.example:5432/app?sslmode=require",
+                "postgres://app:***@db.example:5432/app?sslmode=require",
+            ),
+            (
+                "postgres://app@localhost/app",
+                "postgres://app@localhost/app",
+            ),
+            (
+                "postgres://localhost/app?user=a",
+                "postgres://localhost/app?user=a",
+            ),
+            (
+                "sqlite://authtoken-demo.db?mode=rwc",
+                "sqlite://authtoken-demo.db?mode=rwc",
+            ),
+            ("sqlite::memory:", "sqlite::memory:"),
+        ] {
+            let config = Config::from_vars(None, Some(url)).expect("valid");
+            assert_eq!(config.redacted_database_url(), shown, "{url}");
+        }
     }
 
     #[test]

@@ -3,40 +3,49 @@
 
 mod body;
 mod config;
+mod db;
 mod error;
 mod password;
 mod quickstart;
 mod users;
 
-use std::str::FromStr;
-use std::time::Duration;
+use std::sync::Arc;
 
 use authtoken::{Authenticator, Identity, IssueOptions};
-use authtoken_sqlx::SqlxStore;
+use authtoken_sqlx::RevocationListener;
 use serde_json::json;
-use sqlx::SqlitePool;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 
 pub use body::{Credentials, MAX_BODY_BYTES, MAX_PASSWORD_BYTES, MAX_USERNAME_CHARS};
 pub use config::{Config, ConfigError};
+pub use db::DemoPool;
 pub use error::{CONTENT_TYPE, DemoError, FieldErrors, Reply};
 pub use quickstart::quickstart;
 pub use users::{DemoUser, DemoUsers};
 
 use body::Accept;
 
-/// The demo application's state: one SQLite pool shared by the users table and the
-/// token store, and the authenticator over both. Cheap to clone.
+/// The demo application's state: one pool (SQLite or PostgreSQL) shared by the users
+/// table and the token store, and the authenticator over both. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Demo {
-    pool: SqlitePool,
+    pool: DemoPool,
     auth: Authenticator<DemoUser>,
+    /// On PostgreSQL: evicts tokens revoked by other processes from this one's cache.
+    /// Stops when the last clone of the demo is dropped or the pool is closed.
+    listener: Option<Arc<RevocationListener>>,
 }
 
 /// Why the demo could not start.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SetupError {
+    /// `DATABASE_URL` names a database the demo does not open. Holds the URL's
+    /// scheme only (a URL may carry a password).
+    #[error(
+        "unsupported database URL scheme {0:?}: the demo opens {supported}",
+        supported = DemoPool::SCHEMES.join(", ")
+    )]
+    UnsupportedUrl(String),
     /// The database could not be opened.
     #[error("cannot open the database: {0}")]
     Database(#[from] sqlx::Error),
@@ -52,38 +61,34 @@ pub enum SetupError {
 }
 
 impl Demo {
-    /// Opens the SQLite database at `database_url` (`sqlite://file.db?mode=rwc`, or
-    /// `sqlite::memory:`), runs the demo's migrations (in `_sqlx_migrations`) and the
-    /// token store's (in `_authtoken_migrations`), and builds the authenticator.
+    /// Opens the database at `database_url` (SQLite: `sqlite://file.db?mode=rwc` or
+    /// `sqlite::memory:`; PostgreSQL: `postgres://user:password@host/db`), runs the
+    /// demo's migrations (in `_sqlx_migrations`) and the token store's (in
+    /// `_authtoken_migrations`), and builds the authenticator. On PostgreSQL it also
+    /// listens for revocations made by other processes on the same database, so that a
+    /// token revoked on one node stops working on every node at once; on SQLite the
+    /// authenticator's cache ttl bounds how long another process may still accept it.
     ///
     /// # Errors
     ///
     /// [`SetupError`] when the database cannot be opened or migrated.
     pub async fn connect(database_url: &str) -> Result<Self, SetupError> {
-        let options = SqliteConnectOptions::from_str(database_url)?
-            .busy_timeout(Duration::from_secs(5))
-            .foreign_keys(true);
-        let pool_options = SqlitePoolOptions::new().acquire_timeout(Duration::from_secs(3));
-        let pool = if database_url.contains(":memory:") || database_url.contains("mode=memory") {
-            // An in-memory database lives as long as a connection to it: keep one open.
-            pool_options
-                .min_connections(1)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .connect_with(options)
-                .await?
-        } else {
-            pool_options
-                .connect_with(options.journal_mode(SqliteJournalMode::Wal))
-                .await?
-        };
-        sqlx::migrate!("./migrations").run(&pool).await?;
-        let store = SqlxStore::from_sqlite_pool(pool.clone());
+        let pool = DemoPool::connect(database_url).await?;
+        pool.migrate().await?;
+        let store = pool.token_store();
         store.migrate().await?;
-        let auth = Authenticator::builder(store, DemoUsers::new(pool.clone()))
+        let auth = Authenticator::builder(store.clone(), DemoUsers::new(pool.clone()))
             .realm("authtoken-demo")
             .build()?;
-        Ok(Self { pool, auth })
+        let listener = store
+            .spawn_revocation_listener(auth.clone())
+            .await?
+            .map(Arc::new);
+        Ok(Self {
+            pool,
+            auth,
+            listener,
+        })
     }
 
     /// The authenticator, for the framework's auth layer or middleware.
@@ -92,8 +97,16 @@ impl Demo {
     }
 
     /// The pool shared by users and tokens.
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &DemoPool {
         &self.pool
+    }
+
+    /// Whether revocations made by other processes reach this one's cache at once: on
+    /// PostgreSQL, while the listener runs.
+    pub fn listens_for_revocations(&self) -> bool {
+        self.listener
+            .as_ref()
+            .is_some_and(|listener| listener.is_running())
     }
 
     /// `GET /api/health`: 200 `{"status":"ok"}`.

@@ -3,8 +3,10 @@
 use std::net::SocketAddr;
 
 /// The quickstart: where the demo listens, and curl lines that register, log in (and
-/// keep the token in `$TOKEN`), ask who is logged in, and log out.
+/// keep the token in `$TOKEN`), ask who is logged in, and log out. A password in
+/// `database_url` is shown as `***`.
 pub fn quickstart(address: SocketAddr, database_url: &str) -> String {
+    let database_url = crate::config::redact_password(database_url);
     let base = format!("http://{address}");
     let json = "-H 'Content-Type: application/json'";
     let credentials = r#"'{"username":"alice","password":"correct horse battery staple"}'"#;
@@ -25,7 +27,9 @@ authtoken demo listening on {base}  (database: {database_url})
   curl -i -X POST {base}/api/logout -H \"Authorization: Token $TOKEN\"
 
 Also: POST /api/logout-all (every token of the user), DELETE /api/me (the account),
-GET /api/health. PORT and DATABASE_URL override the defaults. Ctrl-C stops.
+GET /api/health. PORT and DATABASE_URL override the defaults; with
+DATABASE_URL=postgres://user:password@host/db several servers share users and tokens,
+and a logout on one reaches them all. Ctrl-C stops.
 "
     )
 }
@@ -50,5 +54,15 @@ mod tests {
             assert!(text.contains(needle), "{needle} missing from\n{text}");
         }
         assert!(text.lines().count() <= 24, "one screen");
+    }
+
+    #[test]
+    fn never_shows_a_database_password() {
+        let text = quickstart(
+            "127.0.0.1:4321".parse().expect("address"),
+            "postgres://app:hunter2@localhost/app",
+        );
+        assert!(!text.contains("hunter2"), "{text}");
+        assert!(text.contains("postgres://app:***@localhost/app"), "{text}");
     }
 }

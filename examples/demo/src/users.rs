@@ -1,7 +1,8 @@
 //! The `users` table and the [`UserLoader`] that reads it.
 
 use authtoken::UserLoader;
-use sqlx::{Row as _, SqlitePool};
+
+use crate::db::{DemoPool, on_pool};
 
 /// A user of the demo application.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,12 +32,12 @@ impl DemoUser {
 /// Loads [`DemoUser`]s for the authenticator, from the pool the tokens share.
 #[derive(Debug, Clone)]
 pub struct DemoUsers {
-    pool: SqlitePool,
+    pool: DemoPool,
 }
 
 impl DemoUsers {
     /// Reads users from `pool` (the demo's migrations must have run).
-    pub fn new(pool: SqlitePool) -> Self {
+    pub fn new(pool: DemoPool) -> Self {
         Self { pool }
     }
 }
@@ -50,24 +51,22 @@ impl UserLoader for DemoUsers {
         let Ok(id) = user_id.parse::<i64>() else {
             return Ok(None);
         };
-        let row = sqlx::query("SELECT id, username, is_active FROM users WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|row| read_user(&row)).transpose()
+        let row: Option<(i64, String, bool)> = on_pool!(&self.pool, pool => {
+            sqlx::query_as("SELECT id, username, is_active FROM users WHERE id = $1")
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+        });
+        Ok(row.map(|(id, username, active)| DemoUser {
+            id,
+            username,
+            active,
+        }))
     }
 
     fn is_active(&self, user: &DemoUser) -> bool {
         user.active
     }
-}
-
-fn read_user(row: &sqlx::sqlite::SqliteRow) -> Result<DemoUser, sqlx::Error> {
-    Ok(DemoUser {
-        id: row.try_get("id")?,
-        username: row.try_get("username")?,
-        active: row.try_get("is_active")?,
-    })
 }
 
 /// A user row with its password hash, for login.
@@ -77,38 +76,46 @@ pub(crate) struct StoredUser {
 }
 
 pub(crate) async fn find_by_username(
-    pool: &SqlitePool,
+    pool: &DemoPool,
     username: &str,
 ) -> Result<Option<StoredUser>, sqlx::Error> {
-    let row =
-        sqlx::query("SELECT id, username, is_active, password_hash FROM users WHERE username = ?")
-            .bind(username)
-            .fetch_optional(pool)
-            .await?;
-    row.map(|row| {
-        Ok(StoredUser {
-            user: read_user(&row)?,
-            password_hash: row.try_get("password_hash")?,
-        })
-    })
-    .transpose()
+    let row: Option<(i64, String, bool, String)> = on_pool!(pool, pool => {
+        sqlx::query_as(
+            "SELECT id, username, is_active, password_hash FROM users WHERE username = $1",
+        )
+        .bind(username)
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(row.map(|(id, username, active, password_hash)| StoredUser {
+        user: DemoUser {
+            id,
+            username,
+            active,
+        },
+        password_hash,
+    }))
 }
 
 /// Inserts a user; `Ok(None)` when the username is taken (the unique index decides,
-/// so two concurrent registrations of one name cannot both win).
+/// on every backend, so two concurrent registrations of one name cannot both win).
 pub(crate) async fn insert(
-    pool: &SqlitePool,
+    pool: &DemoPool,
     username: &str,
     password_hash: &str,
 ) -> Result<Option<DemoUser>, sqlx::Error> {
-    let result = sqlx::query("INSERT INTO users (username, password_hash) VALUES (?, ?)")
+    let inserted: Result<i64, sqlx::Error> = on_pool!(pool, pool => {
+        sqlx::query_scalar(
+            "INSERT INTO users (username, password_hash) VALUES ($1, $2) RETURNING id",
+        )
         .bind(username)
         .bind(password_hash)
-        .execute(pool)
-        .await;
-    match result {
-        Ok(done) => Ok(Some(DemoUser {
-            id: done.last_insert_rowid(),
+        .fetch_one(pool)
+        .await
+    });
+    match inserted {
+        Ok(id) => Ok(Some(DemoUser {
+            id,
             username: username.to_owned(),
             active: true,
         })),
@@ -118,10 +125,13 @@ pub(crate) async fn insert(
 }
 
 /// Deletes a user; `false` when there was none.
-pub(crate) async fn delete(pool: &SqlitePool, id: i64) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM users WHERE id = ?")
-        .bind(id)
-        .execute(pool)
-        .await?;
-    Ok(done.rows_affected() > 0)
+pub(crate) async fn delete(pool: &DemoPool, id: i64) -> Result<bool, sqlx::Error> {
+    let deleted = on_pool!(pool, pool => {
+        sqlx::query("DELETE FROM users WHERE id = $1")
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    Ok(deleted > 0)
 }

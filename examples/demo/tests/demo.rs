@@ -25,6 +25,10 @@ async fn identity(demo: &Demo, token: &str) -> Result<Identity<DemoUser>, AuthEr
         .map(|identity| identity.expect("a token was sent"))
 }
 
+fn sqlite(demo: &Demo) -> &sqlx::SqlitePool {
+    demo.pool().sqlite().expect("the demo runs on SQLite")
+}
+
 async fn file_demo(dir: &tempfile::TempDir) -> Demo {
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("demo.db").display());
     Demo::connect(&url).await.expect("the demo starts")
@@ -37,7 +41,7 @@ async fn both_migration_tables_coexist_and_survive_a_restart() {
     let registered = token(&demo.register(JSON, &body("ada", "pw")).await.expect("201"));
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
-            .fetch_all(demo.pool())
+            .fetch_all(sqlite(&demo))
             .await
             .expect("tables");
     for table in [
@@ -52,10 +56,14 @@ async fn both_migration_tables_coexist_and_survive_a_restart() {
         );
     }
     let own: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
-        .fetch_one(demo.pool())
+        .fetch_one(sqlite(&demo))
         .await
         .expect("count");
     assert_eq!(own, 1, "only the demo's migration is in _sqlx_migrations");
+    assert!(
+        !demo.listens_for_revocations(),
+        "SQLite has no revocations to listen to"
+    );
     demo.close().await;
 
     // Again on the same file: migrations are idempotent, users and tokens are kept.
@@ -147,9 +155,9 @@ async fn wrong_credentials_and_inactive_users_cannot_log_in() {
         );
     }
     let bob = identity(&demo, &issued).await.expect("valid").user().id();
-    sqlx::query("UPDATE users SET is_active = 0 WHERE id = ?")
+    sqlx::query("UPDATE users SET is_active = FALSE WHERE id = $1")
         .bind(bob)
-        .execute(demo.pool())
+        .execute(sqlite(&demo))
         .await
         .expect("deactivate");
     // The cache keeps a verified user for a while; an application that deactivates a
