@@ -25,7 +25,7 @@ async fn run() -> Result<(), String> {
     let config = Config::from_env().map_err(|error| error.to_string())?;
     let demo = Demo::connect(&config.database_url)
         .await
-        .map_err(|error| format!("{} ({})", error, config.database_url))?;
+        .map_err(|error| format!("{} ({})", error, config.redacted_database_url()))?;
     let address = config.bind_address();
     let listener = std::net::TcpListener::bind(address).map_err(|error| {
         format!("cannot listen on {address}: {error} (set PORT to use another port)")

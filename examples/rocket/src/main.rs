@@ -30,7 +30,7 @@ async fn run() -> Result<(), String> {
     let config = Config::from_env().map_err(|error| error.to_string())?;
     let demo = Demo::connect(&config.database_url)
         .await
-        .map_err(|error| format!("{} ({})", error, config.database_url))?;
+        .map_err(|error| format!("{} ({})", error, config.redacted_database_url()))?;
     let address = config.bind_address();
     let server = authtoken_example_rocket::start(demo, authtoken_example_rocket::config(address))
         .await
