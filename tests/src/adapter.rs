@@ -54,6 +54,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -222,6 +223,9 @@ pub struct TestRequest {
     pub path: String,
     /// Header lines, names in lower case, values as raw bytes.
     pub headers: Vec<(String, Vec<u8>)>,
+    /// The peer address the request comes from (what the invalid-token limiter
+    /// counts by); `None` leaves the harness's default.
+    pub client: Option<SocketAddr>,
 }
 
 impl TestRequest {
@@ -230,7 +234,15 @@ impl TestRequest {
         Self {
             path: path.to_owned(),
             headers: Vec::new(),
+            client: None,
         }
+    }
+
+    /// Sends the request from `client`.
+    #[must_use]
+    pub fn from(mut self, client: SocketAddr) -> Self {
+        self.client = Some(client);
+        self
     }
 
     /// Adds an `Authorization` header line.
@@ -259,6 +271,8 @@ pub struct TestResponse {
     pub www_authenticate: Vec<String>,
     /// The `content-type`, if any.
     pub content_type: Option<String>,
+    /// The `Retry-After` value, if any.
+    pub retry_after: Option<String>,
     /// The body, as text.
     pub body: String,
 }
@@ -365,6 +379,11 @@ pub mod detail {
     pub const FORBIDDEN: &str = "You do not have permission to perform this action.";
     /// Store or loader down.
     pub const UNAVAILABLE: &str = "Authentication service unavailable.";
+    /// Too many invalid tokens from one client, `retry_after` seconds before the
+    /// window ends.
+    pub fn throttled(retry_after: u64) -> String {
+        format!("Request was throttled. Expected available in {retry_after} seconds.")
+    }
 }
 
 /// The challenge of a request that sent nothing.
@@ -991,6 +1010,110 @@ pub mod cases {
             }
         }
     }
+
+    /// A flood of tokens that fail the format or the checksum, from one client, on
+    /// every route: every one refused, and not one reaches the store.
+    pub async fn bad_token_flood_never_reaches_the_store<H: Harness>() {
+        let fixture = Fixture::new();
+        let app: H = fixture.app().await;
+        let token = fixture.token("alice", &[]).await;
+        let before = fixture.store.lookups();
+        let client: SocketAddr = "203.0.113.9:40000".parse().expect("an address");
+        for i in 0..200u32 {
+            let header = match i % 4 {
+                // A typo in a real token: the checksum fails.
+                0 => {
+                    let mut typo = token.clone().into_bytes();
+                    let at = 4 + (i as usize % 32);
+                    typo[at] = if typo[at] == b'x' { b'y' } else { b'x' };
+                    format!("Token {}", String::from_utf8(typo).expect("ASCII"))
+                }
+                1 => format!("Bearer atk_{i:038}"),
+                2 => format!("Token {}", "z".repeat(i as usize + 1)),
+                _ => "Token 0123456789abcdef0123456789abcdef01234567".to_owned(),
+            };
+            let path = ROUTES[i as usize % ROUTES.len()];
+            let request = TestRequest::get(path).authorization(&header).from(client);
+            let response = app.send(request).await;
+            let context = format!("flood request {i} to {path}: {header}");
+            assert_error::<H>(
+                &response,
+                401,
+                detail::INVALID_TOKEN,
+                Some(&invalid_token_challenge(detail::INVALID_TOKEN)),
+                &context,
+            );
+        }
+        assert_eq!(
+            fixture.store.lookups(),
+            before,
+            "{}: a malformed token reached the store",
+            H::NAME
+        );
+    }
+
+    /// With the invalid-token limiter on (3 per minute): the fourth bad token from
+    /// one client is answered 429 with `Retry-After` and DRF's throttling detail,
+    /// while its valid token still passes and other clients are unaffected.
+    pub async fn invalid_token_limit<H: Harness>() {
+        let fixture =
+            Fixture::with(|builder| builder.invalid_token_limit(3, Duration::from_secs(60)));
+        let app: H = fixture.app().await;
+        let token = format!("Token {}", fixture.token("alice", &[]).await);
+        let client: SocketAddr = "203.0.113.7:50000".parse().expect("an address");
+        let other: SocketAddr = "203.0.113.8:50000".parse().expect("an address");
+        let send = |header: &str, from: SocketAddr, path: &str| {
+            app.send(TestRequest::get(path).authorization(header).from(from))
+        };
+        for i in 0..3 {
+            let response = send("Token atk_typo", client, "/optional").await;
+            assert_eq!(
+                response.status,
+                401,
+                "{}: bad token {i}: {response:?}",
+                H::NAME
+            );
+            assert_eq!(response.retry_after, None, "{}: {response:?}", H::NAME);
+        }
+        for path in ROUTES {
+            let response = send("Token atk_typo", client, path).await;
+            assert_error::<H>(
+                &response,
+                429,
+                &detail::throttled(60),
+                None,
+                &format!("GET {path}, a throttled bad token"),
+            );
+            assert_eq!(
+                response.retry_after.as_deref(),
+                Some("60"),
+                "{}: Retry-After of {path}: {response:?}",
+                H::NAME
+            );
+        }
+        // The valid token of the throttled client passes.
+        for path in ["/required", "/optional", "/twice"] {
+            let response = send(&token, client, path).await;
+            assert_ok::<H>(&response, "alice", &format!("GET {path}, throttled client"));
+        }
+        // Another client is not throttled.
+        let response = send("Token atk_typo", other, "/required").await;
+        assert_eq!(
+            response.status,
+            401,
+            "{}: another client: {response:?}",
+            H::NAME
+        );
+        // Once the window is over, the client is answered 401 again.
+        fixture.clock.advance(Duration::from_secs(61));
+        let response = send("Token atk_typo", client, "/required").await;
+        assert_eq!(
+            response.status,
+            401,
+            "{}: next window: {response:?}",
+            H::NAME
+        );
+    }
 }
 
 /// Expands into a module `$module` with one `#[tokio::test]` per case of
@@ -1026,6 +1149,8 @@ macro_rules! adapter_cases {
             token_of_one_user_never_yields_another,
             authenticates_once_per_request,
             concurrent_requests,
+            bad_token_flood_never_reaches_the_store,
+            invalid_token_limit,
         ]);
     };
     (@expand $module:ident, $harness:ty, [$($case:ident),* $(,)?]) => {

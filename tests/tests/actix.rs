@@ -5,7 +5,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
 
-use actix_web::http::header::{CONTENT_TYPE, HeaderName, HeaderValue, WWW_AUTHENTICATE};
+use actix_web::http::header::{
+    CONTENT_TYPE, HeaderName, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE,
+};
 use actix_web::{App, test, web};
 use authtoken::Authenticator;
 use authtoken_actix::{AuthMiddleware, Authenticated, MaybeAuthenticated, RequireScope, ScopeName};
@@ -71,6 +73,9 @@ impl Harness for ActixHarness {
                     let value = HeaderValue::from_bytes(value).expect("a valid header value");
                     builder = builder.append_header((name, value));
                 }
+                if let Some(client) = request.client {
+                    builder = builder.peer_addr(client);
+                }
                 let response = test::call_service(&*app, builder.to_request()).await;
                 let status = response.status().as_u16();
                 let headers = response.headers();
@@ -81,11 +86,15 @@ impl Harness for ActixHarness {
                 let content_type = headers
                     .get(CONTENT_TYPE)
                     .map(|v| v.to_str().expect("an ASCII content type").to_owned());
+                let retry_after = headers
+                    .get(RETRY_AFTER)
+                    .map(|v| v.to_str().expect("an ASCII Retry-After").to_owned());
                 let body = test::read_body(response).await;
                 TestResponse {
                     status,
                     www_authenticate,
                     content_type,
+                    retry_after,
                     body: String::from_utf8(body.to_vec()).expect("a UTF-8 body"),
                 }
             })

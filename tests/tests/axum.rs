@@ -6,7 +6,8 @@ use authtoken_axum::{AuthLayer, Authenticated, MaybeAuthenticated, RequireScope,
 use authtoken_behaviour::adapter::{Harness, TestRequest, TestResponse, TestUser, WRITE_SCOPE};
 use axum::Router;
 use axum::body::Body;
-use axum::http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::extract::ConnectInfo;
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use axum::http::{HeaderName, HeaderValue, Request};
 use axum::routing::get;
 use http_body_util::BodyExt;
@@ -64,6 +65,9 @@ impl Harness for AxumHarness {
             let value = HeaderValue::from_bytes(value).expect("a valid header value");
             builder = builder.header(name, value);
         }
+        if let Some(client) = request.client {
+            builder = builder.extension(ConnectInfo(client));
+        }
         let request = builder.body(Body::empty()).expect("a valid request");
         let response = self
             .router
@@ -81,6 +85,9 @@ impl Harness for AxumHarness {
         let content_type = headers
             .get(CONTENT_TYPE)
             .map(|v| v.to_str().expect("an ASCII content type").to_owned());
+        let retry_after = headers
+            .get(RETRY_AFTER)
+            .map(|v| v.to_str().expect("an ASCII Retry-After").to_owned());
         let body = response
             .into_body()
             .collect()
@@ -91,6 +98,7 @@ impl Harness for AxumHarness {
             status,
             www_authenticate,
             content_type,
+            retry_after,
             body: String::from_utf8(body.to_vec()).expect("a UTF-8 body"),
         }
     }

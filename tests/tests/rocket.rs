@@ -66,6 +66,9 @@ impl Harness for RocketHarness {
 
     async fn send(&self, request: TestRequest) -> TestResponse {
         let mut local = self.client.get(request.path);
+        if let Some(client) = request.client {
+            local = local.remote(client);
+        }
         for (name, value) in request.headers {
             let value = String::from_utf8(value).expect("UTF-8 header values only");
             local.add_header(Header::new(name, value));
@@ -75,11 +78,13 @@ impl Harness for RocketHarness {
         let headers = response.headers();
         let www_authenticate = headers.get("WWW-Authenticate").map(str::to_owned).collect();
         let content_type = headers.get_one("Content-Type").map(str::to_owned);
+        let retry_after = headers.get_one("Retry-After").map(str::to_owned);
         let body = response.into_string().await.unwrap_or_default();
         TestResponse {
             status,
             www_authenticate,
             content_type,
+            retry_after,
             body,
         }
     }

@@ -153,8 +153,11 @@ where
                 Some(authentication) => authentication,
                 None => {
                     let values = req.headers().get_all(AUTHORIZATION);
+                    // The invalid-token limiter counts by the connection's peer
+                    // address (not a forwarded header a client could forge).
+                    let client = req.peer_addr().map(|address| address.ip());
                     let authentication = authenticator
-                        .authenticate_request(values.map(|value| value.as_bytes()))
+                        .authenticate_request_from(client, values.map(|value| value.as_bytes()))
                         .await;
                     req.extensions_mut().insert(authentication.clone());
                     authentication

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CONTENT_TYPE, HeaderValue, WWW_AUTHENTICATE};
+use actix_web::http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, ResponseError};
 use authtoken::{AuthError, Challenge, ErrorResponse};
 
@@ -85,6 +85,11 @@ impl AuthRejection {
         }
     }
 
+    /// The `Retry-After` seconds of a throttled request (429), if this is one.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.error().and_then(AuthError::retry_after)
+    }
+
     /// The `WWW-Authenticate` value, if the response carries one.
     pub fn www_authenticate(&self) -> Option<String> {
         match self {
@@ -130,27 +135,32 @@ impl ResponseError for AuthRejection {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let (status, www_authenticate, body) = match self {
+        let (status, www_authenticate, retry_after, body) = match self {
             Self::Auth { error, challenge } => {
                 let ErrorResponse {
                     status,
                     www_authenticate,
+                    retry_after,
                     body,
                     ..
                 } = error.response(challenge);
                 (
                     StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                     www_authenticate,
+                    retry_after,
                     body,
                 )
             }
-            Self::MissingMiddleware { .. } => (self.status(), None, self.body()),
+            Self::MissingMiddleware { .. } => (self.status(), None, None, self.body()),
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((
             CONTENT_TYPE,
             HeaderValue::from_static(ErrorResponse::CONTENT_TYPE),
         ));
+        if let Some(seconds) = retry_after {
+            response.insert_header((RETRY_AFTER, HeaderValue::from(seconds)));
+        }
         if let Some(value) = www_authenticate {
             match HeaderValue::try_from(value) {
                 Ok(value) => {

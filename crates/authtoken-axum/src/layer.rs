@@ -184,7 +184,10 @@ where
                         .get_all(AUTHORIZATION)
                         .iter()
                         .map(HeaderValue::as_bytes);
-                    let authentication = authenticator.authenticate_request(values).await;
+                    let client = client_address(&request);
+                    let authentication = authenticator
+                        .authenticate_request_from(client, values)
+                        .await;
                     request.extensions_mut().insert(authentication.clone());
                     authentication
                 }
@@ -197,4 +200,23 @@ where
             Ok(response.map(ResponseBody::inner))
         })
     }
+}
+
+/// The peer address the invalid-token limiter counts a request under: axum's
+/// `ConnectInfo<SocketAddr>` when the server was started with
+/// `into_make_service_with_connect_info`, else a `SocketAddr` extension set by any
+/// other stack; none means the request is never limited.
+fn client_address<B>(request: &Request<B>) -> Option<std::net::IpAddr> {
+    #[cfg(feature = "axum")]
+    if let Some(axum::extract::ConnectInfo(address)) =
+        request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+    {
+        return Some(address.ip());
+    }
+    request
+        .extensions()
+        .get::<std::net::SocketAddr>()
+        .map(std::net::SocketAddr::ip)
 }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 use authtoken::{AuthError, Challenge, ErrorResponse};
-use http::header::{CONTENT_TYPE, WWW_AUTHENTICATE};
+use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
 /// The detail sent when an extractor runs on a route without [`AuthLayer`](crate::AuthLayer).
@@ -86,6 +86,11 @@ impl AuthRejection {
         }
     }
 
+    /// The `Retry-After` seconds of a throttled request (429), if this is one.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.error().and_then(AuthError::retry_after)
+    }
+
     /// The `WWW-Authenticate` value, if the response carries one.
     pub fn www_authenticate(&self) -> Option<String> {
         match self {
@@ -105,21 +110,23 @@ impl AuthRejection {
     /// The whole response, for any http 1.x stack: status, `WWW-Authenticate`,
     /// `content-type: application/json` and the body.
     pub fn to_http_response(&self) -> Response<String> {
-        let (status, www_authenticate, body) = match self {
+        let (status, www_authenticate, retry_after, body) = match self {
             Self::Auth { error, challenge } => {
                 let ErrorResponse {
                     status,
                     www_authenticate,
+                    retry_after,
                     body,
                     ..
                 } = error.response(challenge);
                 (
                     StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
                     www_authenticate,
+                    retry_after,
                     body,
                 )
             }
-            Self::MissingLayer { .. } => (self.status(), None, self.body()),
+            Self::MissingLayer { .. } => (self.status(), None, None, self.body()),
         };
         let mut response = Response::new(body);
         *response.status_mut() = status;
@@ -128,6 +135,9 @@ impl AuthRejection {
             CONTENT_TYPE,
             HeaderValue::from_static(ErrorResponse::CONTENT_TYPE),
         );
+        if let Some(seconds) = retry_after {
+            headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
         if let Some(value) = www_authenticate {
             match HeaderValue::try_from(value) {
                 Ok(value) => {

@@ -13,8 +13,9 @@ const CATCHER_NAME: &str = "authtoken_rocket::catchers";
 
 /// The status codes a guard of this crate can fail with, and that
 /// [`catchers`] answer: 400 (conflicting `Authorization` headers), 401, 403 (missing
-/// scope), 500 (no authenticator managed) and 503 (store unavailable).
-pub const STATUSES: [u16; 5] = [400, 401, 403, 500, 503];
+/// scope), 429 (invalid tokens throttled), 500 (no authenticator managed) and 503
+/// (store unavailable).
+pub const STATUSES: [u16; 6] = [400, 401, 403, 429, 500, 503];
 
 /// Catchers for every status in [`STATUSES`], to register at the root:
 /// `rocket.register("/", authtoken_rocket::catchers())`.
@@ -22,8 +23,8 @@ pub const STATUSES: [u16; 5] = [400, 401, 403, 500, 503];
 /// Rocket sends a request whose guard failed to the catcher for the status and
 /// drops the guard's error; these catchers find the [`AuthRejection`] the guard
 /// recorded and answer with the core's status, JSON body
-/// (`content-type: application/json`) and `WWW-Authenticate`. A 400, 401, 403,
-/// 500 or 503 that no guard of this crate caused gets Rocket's default error page,
+/// (`content-type: application/json`), `WWW-Authenticate` and `Retry-After`. A
+/// 400, 401, 403, 429, 500 or 503 that no guard of this crate caused gets Rocket's default error page,
 /// as it would without them.
 ///
 /// If the application has catchers of its own for these statuses, it registers

@@ -32,7 +32,15 @@ where
             // Rocket drops header values that are not UTF-8 before any guard runs;
             // every value it kept goes to the core, which refuses conflicting ones.
             let headers = request.headers().get("Authorization").map(str::as_bytes);
-            Cached(Some(authenticator.authenticate_request(headers).await))
+            // The invalid-token limiter counts by Rocket's client address (the
+            // `ip_header`, `X-Real-IP` by default, when set: configure it to match
+            // the proxy in front, or turn it off without one).
+            let client = request.client_ip();
+            Cached(Some(
+                authenticator
+                    .authenticate_request_from(client, headers)
+                    .await,
+            ))
         })
         .await;
     let result = match &cached.0 {

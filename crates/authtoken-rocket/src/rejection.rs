@@ -89,6 +89,11 @@ impl AuthRejection {
         }
     }
 
+    /// The `Retry-After` seconds of a throttled request (429), if this is one.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.error().and_then(AuthError::retry_after)
+    }
+
     /// The `WWW-Authenticate` value, if the response carries one.
     pub fn www_authenticate(&self) -> Option<String> {
         match self {
@@ -159,17 +164,27 @@ impl std::error::Error for AuthRejection {
 
 impl<'r> Responder<'r, 'static> for AuthRejection {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
-        let (status, www_authenticate, body) = match self {
+        let (status, www_authenticate, retry_after, body) = match self {
             Self::Auth { error, challenge } => {
                 let parts = error.response(&challenge);
-                (parts.status, parts.www_authenticate, parts.body)
+                (
+                    parts.status,
+                    parts.www_authenticate,
+                    parts.retry_after,
+                    parts.body,
+                )
             }
-            Self::MissingAuthenticator { .. } => (500, None, MISSING_AUTHENTICATOR_BODY.to_owned()),
+            Self::MissingAuthenticator { .. } => {
+                (500, None, None, MISSING_AUTHENTICATOR_BODY.to_owned())
+            }
         };
         let mut response = Response::build();
         response
             .status(Status::new(status))
             .header(Header::new("Content-Type", ErrorResponse::CONTENT_TYPE));
+        if let Some(seconds) = retry_after {
+            response.header(Header::new("Retry-After", seconds.to_string()));
+        }
         if let Some(challenge) = www_authenticate {
             response.header(Header::new("WWW-Authenticate", challenge));
         }
