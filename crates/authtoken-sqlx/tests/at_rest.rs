@@ -1,9 +1,10 @@
-//! What the database holds: digests and metadata, never a token; and migrations that
+//! What the database holds: digests and metadata, never a token nor an HMAC secret,
+//! on every backend (every column of every table is scanned); and migrations that
 //! live beside an application's own.
 
 mod common;
 
-use authtoken::{Authenticator, IssueOptions, UserIdLoader};
+use authtoken::{Authenticator, DigestKey, IssueOptions, TokenHasher, UserIdLoader};
 use authtoken_sqlx::{MIGRATIONS_TABLE, SqlxStore};
 use sqlx::{Column, Row, SqlitePool, TypeInfo, ValueRef};
 
@@ -45,16 +46,31 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
         .any(|window| window == needle)
 }
 
-#[tokio::test]
-async fn no_plaintext_token_is_stored_anywhere() {
-    let db = common::sqlite_file().await;
-    let pool = db.store.sqlite_pool().expect("sqlite").clone();
-    let authenticator = Authenticator::builder(db.store.clone(), UserIdLoader)
+const OLD_KEY: &[u8] = b"an-old-hmac-secret-of-32-bytes-or-more";
+const NEW_KEY: &[u8] = b"the-new-hmac-secret-of-32-bytes-or-more";
+
+fn hasher(current: (u32, &[u8]), previous: Option<(u32, &[u8])>) -> TokenHasher {
+    let key = |(version, secret): (u32, &[u8])| DigestKey::new(version, secret).expect("a key");
+    TokenHasher::hmac(key(current), previous.map(key)).expect("a hasher")
+}
+
+/// Issues and uses tokens under one HMAC key, uses them again after a key rotation
+/// (re-keying them), then rotates and revokes some, all through `store`; returns every
+/// token issued.
+async fn a_run_of_tokens(store: SqlxStore) -> Vec<String> {
+    let before = Authenticator::builder(store.clone(), UserIdLoader)
+        .hasher(hasher((1, OLD_KEY), None))
+        .last_used_interval(std::time::Duration::ZERO)
+        .build()
+        .expect("config");
+    let after = Authenticator::builder(store, UserIdLoader)
+        .hasher(hasher((2, NEW_KEY), Some((1, OLD_KEY))))
+        .last_used_interval(std::time::Duration::ZERO)
         .build()
         .expect("config");
     let mut secrets = Vec::new();
     for user in 1..=20 {
-        let issued = authenticator
+        let issued = before
             .issue(
                 &user.to_string(),
                 IssueOptions::new().name("device").scopes(["read"]),
@@ -62,31 +78,150 @@ async fn no_plaintext_token_is_stored_anywhere() {
             .await
             .expect("issue");
         let header = format!("Token {}", issued.token().expose_secret());
-        authenticator
-            .authenticate(Some(header.as_bytes()))
-            .await
-            .expect("authenticates");
+        for authenticator in [&before, &after] {
+            authenticator
+                .authenticate(Some(header.as_bytes()))
+                .await
+                .expect("authenticates");
+        }
         secrets.push(issued.token().expose_secret().to_owned());
     }
-    authenticator.flush().await;
+    let tokens = after.list(None).await.expect("list");
+    let rotated = after
+        .rotate(tokens[0].id, std::time::Duration::from_secs(60))
+        .await
+        .expect("rotate");
+    secrets.push(rotated.token().expose_secret().to_owned());
+    after.revoke(tokens[1].id).await.expect("revoke");
+    after.revoke_user("3").await.expect("revoke user");
+    before.flush().await;
+    after.flush().await;
+    secrets
+}
 
-    let values = every_value(&pool).await;
+/// The random part of a token (no prefix, no checksum), and its hex forms.
+fn needles(secret: &str) -> [Vec<u8>; 3] {
+    let random = &secret.as_bytes()[4..36];
+    let hex: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    [
+        random.to_vec(),
+        hex.clone().into_bytes(),
+        hex.to_uppercase().into_bytes(),
+    ]
+}
+
+fn assert_no_secret(values: &[(String, String, Vec<u8>)], secrets: &[String]) {
     assert!(
         values
             .iter()
-            .any(|(table, _, _)| table == "authtoken_tokens"),
+            .any(|(table, _, _)| table.eq_ignore_ascii_case("authtoken_tokens")),
         "the scan reads the token table"
     );
     assert!(values.len() > 20 * 5, "the scan sees every column");
-    for secret in &secrets {
-        // The random part alone (without prefix and checksum) must not appear either.
-        let random = &secret.as_bytes()[4..36];
-        for (table, column, value) in &values {
+    for key in [OLD_KEY, NEW_KEY] {
+        for (table, column, value) in values {
             assert!(
-                !contains(value, random),
-                "{table}.{column} holds a token's secret"
+                !contains(value, key),
+                "{table}.{column} holds an HMAC secret"
             );
         }
+    }
+    for secret in secrets {
+        for needle in needles(secret) {
+            for (table, column, value) in values {
+                assert!(
+                    !contains(value, &needle),
+                    "{table}.{column} holds a token's secret"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn no_plaintext_token_is_stored_anywhere() {
+    let db = common::sqlite_file().await;
+    let pool = db.store.sqlite_pool().expect("sqlite").clone();
+    let secrets = a_run_of_tokens(db.store.clone()).await;
+    assert_no_secret(&every_value(&pool).await, &secrets);
+}
+
+/// Every value of every column of every table of the test's schema, as text
+/// (`bytea` as PostgreSQL prints it: hex).
+async fn every_postgres_value(pool: &sqlx::PgPool) -> Vec<(String, String, Vec<u8>)> {
+    let columns: Vec<(String, String)> = sqlx::query_as(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns \
+         WHERE table_schema = current_schema() ORDER BY table_name, ordinal_position",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("list columns");
+    let mut values = Vec::new();
+    for (table, column) in columns {
+        let sql = format!("SELECT \"{column}\"::text FROM \"{table}\"");
+        let rows: Vec<Option<String>> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+            .fetch_all(pool)
+            .await
+            .expect("read column");
+        for value in rows.into_iter().flatten() {
+            values.push((table.clone(), column.clone(), value.into_bytes()));
+        }
+    }
+    values
+}
+
+/// Every value of every column of every table of the test's database, in hex (so
+/// that binary columns are read byte for byte) and as text.
+async fn every_mysql_value(pool: &sqlx::MySqlPool) -> Vec<(String, String, Vec<u8>)> {
+    let columns: Vec<(String, String)> = sqlx::query_as(
+        "SELECT CAST(table_name AS CHAR), CAST(column_name AS CHAR) \
+         FROM information_schema.columns WHERE table_schema = DATABASE() \
+         ORDER BY table_name, ordinal_position",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("list columns");
+    let mut values = Vec::new();
+    for (table, column) in columns {
+        let sql = format!(
+            "SELECT HEX(`{column}`), CAST(`{column}` AS CHAR CHARACTER SET utf8mb4) FROM `{table}`"
+        );
+        let rows: Vec<(Option<String>, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(pool)
+            .await
+            .expect("read column");
+        for (hex, text) in rows {
+            for value in [hex, text].into_iter().flatten() {
+                values.push((table.clone(), column.clone(), value.into_bytes()));
+            }
+        }
+    }
+    values
+}
+
+#[tokio::test]
+async fn no_plaintext_token_is_stored_anywhere_on_postgres() {
+    let Some(db) = common::postgres().await else {
+        return;
+    };
+    let pool = db.store.pg_pool().expect("postgres").clone();
+    let secrets = a_run_of_tokens(db.store.clone()).await;
+    assert_no_secret(&every_postgres_value(&pool).await, &secrets);
+    if let Some(cleanup) = db.cleanup() {
+        cleanup.run().await;
+    }
+}
+
+#[tokio::test]
+async fn no_plaintext_token_is_stored_anywhere_on_mysql() {
+    let Some(db) = common::mysql().await else {
+        return;
+    };
+    let pool = db.store.mysql_pool().expect("mysql").clone();
+    let secrets = a_run_of_tokens(db.store.clone()).await;
+    assert_no_secret(&every_mysql_value(&pool).await, &secrets);
+    if let Some(cleanup) = db.cleanup() {
+        cleanup.run().await;
     }
 }
 
