@@ -296,6 +296,17 @@ pub trait Harness: Sized {
 /// The four routes.
 pub const ROUTES: [&str; 4] = ["/required", "/optional", "/scoped", "/twice"];
 
+/// Every token a [`Fixture`] of this process issued, for the log scan.
+static ISSUED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// Every token the fixtures of this process have issued so far.
+pub fn issued_tokens() -> Vec<String> {
+    ISSUED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
+}
+
 /// An authenticator over a fresh [`TestStore`], with a [`ManualClock`] and the token
 /// cache off.
 #[derive(Debug)]
@@ -327,12 +338,18 @@ impl Fixture {
         Self { auth, store, clock }
     }
 
-    /// Issues a token.
+    /// Issues a token (and records it in [`issued_tokens`]).
     pub async fn issue(&self, user_id: &str, options: IssueOptions) -> IssuedToken {
-        self.auth
+        let issued = self
+            .auth
             .issue(user_id, options)
             .await
-            .expect("the test store issues")
+            .expect("the test store issues");
+        ISSUED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(issued.token().expose_secret().to_owned());
+        issued
     }
 
     /// Issues a token with `scopes` and returns its plaintext.
@@ -1119,10 +1136,19 @@ pub mod cases {
 /// Expands into a module `$module` with one `#[tokio::test]` per case of
 /// [`adapter::cases`](crate::adapter::cases), run against `$harness`. The test
 /// crate needs `tokio` with the `macros` and `rt` features.
+///
+/// `adapter_cases!(@run_all $harness)` is an expression that runs every case in turn
+/// (awaited), for a test that wraps the whole suite (the log scan).
 #[macro_export]
 macro_rules! adapter_cases {
     ($module:ident, $harness:ty) => {
-        $crate::adapter_cases!(@expand $module, $harness, [
+        $crate::adapter_cases!(@list expand ($module, $harness));
+    };
+    (@run_all $harness:ty) => {
+        $crate::adapter_cases!(@list run ($harness))
+    };
+    (@list $arm:ident $args:tt) => {
+        $crate::adapter_cases! { @$arm $args [
             no_header_is_anonymous,
             another_scheme_is_anonymous,
             anonymous_requests_skip_the_store,
@@ -1151,9 +1177,16 @@ macro_rules! adapter_cases {
             concurrent_requests,
             bad_token_flood_never_reaches_the_store,
             invalid_token_limit,
-        ]);
+        ] }
     };
-    (@expand $module:ident, $harness:ty, [$($case:ident),* $(,)?]) => {
+    (@run ($harness:ty) [$($case:ident),* $(,)?]) => {
+        async {
+            $(
+                $crate::adapter::cases::$case::<$harness>().await;
+            )*
+        }
+    };
+    (@expand ($module:ident, $harness:ty) [$($case:ident),* $(,)?]) => {
         mod $module {
             #[allow(unused_imports)]
             use super::*;

@@ -105,3 +105,15 @@ impl Harness for AxumHarness {
 }
 
 authtoken_behaviour::adapter_cases!(axum_adapter, AxumHarness);
+
+/// The whole suite once more, with every log line of the process captured at TRACE
+/// level: not one holds a token.
+#[tokio::test]
+async fn no_token_in_any_log_line() {
+    let logs = authtoken_behaviour::logs::capture();
+    authtoken_behaviour::adapter_cases!(@run_all AxumHarness).await;
+    logs.assert_no_token(
+        &authtoken_behaviour::adapter::issued_tokens(),
+        &authtoken::TokenPrefix::default(),
+    );
+}
