@@ -90,7 +90,7 @@ async fn no_public_type_shows_a_secret_in_debug() {
     check!(authtoken_axum::AuthService::new((), auth.clone()), &token);
     check!(authtoken_axum::Authenticated(identity.clone()), &token);
     check!(authtoken_actix::Authenticated(identity.clone()), &token);
-    check!(authtoken_rocket::Authenticated(identity.clone()), &token);
+    check!(authtoken_rocket::Authenticated(identity), &token);
 
     // The checks above can fail: the raw secret does show where it is asked for.
     assert!(format!("{:?}", issued.token().expose_secret()).contains(&token));
