@@ -42,13 +42,14 @@ fn assert_redacted(name: &str, shown: [String; 2], token: &str) {
 }
 
 macro_rules! check {
-    ($value:expr, $token:expr) => {
+    ($value:expr, $token:expr) => {{
+        let value = $value;
         assert_redacted(
             stringify!($value),
-            [format!("{:?}", $value), format!("{:#?}", $value)],
+            [format!("{value:?}"), format!("{value:#?}")],
             $token,
         )
-    };
+    }};
 }
 
 #[tokio::test]
