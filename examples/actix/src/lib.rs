@@ -29,7 +29,8 @@ use tokio::task::JoinHandle;
 /// | `DELETE /api/me` | 204 |
 ///
 /// Only the last four sit behind the [`AuthMiddleware`]; every error, 404 and 405
-/// included, has a JSON body. Bodies are read as raw bytes and parsed by the demo
+/// included, has a JSON body. With [`Demo::serves_baseline`] (the load benchmark's
+/// switch) it also serves [`authtoken_demo::BASELINE_PATH`]. Bodies are read as raw bytes and parsed by the demo
 /// crate, so a malformed body is the demo's JSON 400, never actix-web's text.
 pub fn app(
     demo: Demo,
@@ -43,10 +44,18 @@ pub fn app(
     >,
 > {
     let auth = AuthMiddleware::new(demo.authenticator().clone());
+    let serves_baseline = demo.serves_baseline();
     App::new()
         .app_data(web::Data::new(demo))
         .wrap(from_fn(log_request))
         .service(resource("/api/health").route(web::get().to(health)))
+        .configure(|config| {
+            if serves_baseline {
+                config.service(
+                    resource(authtoken_demo::BASELINE_PATH).route(web::get().to(baseline)),
+                );
+            }
+        })
         .service(resource("/api/register").route(web::post().to(register)))
         .service(resource("/api/token").route(web::post().to(login)))
         .service(
@@ -180,6 +189,14 @@ async fn read_body(body: web::Payload) -> Result<web::Bytes, DemoError> {
 
 async fn health(demo: web::Data<Demo>) -> HttpResponse {
     respond(demo.health())
+}
+
+async fn baseline(demo: web::Data<Demo>, request: HttpRequest) -> HttpResponse {
+    let authorization = request
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    respond(demo.baseline(authorization).await)
 }
 
 async fn register(demo: web::Data<Demo>, request: HttpRequest, body: web::Payload) -> HttpResponse {

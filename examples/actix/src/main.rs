@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use authtoken_demo::{Config, Demo, quickstart};
+use authtoken_demo::{BenchSwitches, Config, Demo, quickstart};
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
@@ -23,7 +23,7 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<(), String> {
     let config = Config::from_env().map_err(|error| error.to_string())?;
-    let demo = Demo::connect(&config.database_url)
+    let demo = Demo::connect_with(&config.database_url, BenchSwitches::from_env())
         .await
         .map_err(|error| format!("{} ({})", error, config.redacted_database_url()))?;
     let address = config.bind_address();

@@ -30,12 +30,19 @@ use tokio::net::TcpListener;
 ///
 /// Only the last four sit behind the [`AuthLayer`]; every error, 404 and 405
 /// included, has a JSON body.
+///
+/// With [`Demo::serves_baseline`] (the load benchmark's switch) it also serves
+/// [`authtoken_demo::BASELINE_PATH`].
 pub fn app(demo: Demo) -> Router {
-    Router::new()
+    let mut router = Router::new()
         .route("/api/me", get(me).delete(delete_account))
         .route("/api/logout", post(logout))
         .route("/api/logout-all", post(logout_all))
-        .route_layer(AuthLayer::new(demo.authenticator().clone()))
+        .route_layer(AuthLayer::new(demo.authenticator().clone()));
+    if demo.serves_baseline() {
+        router = router.route(authtoken_demo::BASELINE_PATH, get(baseline));
+    }
+    router
         .route("/api/health", get(health))
         .route("/api/register", post(register))
         .route("/api/token", post(login))
@@ -106,6 +113,13 @@ async fn read_body(body: Body) -> Result<axum::body::Bytes, DemoError> {
 
 async fn health(State(demo): State<Demo>) -> Response {
     respond(demo.health())
+}
+
+async fn baseline(State(demo): State<Demo>, headers: HeaderMap) -> Response {
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    respond(demo.baseline(authorization).await)
 }
 
 async fn register(State(demo): State<Demo>, headers: HeaderMap, body: Body) -> Response {

@@ -41,6 +41,15 @@ impl Reply {
         }
     }
 
+    /// `401 Unauthorized` with `{"detail": "Invalid token."}` (the benchmark baseline's
+    /// answer to a token it does not know).
+    pub(crate) fn unauthorized() -> Self {
+        Self {
+            status: 401,
+            body: Some(json!({ "detail": "Invalid token." }).to_string()),
+        }
+    }
+
     /// The HTTP status code.
     pub fn status(&self) -> u16 {
         self.status

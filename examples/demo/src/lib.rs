@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod bench;
 mod body;
 mod config;
 mod db;
@@ -15,6 +16,7 @@ use authtoken::{Authenticator, Identity, IssueOptions};
 use authtoken_sqlx::RevocationListener;
 use serde_json::json;
 
+pub use bench::{BASELINE_PATH, BenchSwitches};
 pub use body::{Credentials, MAX_BODY_BYTES, MAX_PASSWORD_BYTES, MAX_USERNAME_CHARS};
 pub use config::{Config, ConfigError};
 pub use db::DemoPool;
@@ -30,6 +32,7 @@ use body::Accept;
 pub struct Demo {
     pool: DemoPool,
     auth: Authenticator<DemoUser>,
+    switches: BenchSwitches,
     /// On PostgreSQL: evicts tokens revoked by other processes from this one's cache.
     /// Stops when the last clone of the demo is dropped or the pool is closed.
     listener: Option<Arc<RevocationListener>>,
@@ -73,13 +76,29 @@ impl Demo {
     ///
     /// [`SetupError`] when the database cannot be opened or migrated.
     pub async fn connect(database_url: &str) -> Result<Self, SetupError> {
+        Self::connect_with(database_url, BenchSwitches::default()).await
+    }
+
+    /// As [`Demo::connect`], with the load benchmark's switches (the examples' binaries
+    /// pass [`BenchSwitches::from_env`]; the defaults are the demo as documented).
+    ///
+    /// # Errors
+    ///
+    /// As [`Demo::connect`].
+    pub async fn connect_with(
+        database_url: &str,
+        switches: BenchSwitches,
+    ) -> Result<Self, SetupError> {
         let pool = DemoPool::connect(database_url).await?;
         pool.migrate().await?;
         let store = pool.token_store();
         store.migrate().await?;
-        let auth = Authenticator::builder(store.clone(), DemoUsers::new(pool.clone()))
-            .realm("authtoken-demo")
-            .build()?;
+        let mut builder = Authenticator::builder(store.clone(), DemoUsers::new(pool.clone()))
+            .realm("authtoken-demo");
+        if !switches.cache {
+            builder = builder.cache_capacity(0);
+        }
+        let auth = builder.build()?;
         let listener = store
             .spawn_revocation_listener(auth.clone())
             .await?
@@ -87,6 +106,7 @@ impl Demo {
         Ok(Self {
             pool,
             auth,
+            switches,
             listener,
         })
     }
@@ -107,6 +127,17 @@ impl Demo {
         self.listener
             .as_ref()
             .is_some_and(|listener| listener.is_running())
+    }
+
+    /// True when the benchmark-only [`BASELINE_PATH`] is to be served.
+    pub fn serves_baseline(&self) -> bool {
+        self.switches.baseline
+    }
+
+    /// `GET` [`BASELINE_PATH`] (benchmark only): the hand-written one-query check of
+    /// the `Authorization` header, 200 `{"username"}` or 401.
+    pub async fn baseline(&self, authorization: Option<&[u8]>) -> Reply {
+        bench::baseline(&self.pool, authorization).await
     }
 
     /// `GET /api/health`: 200 `{"status":"ok"}`.

@@ -55,9 +55,16 @@ pub fn config(address: SocketAddr) -> Config {
 ///
 /// Only the last four take the `Authenticated` guard; every error, 404 and 405
 /// included, has a JSON body.
+///
+/// With [`Demo::serves_baseline`] (the load benchmark's switch) it also serves
+/// [`authtoken_demo::BASELINE_PATH`].
 pub fn app(demo: Demo, config: Config) -> Rocket<Build> {
     let auth = AuthFairing::new(demo.authenticator().clone());
-    rocket::custom(config)
+    let mut rocket = rocket::custom(config);
+    if demo.serves_baseline() {
+        rocket = rocket.mount("/", rocket::routes![baseline]);
+    }
+    rocket
         .mount(
             "/",
             rocket::routes![
@@ -255,6 +262,26 @@ async fn read_body(data: Data<'_>) -> Result<Vec<u8>, DemoError> {
 #[get("/api/health")]
 fn health(demo: &State<Demo>) -> Answer {
     demo.health().into()
+}
+
+/// The raw `Authorization` header, for the benchmark's hand-written baseline.
+struct RawAuthorization<'r>(Option<&'r str>);
+
+#[rocket::async_trait]
+impl<'r> FromRequest<'r> for RawAuthorization<'r> {
+    type Error = std::convert::Infallible;
+
+    async fn from_request(request: &'r Request<'_>) -> request::Outcome<Self, Self::Error> {
+        request::Outcome::Success(Self(request.headers().get_one("Authorization")))
+    }
+}
+
+// The path is `authtoken_demo::BASELINE_PATH` (an attribute takes a literal only).
+#[get("/api/bench/baseline")]
+async fn baseline(demo: &State<Demo>, authorization: RawAuthorization<'_>) -> Answer {
+    demo.baseline(authorization.0.map(str::as_bytes))
+        .await
+        .into()
 }
 
 #[post("/api/register", data = "<data>")]

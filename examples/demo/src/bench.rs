@@ -1,0 +1,118 @@
+//! Switches for the load benchmark (`scripts/load-bench`), read from the environment.
+//! Both are off unless set, so that the demo API stays exactly the documented one.
+//!
+//! - `AUTHTOKEN_CACHE=off` turns the authenticator's token cache off, so that every
+//!   authenticated request reaches the database.
+//! - `AUTHTOKEN_BENCH_BASELINE=1` adds [`BASELINE_PATH`], served behind the obvious
+//!   hand-written check (read the header, one database query per request) that the
+//!   benchmark compares the library with.
+
+use authtoken::TokenHasher;
+use serde_json::json;
+use sqlx::Row as _;
+
+use crate::db::{DemoPool, on_pool};
+use crate::{DemoError, Reply};
+
+/// The benchmark-only route, present only with `AUTHTOKEN_BENCH_BASELINE=1`:
+/// `GET` answers 200 `{"username"}` for a valid token and 401 otherwise.
+pub const BASELINE_PATH: &str = "/api/bench/baseline";
+
+/// The benchmark switches; [`BenchSwitches::default`] is the demo as documented.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BenchSwitches {
+    /// The token cache is on (unless `AUTHTOKEN_CACHE` is `off`, `0` or `false`).
+    pub cache: bool,
+    /// [`BASELINE_PATH`] is served (`AUTHTOKEN_BENCH_BASELINE` is `1`, `on` or `true`).
+    pub baseline: bool,
+}
+
+impl Default for BenchSwitches {
+    fn default() -> Self {
+        Self {
+            cache: true,
+            baseline: false,
+        }
+    }
+}
+
+impl BenchSwitches {
+    /// Reads `AUTHTOKEN_CACHE` and `AUTHTOKEN_BENCH_BASELINE`.
+    pub fn from_env() -> Self {
+        let cache = std::env::var("AUTHTOKEN_CACHE").ok();
+        let baseline = std::env::var("AUTHTOKEN_BENCH_BASELINE").ok();
+        Self::from_vars(cache.as_deref(), baseline.as_deref())
+    }
+
+    /// As [`BenchSwitches::from_env`], from given values.
+    pub fn from_vars(cache: Option<&str>, baseline: Option<&str>) -> Self {
+        let is = |value: Option<&str>, words: &[&str]| {
+            value.is_some_and(|value| {
+                words
+                    .iter()
+                    .any(|word| value.trim().eq_ignore_ascii_case(word))
+            })
+        };
+        Self {
+            cache: !is(cache, &["off", "0", "false", "no"]),
+            baseline: is(baseline, &["1", "on", "true", "yes"]),
+        }
+    }
+}
+
+/// The hand-written baseline: strip `Token ` or `Bearer `, digest the rest, and ask
+/// the database for the token's user in one query. No format check, no cache.
+pub(crate) async fn baseline(pool: &DemoPool, authorization: Option<&[u8]>) -> Reply {
+    let token = authorization.and_then(|header| {
+        header
+            .strip_prefix(b"Token ")
+            .or_else(|| header.strip_prefix(b"Bearer "))
+    });
+    let Some(token) = token else {
+        return Reply::unauthorized();
+    };
+    let digest = TokenHasher::sha256().digest(token);
+    let found: Result<Option<(String, bool)>, sqlx::Error> = on_pool!(pool, pool => {
+        sqlx::query(
+            "SELECT u.username, u.is_active FROM authtoken_tokens t \
+             JOIN users u ON u.id = CAST(t.user_id AS BIGINT) WHERE t.digest = $1",
+        )
+        .bind(digest.as_bytes().as_slice())
+        .fetch_optional(pool)
+        .await
+        .and_then(|row| {
+            row.map(|row| Ok((row.try_get("username")?, row.try_get("is_active")?)))
+                .transpose()
+        })
+    });
+    match found {
+        Ok(Some((username, true))) => Reply::ok(&json!({ "username": username })),
+        Ok(_) => Reply::unauthorized(),
+        Err(error) => DemoError::unavailable(error).into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn off_by_default() {
+        assert_eq!(
+            BenchSwitches::from_vars(None, None),
+            BenchSwitches::default()
+        );
+        assert!(BenchSwitches::default().cache);
+        assert!(!BenchSwitches::default().baseline);
+    }
+
+    #[test]
+    fn read_from_values() {
+        let switches = BenchSwitches::from_vars(Some("OFF"), Some("1"));
+        assert!(!switches.cache);
+        assert!(switches.baseline);
+        let switches = BenchSwitches::from_vars(Some("on"), Some("nope"));
+        assert!(switches.cache);
+        assert!(!switches.baseline);
+    }
+}
