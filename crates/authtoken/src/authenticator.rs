@@ -4,7 +4,7 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use time::OffsetDateTime;
@@ -322,6 +322,13 @@ struct CacheEntry<U> {
     /// Unix milliseconds of the last last-used write this node made or saw; shared
     /// with [`Inner::use_marks`].
     last_touch: Arc<AtomicI64>,
+    /// The revocation count when the store read behind this entry began.
+    epoch: u64,
+    /// Set once no revocation is known to have run during that read. Until then the
+    /// entry serves only while the revocation count is still `epoch`, so that a
+    /// request starting after a revocation returned never sees an entry the
+    /// revocation raced (between its insert and its removal).
+    confirmed: AtomicBool,
 }
 
 /// The fewest last-use marks kept, even with the token cache off.
@@ -762,6 +769,8 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
 
         if let Some(cache) = &inner.cache
             && let Some(entry) = cache.get(&digest)
+            && (entry.confirmed.load(Ordering::Acquire)
+                || inner.revocations.load(Ordering::Acquire) == entry.epoch)
         {
             if now_ms.saturating_sub(entry.cached_at) < millis(settings.cache_ttl) {
                 if entry.expires.load(Ordering::Acquire) <= now_ms {
@@ -806,18 +815,21 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         self.record_use(&identity.token, &last_touch, Some(&expires), now);
 
         if let Some(cache) = &inner.cache {
-            cache.insert(
-                digest,
-                Arc::new(CacheEntry {
-                    identity: identity.clone(),
-                    cached_at: now_ms,
-                    expires,
-                    last_touch,
-                }),
-            );
+            let entry = Arc::new(CacheEntry {
+                identity: identity.clone(),
+                cached_at: now_ms,
+                expires,
+                last_touch,
+                epoch,
+                confirmed: AtomicBool::new(false),
+            });
+            cache.insert(digest, Arc::clone(&entry));
             // A revocation that ran while the store was read may have evicted before
-            // this insert: then drop what was just cached.
-            if inner.revocations.load(Ordering::Acquire) != epoch {
+            // this insert: then drop what was just cached (unconfirmed, no request
+            // uses it meanwhile). Otherwise any later revocation evicts it.
+            if inner.revocations.load(Ordering::Acquire) == epoch {
+                entry.confirmed.store(true, Ordering::Release);
+            } else {
                 cache.remove(&digest);
             }
         }
