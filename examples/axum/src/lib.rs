@@ -62,7 +62,10 @@ pub async fn serve<F>(listener: TcpListener, demo: Demo, shutdown: F) -> std::io
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    let served = axum::serve(listener, app(demo.clone()))
+    // The peer address reaches `AuthLayer` as `ConnectInfo`, for the invalid-token
+    // limiter.
+    let app = app(demo.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await;
     demo.close().await;

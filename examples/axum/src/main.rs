@@ -25,7 +25,7 @@ async fn main() -> ExitCode {
 
 async fn run() -> Result<(), String> {
     let config = Config::from_env().map_err(|error| error.to_string())?;
-    let demo = Demo::connect_with(&config.database_url, BenchSwitches::from_env())
+    let demo = Demo::from_config(&config, BenchSwitches::from_env())
         .await
         .map_err(|error| format!("{} ({})", error, config.redacted_database_url()))?;
     let address = config.bind_address();

@@ -1,6 +1,9 @@
 //! Settings from the environment.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::Duration;
+
+use authtoken::InvalidTokenLimit;
 
 /// Where the demo listens and which database it opens.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -12,11 +15,14 @@ pub struct Config {
     /// The database (`DATABASE_URL`, default a SQLite file in the working directory;
     /// `postgres://user:password@host/db` for PostgreSQL).
     pub database_url: String,
+    /// How many invalid tokens one client may send before it is answered 429
+    /// (`INVALID_TOKEN_LIMIT`: `failures/seconds`, default `20/60`; `off` for none).
+    pub invalid_token_limit: Option<InvalidTokenLimit>,
 }
 
-/// `PORT` is not a port number.
+/// `PORT` is not a port number, or `INVALID_TOKEN_LIMIT` is not `failures/seconds`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("PORT must be a number from 0 to 65535, not {0:?}")]
+#[error("{0}")]
 pub struct ConfigError(String);
 
 impl Config {
@@ -25,16 +31,24 @@ impl Config {
     /// The database when `DATABASE_URL` is not set: `authtoken-demo.db` in the working
     /// directory, created when missing.
     pub const DEFAULT_DATABASE_URL: &'static str = "sqlite://authtoken-demo.db?mode=rwc";
+    /// The invalid-token limit when `INVALID_TOKEN_LIMIT` is not set: 20 per minute
+    /// from one client.
+    pub const DEFAULT_INVALID_TOKEN_LIMIT: &'static str = "20/60";
 
-    /// Reads `PORT` and `DATABASE_URL`; unset or empty variables take the defaults.
+    /// Reads `PORT`, `DATABASE_URL` and `INVALID_TOKEN_LIMIT`; unset or empty
+    /// variables take the defaults.
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] when `PORT` is not a port number.
+    /// [`ConfigError`] when `PORT` is not a port number or `INVALID_TOKEN_LIMIT` is
+    /// neither `failures/seconds` nor `off`.
     pub fn from_env() -> Result<Self, ConfigError> {
         let port = std::env::var("PORT").ok();
         let database_url = std::env::var("DATABASE_URL").ok();
-        Self::from_vars(port.as_deref(), database_url.as_deref())
+        let limit = std::env::var("INVALID_TOKEN_LIMIT").ok();
+        let mut config = Self::from_vars(port.as_deref(), database_url.as_deref())?;
+        config.invalid_token_limit = parse_limit(limit.as_deref())?;
+        Ok(config)
     }
 
     /// As [`Config::from_env`], from given values.
@@ -45,7 +59,11 @@ impl Config {
     pub fn from_vars(port: Option<&str>, database_url: Option<&str>) -> Result<Self, ConfigError> {
         let port = match port.map(str::trim).filter(|port| !port.is_empty()) {
             None => Self::DEFAULT_PORT,
-            Some(port) => port.parse().map_err(|_| ConfigError(port.to_owned()))?,
+            Some(port) => port.parse().map_err(|_| {
+                ConfigError(format!(
+                    "PORT must be a number from 0 to 65535, not {port:?}"
+                ))
+            })?,
         };
         let database_url = database_url
             .map(str::trim)
@@ -56,6 +74,7 @@ impl Config {
             host: IpAddr::V4(Ipv4Addr::LOCALHOST),
             port,
             database_url,
+            invalid_token_limit: parse_limit(None)?,
         })
     }
 
@@ -69,6 +88,33 @@ impl Config {
     pub fn redacted_database_url(&self) -> String {
         redact_password(&self.database_url)
     }
+}
+
+/// `failures/seconds` (or `off`, `0`) as a limit; `None` or empty is the default.
+fn parse_limit(value: Option<&str>) -> Result<Option<InvalidTokenLimit>, ConfigError> {
+    let value = value
+        .map(str::trim)
+        .filter(|value| !value.is_empty())
+        .unwrap_or(Config::DEFAULT_INVALID_TOKEN_LIMIT);
+    if ["off", "0", "false", "no"]
+        .iter()
+        .any(|off| value.eq_ignore_ascii_case(off))
+    {
+        return Ok(None);
+    }
+    let parsed = value.split_once('/').and_then(|(failures, seconds)| {
+        let failures: u32 = failures.trim().parse().ok()?;
+        let seconds: u64 = seconds.trim().parse().ok().filter(|&s| s > 0)?;
+        Some(InvalidTokenLimit::new(
+            failures,
+            Duration::from_secs(seconds),
+        ))
+    });
+    parsed.map(Some).ok_or_else(|| {
+        ConfigError(format!(
+            "INVALID_TOKEN_LIMIT must be failures/seconds (such as 20/60) or off, not {value:?}"
+        ))
+    })
 }
 
 /// `url` with the password of `scheme://user:password@host` replaced by `***`.
@@ -133,6 +179,24 @@ mod tests {
         ] {
             let config = Config::from_vars(None, Some(url)).expect("valid");
             assert_eq!(config.redacted_database_url(), shown, "{url}");
+        }
+    }
+
+    #[test]
+    fn the_invalid_token_limit() {
+        let default = Config::from_vars(None, None).expect("defaults");
+        assert_eq!(
+            default.invalid_token_limit,
+            Some(InvalidTokenLimit::new(20, Duration::from_secs(60)))
+        );
+        assert_eq!(
+            parse_limit(Some(" 5 / 10 ")),
+            Ok(Some(InvalidTokenLimit::new(5, Duration::from_secs(10))))
+        );
+        assert_eq!(parse_limit(Some("OFF")), Ok(None));
+        for bad in ["5", "5/0", "x/60", "5/-1"] {
+            let error = parse_limit(Some(bad)).expect_err(bad);
+            assert!(error.to_string().contains("INVALID_TOKEN_LIMIT"), "{error}");
         }
     }
 

@@ -89,6 +89,25 @@ impl Demo {
         database_url: &str,
         switches: BenchSwitches,
     ) -> Result<Self, SetupError> {
+        Self::open(database_url, switches, None).await
+    }
+
+    /// As [`Demo::connect_with`], for the database of `config` and with its
+    /// invalid-token limit (what the examples' binaries run with: a client that keeps
+    /// sending invalid tokens is answered 429 with `Retry-After`).
+    ///
+    /// # Errors
+    ///
+    /// As [`Demo::connect`].
+    pub async fn from_config(config: &Config, switches: BenchSwitches) -> Result<Self, SetupError> {
+        Self::open(&config.database_url, switches, config.invalid_token_limit).await
+    }
+
+    async fn open(
+        database_url: &str,
+        switches: BenchSwitches,
+        invalid_token_limit: Option<authtoken::InvalidTokenLimit>,
+    ) -> Result<Self, SetupError> {
         let pool = DemoPool::connect(database_url).await?;
         pool.migrate().await?;
         let store = pool.token_store();
@@ -98,7 +117,7 @@ impl Demo {
         if !switches.cache {
             builder = builder.cache_capacity(0);
         }
-        let auth = builder.build()?;
+        let auth = builder.invalid_token_limiter(invalid_token_limit).build()?;
         let listener = store
             .spawn_revocation_listener(auth.clone())
             .await?
