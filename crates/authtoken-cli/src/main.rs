@@ -11,7 +11,7 @@ use authtoken::{
     AuthError, Authenticator, DigestKey, IssueError, IssueOptions, TokenHasher, TokenId,
     TokenPrefix, UserIdLoader,
 };
-use authtoken_sqlx::SqlxStore;
+use authtoken_sqlx::{PoolConfig, SqlxStore};
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
 use crate::duration::parse_duration;
@@ -266,18 +266,23 @@ async fn open_store(url: Option<&str>) -> Outcome<SqlxStore> {
     let url = url.ok_or_else(|| {
         Failure::new("no token database: pass --database-url or set DATABASE_URL")
     })?;
-    SqlxStore::connect(url).await.map_err(|error| match error {
-        authtoken_sqlx::Error::UnsupportedUrl(_) => Failure::new(format!(
-            "unsupported database URL {:?}: expected {}",
-            redact(url),
-            supported_schemes()
-        )),
-        other => Failure::new(format!(
-            "cannot open the token database {}: {}",
-            redact(url),
-            describe(&other)
-        )),
-    })
+    // A command runs once and may share the server with busy applications: wait longer
+    // for a connection than a request would.
+    let pool = PoolConfig::new().acquire_timeout(std::time::Duration::from_secs(10));
+    SqlxStore::connect_with(url, pool)
+        .await
+        .map_err(|error| match error {
+            authtoken_sqlx::Error::UnsupportedUrl(_) => Failure::new(format!(
+                "unsupported database URL {:?}: expected {}",
+                redact(url),
+                supported_schemes()
+            )),
+            other => Failure::new(format!(
+                "cannot open the token database {}: {}",
+                redact(url),
+                describe(&other)
+            )),
+        })
 }
 
 /// The application's authenticator, as the web adapters build it, with DRF's legacy
