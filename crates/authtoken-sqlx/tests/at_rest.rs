@@ -170,8 +170,8 @@ async fn every_postgres_value(pool: &sqlx::PgPool) -> Vec<(String, String, Vec<u
     values
 }
 
-/// Every value of every column of every table of the test's database, in hex (so
-/// that binary columns are read byte for byte) and as text.
+/// Every value of every column of every table of the test's database, in hex and as
+/// raw bytes (text columns included, so a plaintext token would show in either).
 async fn every_mysql_value(pool: &sqlx::MySqlPool) -> Vec<(String, String, Vec<u8>)> {
     let columns: Vec<(String, String)> = sqlx::query_as(
         "SELECT CAST(table_name AS CHAR), CAST(column_name AS CHAR) \
@@ -183,16 +183,16 @@ async fn every_mysql_value(pool: &sqlx::MySqlPool) -> Vec<(String, String, Vec<u
     .expect("list columns");
     let mut values = Vec::new();
     for (table, column) in columns {
-        let sql = format!(
-            "SELECT HEX(`{column}`), CAST(`{column}` AS CHAR CHARACTER SET utf8mb4) FROM `{table}`"
-        );
-        let rows: Vec<(Option<String>, Option<String>)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        let sql = format!("SELECT HEX(`{column}`), CAST(`{column}` AS BINARY) FROM `{table}`");
+        // The raw bytes, not text: a binary digest is rarely valid UTF-8.
+        let rows: Vec<(Option<String>, Option<Vec<u8>>)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .fetch_all(pool)
             .await
             .expect("read column");
-        for (hex, text) in rows {
-            for value in [hex, text].into_iter().flatten() {
-                values.push((table.clone(), column.clone(), value.into_bytes()));
+        for (hex, raw) in rows {
+            let hex = hex.map(String::into_bytes);
+            for value in [hex, raw].into_iter().flatten() {
+                values.push((table.clone(), column.clone(), value));
             }
         }
     }

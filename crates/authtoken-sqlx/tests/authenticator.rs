@@ -1,6 +1,7 @@
 //! The store and the authenticator, end to end, written once and run on every
 //! backend by `backend_tests!` (one named test per case per backend).
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
@@ -739,56 +740,6 @@ mod cases {
             .expect("unicode ids and names are fine");
         assert_eq!(unicode.info().name, "Zoë's phone 📱");
     }
-}
-
-/// Expands each case into one test per backend.
-macro_rules! backend_tests {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite_memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::cases::$case(super::common::sqlite_memory().await).await;
-                }
-            )*
-        }
-        mod sqlite_file {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::cases::$case(super::common::sqlite_file().await).await;
-                }
-            )*
-        }
-        /// In a fresh schema on `AUTHTOKEN_TEST_POSTGRES_URL`; skipped when unset.
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(db) = super::common::postgres().await else { return };
-                    let cleanup = db.cleanup();
-                    super::cases::$case(db).await;
-                    if let Some(cleanup) = cleanup {
-                        cleanup.run().await;
-                    }
-                }
-            )*
-        }
-        /// In a fresh database on `AUTHTOKEN_TEST_MYSQL_URL`; skipped when unset.
-        mod mysql {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(db) = super::common::mysql().await else { return };
-                    let cleanup = db.cleanup();
-                    super::cases::$case(db).await;
-                    if let Some(cleanup) = cleanup {
-                        cleanup.run().await;
-                    }
-                }
-            )*
-        }
-    };
 }
 
 backend_tests!(

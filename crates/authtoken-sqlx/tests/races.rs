@@ -8,6 +8,7 @@
 //! ordering: a request reads the flag before it starts, so a request that saw the
 //! flag set started after the operation it checks had returned.
 
+#[macro_use]
 mod common;
 
 use std::sync::Arc;
@@ -258,57 +259,7 @@ mod cases {
     }
 }
 
-/// Expands each case into one test per backend.
-macro_rules! race_tests {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite_memory {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::cases::$case(super::common::sqlite_memory().await).await;
-                }
-            )*
-        }
-        mod sqlite_file {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::cases::$case(super::common::sqlite_file().await).await;
-                }
-            )*
-        }
-        /// In a fresh schema on `AUTHTOKEN_TEST_POSTGRES_URL`; skipped when unset.
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(db) = super::common::postgres().await else { return };
-                    let cleanup = db.cleanup();
-                    super::cases::$case(db).await;
-                    if let Some(cleanup) = cleanup {
-                        cleanup.run().await;
-                    }
-                }
-            )*
-        }
-        /// In a fresh database on `AUTHTOKEN_TEST_MYSQL_URL`; skipped when unset.
-        mod mysql {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    let Some(db) = super::common::mysql().await else { return };
-                    let cleanup = db.cleanup();
-                    super::cases::$case(db).await;
-                    if let Some(cleanup) = cleanup {
-                        cleanup.run().await;
-                    }
-                }
-            )*
-        }
-    };
-}
-
-race_tests!(
+backend_tests!(
     revoke_racing_authenticate,
     logout_all_racing_fresh_logins,
     the_per_user_limit_holds_under_logins_and_logouts,

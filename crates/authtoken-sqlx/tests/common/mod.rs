@@ -368,3 +368,56 @@ impl UserLoader for TestUsers {
         user.active
     }
 }
+
+/// Expands each case (an `async fn(TestDb)` in the calling file's `cases` module) into
+/// one test per backend: SQLite in memory and on a file always, PostgreSQL and MySQL
+/// when their test URLs are set. Used with `#[macro_use] mod common;`.
+#[allow(unused_macros)]
+macro_rules! backend_tests {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite_memory {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::cases::$case(super::common::sqlite_memory().await).await;
+                }
+            )*
+        }
+        mod sqlite_file {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::cases::$case(super::common::sqlite_file().await).await;
+                }
+            )*
+        }
+        /// In a fresh schema on `AUTHTOKEN_TEST_POSTGRES_URL`; skipped when unset.
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(db) = super::common::postgres().await else { return };
+                    let cleanup = db.cleanup();
+                    super::cases::$case(db).await;
+                    if let Some(cleanup) = cleanup {
+                        cleanup.run().await;
+                    }
+                }
+            )*
+        }
+        /// In a fresh database on `AUTHTOKEN_TEST_MYSQL_URL`; skipped when unset.
+        mod mysql {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    let Some(db) = super::common::mysql().await else { return };
+                    let cleanup = db.cleanup();
+                    super::cases::$case(db).await;
+                    if let Some(cleanup) = cleanup {
+                        cleanup.run().await;
+                    }
+                }
+            )*
+        }
+    };
+}
