@@ -8,6 +8,7 @@ mod db;
 mod error;
 mod password;
 mod quickstart;
+mod shutdown;
 mod users;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub use config::{Config, ConfigError};
 pub use db::DemoPool;
 pub use error::{CONTENT_TYPE, DemoError, FieldErrors, Reply};
 pub use quickstart::quickstart;
+pub use shutdown::shutdown_signal;
 pub use users::{DemoUser, DemoUsers};
 
 use body::Accept;
