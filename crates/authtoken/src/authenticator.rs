@@ -4,12 +4,13 @@ use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
+use crate::cache::DigestCache;
 use crate::clock::{Clock, SystemClock};
 use crate::digest::{TokenDigest, TokenHasher};
 use crate::error::{AuthError, Challenge, ErrorResponse, IssueError, StoreError};
@@ -19,37 +20,60 @@ use crate::store::{InsertOutcome, NewToken, TokenId, TokenInfo, TokenRecord, Tok
 use crate::token::{PlaintextToken, TokenPrefix, classify};
 use crate::user::UserLoader;
 
-/// A request's authenticated user and the token it came with. Cheap to clone: both
-/// halves are shared.
+/// A request's authenticated user and the token it came with. Cheap to clone: one
+/// shared pointer, to the value the cache holds.
 pub struct Identity<U> {
-    user: Arc<U>,
-    token: Arc<TokenInfo>,
+    shared: Arc<Shared<U>>,
+}
+
+/// What an [`Identity`] points to: the user and the token's state, in one allocation.
+struct Shared<U> {
+    user: U,
+    token: TokenState,
 }
 
 impl<U> Identity<U> {
     /// Pairs a user with a token's metadata.
-    pub fn new(user: Arc<U>, token: Arc<TokenInfo>) -> Self {
-        Self { user, token }
+    pub fn new(user: U, token: TokenInfo) -> Self {
+        Self::read_at(user, token, 0, 0)
+    }
+
+    /// An identity built from a store read that began at revocation count `epoch`
+    /// and Unix millisecond `read_at`.
+    fn read_at(user: U, token: TokenInfo, read_at: i64, epoch: u64) -> Self {
+        let expires = token.expires.map_or(i64::MAX, unix_millis);
+        let last_used = token.last_used.map_or(i64::MIN, unix_millis);
+        Self {
+            shared: Arc::new(Shared {
+                user,
+                token: TokenState {
+                    info: token,
+                    expires: AtomicI64::new(expires),
+                    last_touch: AtomicI64::new(last_used),
+                    read_at,
+                    epoch: AtomicU64::new(epoch),
+                },
+            }),
+        }
+    }
+
+    fn state(&self) -> &TokenState {
+        &self.shared.token
     }
 
     /// The user.
     pub fn user(&self) -> &U {
-        &self.user
-    }
-
-    /// The user, shared.
-    pub fn shared_user(&self) -> &Arc<U> {
-        &self.user
+        &self.shared.user
     }
 
     /// The token's metadata (never its secret).
     pub fn token(&self) -> &TokenInfo {
-        &self.token
+        &self.shared.token.info
     }
 
     /// True when the token carries `scope`.
     pub fn has_scope(&self, scope: &str) -> bool {
-        self.token.has_scope(scope)
+        self.token().has_scope(scope)
     }
 
     /// `Ok` when the token carries `scope`.
@@ -71,8 +95,7 @@ impl<U> Identity<U> {
 impl<U> Clone for Identity<U> {
     fn clone(&self) -> Self {
         Self {
-            user: Arc::clone(&self.user),
-            token: Arc::clone(&self.token),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
@@ -80,8 +103,8 @@ impl<U> Clone for Identity<U> {
 impl<U: fmt::Debug> fmt::Debug for Identity<U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Identity")
-            .field("user", &self.user)
-            .field("token", &self.token)
+            .field("user", self.user())
+            .field("token", self.token())
             .finish()
     }
 }
@@ -313,28 +336,35 @@ impl<L: UserLoader> ErasedLoader<L::User> for L {
     }
 }
 
-/// A verified token in the cache.
-struct CacheEntry<U> {
-    identity: Identity<U>,
-    cached_at: i64,
+/// A verified token's metadata and what this node tracks about it.
+struct TokenState {
+    info: TokenInfo,
     /// Unix milliseconds, `i64::MAX` for never; moves with sliding expiry.
     expires: AtomicI64,
-    /// Unix milliseconds of the last last-used write this node made or saw; shared
-    /// with [`Inner::use_marks`].
-    last_touch: Arc<AtomicI64>,
-    /// The revocation count when the store read behind this entry began.
-    epoch: u64,
-    /// Set once no revocation is known to have run during that read. Until then the
-    /// entry serves only while the revocation count is still `epoch`, so that a
-    /// request starting after a revocation returned never sees an entry the
-    /// revocation raced (between its insert and its removal).
-    confirmed: AtomicBool,
+    /// Unix milliseconds of the last last-use write this node made or saw (with the
+    /// token cache off, [`Inner::use_marks`] keeps it instead).
+    last_touch: AtomicI64,
+    /// Unix milliseconds of the store read behind this state.
+    read_at: i64,
+    /// The revocation count when that store read began, or [`CONFIRMED`] once no
+    /// revocation is known to have run during that read. Until then a cached entry
+    /// serves only while the revocation count is still this, so that a request
+    /// starting after a revocation returned never sees an entry the revocation raced
+    /// (between its insert and its removal).
+    epoch: AtomicU64,
 }
 
-/// The fewest last-use marks kept, even with the token cache off.
+/// [`TokenState::epoch`] of a cached entry no revocation raced.
+const CONFIRMED: u64 = u64::MAX;
+
+/// The fewest last-use marks kept with the token cache off.
 const USE_MARKS_MIN: usize = 4096;
 
-type TokenCache<U> = quick_cache::sync::Cache<TokenDigest, Arc<CacheEntry<U>>>;
+/// Verified tokens by digest. The value is the identity itself: one shared pointer.
+type TokenCache<U> = DigestCache<Identity<U>>;
+
+/// The last-use write time of recently seen tokens, by id, with the token cache off.
+type UseMarks = quick_cache::sync::Cache<TokenId, Arc<AtomicI64>>;
 
 fn unix_millis(at: OffsetDateTime) -> i64 {
     i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
@@ -364,9 +394,9 @@ struct Inner<U> {
     loader: Box<dyn ErasedLoader<U>>,
     clock: Arc<dyn Clock>,
     cache: Option<TokenCache<U>>,
-    /// The last-use write time of recently seen tokens, by id: throttles the writes
-    /// whether or not the token cache is on.
-    use_marks: quick_cache::sync::Cache<TokenId, Arc<AtomicI64>>,
+    /// Throttles last-use writes with the token cache off (a cached token carries its
+    /// own mark).
+    use_marks: Option<UseMarks>,
     /// Bumped by every revocation, so that a lookup that raced one never caches
     /// what was revoked.
     revocations: AtomicU64,
@@ -593,6 +623,9 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
         };
         let cache = (self.cache_capacity > 0 && !self.cache_ttl.is_zero())
             .then(|| TokenCache::new(self.cache_capacity));
+        let use_marks = cache
+            .is_none()
+            .then(|| UseMarks::new(self.cache_capacity.max(USE_MARKS_MIN)));
         Ok(Authenticator {
             inner: Arc::new(Inner {
                 settings: Settings {
@@ -612,7 +645,7 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
                 loader: self.loader,
                 clock: self.clock,
                 cache,
-                use_marks: quick_cache::sync::Cache::new(self.cache_capacity.max(USE_MARKS_MIN)),
+                use_marks,
                 revocations: AtomicU64::new(0),
                 pending_writes: Arc::default(),
                 limiter: self.invalid_token_limit.map(Limiter::new),
@@ -768,23 +801,23 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         let now_ms = unix_millis(now);
 
         if let Some(cache) = &inner.cache
-            && let Some(entry) = cache.get(&digest)
-            && (entry.confirmed.load(Ordering::Acquire)
-                || inner.revocations.load(Ordering::Acquire) == entry.epoch)
+            && let Some(identity) = cache.get(&digest)
         {
-            if now_ms.saturating_sub(entry.cached_at) < millis(settings.cache_ttl) {
-                if entry.expires.load(Ordering::Acquire) <= now_ms {
+            let state = identity.state();
+            let epoch = state.epoch.load(Ordering::Acquire);
+            let confirmed = epoch == CONFIRMED;
+            if (confirmed || inner.revocations.load(Ordering::Acquire) == epoch)
+                && now_ms.saturating_sub(state.read_at) < millis(settings.cache_ttl)
+            {
+                if state.expires.load(Ordering::Acquire) <= now_ms {
                     return Err(AuthError::TokenExpired);
                 }
-                self.record_use(
-                    &entry.identity.token,
-                    &entry.last_touch,
-                    Some(&entry.expires),
-                    now,
-                );
-                return Ok(entry.identity.clone());
+                self.record_use(state.info.id, &state.last_touch, &state.expires, now);
+                return Ok(identity);
             }
-            cache.remove(&digest);
+            if confirmed {
+                cache.remove(&digest);
+            }
         }
 
         let epoch = inner.revocations.load(Ordering::Acquire);
@@ -803,32 +836,28 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
                 return Err(AuthError::Unavailable(error));
             }
         };
-        let last_used = record.info.last_used.map_or(i64::MIN, unix_millis);
-        let last_touch = inner
-            .use_marks
-            .get_or_insert_with(&record.info.id, || {
-                Ok::<_, std::convert::Infallible>(Arc::new(AtomicI64::new(last_used)))
-            })
-            .unwrap_or_else(|never| match never {});
-        let expires = AtomicI64::new(record.info.expires.map_or(i64::MAX, unix_millis));
-        let identity = Identity::new(Arc::new(user), Arc::new(record.info));
-        self.record_use(&identity.token, &last_touch, Some(&expires), now);
+        let identity = Identity::read_at(user, record.info, now_ms, epoch);
+        let state = identity.state();
+        match &inner.use_marks {
+            Some(marks) => {
+                let last_used = state.last_touch.load(Ordering::Acquire);
+                let mark = marks
+                    .get_or_insert_with(&state.info.id, || {
+                        Ok::<_, std::convert::Infallible>(Arc::new(AtomicI64::new(last_used)))
+                    })
+                    .unwrap_or_else(|never| match never {});
+                self.record_use(state.info.id, &mark, &state.expires, now);
+            }
+            None => self.record_use(state.info.id, &state.last_touch, &state.expires, now),
+        }
 
         if let Some(cache) = &inner.cache {
-            let entry = Arc::new(CacheEntry {
-                identity: identity.clone(),
-                cached_at: now_ms,
-                expires,
-                last_touch,
-                epoch,
-                confirmed: AtomicBool::new(false),
-            });
-            cache.insert(digest, Arc::clone(&entry));
+            cache.insert(digest, identity.clone());
             // A revocation that ran while the store was read may have evicted before
             // this insert: then drop what was just cached (unconfirmed, no request
             // uses it meanwhile). Otherwise any later revocation evicts it.
             if inner.revocations.load(Ordering::Acquire) == epoch {
-                entry.confirmed.store(true, Ordering::Release);
+                state.epoch.store(CONFIRMED, Ordering::Release);
             } else {
                 cache.remove(&digest);
             }
@@ -887,9 +916,9 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
     /// interval, off the request path.
     fn record_use(
         &self,
-        token: &TokenInfo,
+        id: TokenId,
         last_touch: &AtomicI64,
-        expires: Option<&AtomicI64>,
+        expires: &AtomicI64,
         now: OffsetDateTime,
     ) {
         let inner = &*self.inner;
@@ -910,12 +939,11 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         } else {
             None
         };
-        if let (Some(new_expiry), Some(expires)) = (new_expiry, expires) {
+        if let Some(new_expiry) = new_expiry {
             expires.store(unix_millis(new_expiry), Ordering::Release);
         }
         let store = Arc::clone(&inner.store);
         let pending = Arc::clone(&inner.pending_writes);
-        let id = token.id;
         pending.count.fetch_add(1, Ordering::AcqRel);
         // Counts the write down however it ends: done, or dropped unfinished because
         // its runtime shut down first (an actix-web worker's, say), so that `flush`
@@ -1118,7 +1146,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
     pub fn forget_user(&self, user_id: &str) {
         self.inner.revocations.fetch_add(1, Ordering::AcqRel);
         if let Some(cache) = &self.inner.cache {
-            cache.retain(|_, entry| entry.identity.token.user_id != user_id);
+            cache.retain(|identity| identity.token().user_id != user_id);
         }
     }
 

@@ -4,6 +4,7 @@
 
 mod authentication;
 mod authenticator;
+mod cache;
 pub mod clock;
 pub mod digest;
 mod error;
