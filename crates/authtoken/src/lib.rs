@@ -25,6 +25,8 @@ pub use error::{AuthError, Challenge, ErrorResponse, IssueError, StoreError};
 pub use header::Keyword;
 pub use limiter::InvalidTokenLimit;
 pub use memory::MemoryStore;
-pub use store::{InsertOutcome, NewToken, TokenId, TokenInfo, TokenRecord, TokenStore};
+pub use store::{
+    InsertOutcome, JoinedLookup, NewToken, TokenId, TokenInfo, TokenRecord, TokenStore,
+};
 pub use token::{PlaintextToken, TokenPrefix};
 pub use user::{UserIdLoader, UserLoader};

@@ -206,6 +206,31 @@ pub enum InsertOutcome {
     DuplicateDigest,
 }
 
+/// Reads a token and its user in one query (a join, as Django's
+/// `select_related("user")` does), for [`crate::AuthenticatorBuilder::joined_lookup`].
+///
+/// Without it, a token the cache does not hold costs two round trips to the
+/// database: [`TokenStore::find_by_digest`], then [`crate::UserLoader::load`]. With
+/// it, one. The authenticator still asks the [`crate::UserLoader`] whether the user
+/// is active, and still uses the store and the loader for a token stored under an
+/// older HMAC key (found only after this lookup answered `None`).
+///
+/// `authtoken-sqlx` lists the token columns to select and reads them back from a
+/// row; the application writes the join with its own user table.
+pub trait JoinedLookup: Send + Sync + 'static {
+    /// The application's user, as the [`crate::UserLoader`] loads it.
+    type User: Send + Sync + 'static;
+    /// The lookup's own error, kept as the source of [`crate::StoreError`].
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// The token stored under `digest` and its user (`None` when the user does not
+    /// exist), or `None` when no token has that digest.
+    fn find_with_user(
+        &self,
+        digest: &TokenDigest,
+    ) -> impl Future<Output = Result<Option<(TokenRecord, Option<Self::User>)>, Self::Error>> + Send;
+}
+
 /// Storage for token records, looked up by digest.
 ///
 /// `Ok(None)` means "not found"; `Err` means the store failed, which authentication
@@ -281,4 +306,86 @@ pub trait TokenStore: Send + Sync + 'static {
         &self,
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<u64, Self::Error>> + Send;
+}
+
+/// A shared store is a store, so that an authenticator and the application (a
+/// [`JoinedLookup`], say) can hold the same one.
+impl<S: TokenStore> TokenStore for std::sync::Arc<S> {
+    type Error = S::Error;
+
+    fn insert(
+        &self,
+        token: &NewToken,
+        limit: Option<u32>,
+    ) -> impl Future<Output = Result<InsertOutcome, Self::Error>> + Send {
+        S::insert(self, token, limit)
+    }
+
+    fn find_by_digest(
+        &self,
+        digest: &TokenDigest,
+    ) -> impl Future<Output = Result<Option<TokenRecord>, Self::Error>> + Send {
+        S::find_by_digest(self, digest)
+    }
+
+    fn get(
+        &self,
+        id: TokenId,
+    ) -> impl Future<Output = Result<Option<TokenRecord>, Self::Error>> + Send {
+        S::get(self, id)
+    }
+
+    fn revoke(
+        &self,
+        id: TokenId,
+    ) -> impl Future<Output = Result<Option<TokenRecord>, Self::Error>> + Send {
+        S::revoke(self, id)
+    }
+
+    fn revoke_user(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<Vec<TokenRecord>, Self::Error>> + Send {
+        S::revoke_user(self, user_id)
+    }
+
+    fn list(
+        &self,
+        user_id: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<TokenInfo>, Self::Error>> + Send {
+        S::list(self, user_id)
+    }
+
+    fn touch(
+        &self,
+        id: TokenId,
+        used_at: OffsetDateTime,
+        expires: Option<OffsetDateTime>,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        S::touch(self, id, used_at, expires)
+    }
+
+    fn set_expiry(
+        &self,
+        id: TokenId,
+        expires: Option<OffsetDateTime>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        S::set_expiry(self, id, expires)
+    }
+
+    fn replace_digest(
+        &self,
+        id: TokenId,
+        digest: &TokenDigest,
+        key_version: u32,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        S::replace_digest(self, id, digest, key_version)
+    }
+
+    fn purge_expired(
+        &self,
+        now: OffsetDateTime,
+    ) -> impl Future<Output = Result<u64, Self::Error>> + Send {
+        S::purge_expired(self, now)
+    }
 }

@@ -1,0 +1,269 @@
+//! A [`JoinedLookup`] replaces the store read and the user load of a cache miss with
+//! one call, and every answer of the error table stays what it was.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use authtoken::{
+    AuthError, Authenticator, DigestKey, IssueOptions, IssuedToken, JoinedLookup, ManualClock,
+    MemoryStore, TokenDigest, TokenHasher, TokenRecord, TokenStore, UserLoader,
+};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct User {
+    name: String,
+    active: bool,
+}
+
+/// Users by id, counting loads, shared by the loader and the joined lookup.
+#[derive(Clone, Default)]
+struct Users {
+    users: Arc<Mutex<HashMap<String, User>>>,
+    loads: Arc<AtomicUsize>,
+}
+
+impl Users {
+    fn add(&self, id: &str, name: &str, active: bool) {
+        let user = User {
+            name: name.to_owned(),
+            active,
+        };
+        self.users
+            .lock()
+            .expect("users")
+            .insert(id.to_owned(), user);
+    }
+
+    fn get(&self, id: &str) -> Option<User> {
+        self.users.lock().expect("users").get(id).cloned()
+    }
+}
+
+impl UserLoader for Users {
+    type User = User;
+    type Error = std::convert::Infallible;
+
+    async fn load(&self, user_id: &str) -> Result<Option<User>, Self::Error> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        Ok(self.get(user_id))
+    }
+
+    fn is_active(&self, user: &User) -> bool {
+        user.active
+    }
+}
+
+/// The store and the users read "in one query": one call, counted.
+#[derive(Clone)]
+struct Joined {
+    store: Arc<MemoryStore>,
+    users: Users,
+    calls: Arc<AtomicUsize>,
+    failing: Arc<AtomicBool>,
+}
+
+impl JoinedLookup for Joined {
+    type User = User;
+    type Error = std::io::Error;
+
+    async fn find_with_user(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Option<(TokenRecord, Option<User>)>, Self::Error> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        if self.failing.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("database unreachable"));
+        }
+        let record = self
+            .store
+            .find_by_digest(digest)
+            .await
+            .unwrap_or_else(|never| match never {});
+        Ok(record.map(|record| {
+            let user = self.users.get(&record.info.user_id);
+            (record, user)
+        }))
+    }
+}
+
+struct Setup {
+    store: Arc<MemoryStore>,
+    users: Users,
+    joined: Joined,
+    clock: Arc<ManualClock>,
+}
+
+impl Setup {
+    fn new() -> Self {
+        let store = Arc::new(MemoryStore::new());
+        let users = Users::default();
+        users.add("1", "alice", true);
+        users.add("2", "bob", false);
+        let joined = Joined {
+            store: Arc::clone(&store),
+            users: users.clone(),
+            calls: Arc::default(),
+            failing: Arc::default(),
+        };
+        Self {
+            store,
+            users,
+            joined,
+            clock: Arc::new(ManualClock::starting_now()),
+        }
+    }
+
+    fn authenticator(&self, cache_capacity: usize, hasher: TokenHasher) -> Authenticator<User> {
+        Authenticator::builder(Arc::clone(&self.store), self.users.clone())
+            .joined_lookup(self.joined.clone())
+            .cache_capacity(cache_capacity)
+            .hasher(hasher)
+            .clock(self.clock.clone())
+            .build()
+            .expect("settings")
+    }
+
+    fn calls(&self) -> usize {
+        self.joined.calls.load(Ordering::SeqCst)
+    }
+
+    fn loads(&self) -> usize {
+        self.users.loads.load(Ordering::SeqCst)
+    }
+}
+
+fn header(issued: &IssuedToken) -> String {
+    format!("Token {}", issued.token().expose_secret())
+}
+
+async fn auth(auth: &Authenticator<User>, header: &str) -> Result<String, AuthError> {
+    auth.authenticate(Some(header.as_bytes()))
+        .await
+        .map(|identity| identity.expect("not anonymous").user().name.clone())
+}
+
+#[tokio::test]
+async fn one_call_a_request_with_the_cache_off_and_no_user_load() {
+    let setup = Setup::new();
+    let auth_off = setup.authenticator(0, TokenHasher::sha256());
+    let issued = auth_off
+        .issue("1", IssueOptions::new())
+        .await
+        .expect("issue");
+    for round in 1..=5 {
+        assert_eq!(auth(&auth_off, &header(&issued)).await, Ok("alice".into()));
+        assert_eq!(setup.calls(), round);
+    }
+    assert_eq!(setup.loads(), 0, "the user came with the token");
+}
+
+#[tokio::test]
+async fn a_miss_then_the_cache_with_the_cache_on() {
+    let setup = Setup::new();
+    let auth_on = setup.authenticator(100, TokenHasher::sha256());
+    let issued = auth_on
+        .issue("1", IssueOptions::new())
+        .await
+        .expect("issue");
+    for _ in 0..5 {
+        assert_eq!(auth(&auth_on, &header(&issued)).await, Ok("alice".into()));
+    }
+    assert_eq!(setup.calls(), 1);
+    assert_eq!(setup.loads(), 0);
+}
+
+#[tokio::test]
+async fn the_error_table_is_unchanged() {
+    let setup = Setup::new();
+    let authenticator = setup.authenticator(0, TokenHasher::sha256());
+    let inactive = authenticator
+        .issue("2", IssueOptions::new())
+        .await
+        .expect("issue");
+    let orphan = authenticator
+        .issue("3", IssueOptions::new())
+        .await
+        .expect("issue");
+    let short = authenticator
+        .issue("1", IssueOptions::new().expires_in(Duration::from_secs(60)))
+        .await
+        .expect("issue");
+    let revoked = authenticator
+        .issue("1", IssueOptions::new())
+        .await
+        .expect("issue");
+
+    assert_eq!(
+        auth(&authenticator, &header(&inactive)).await,
+        Err(AuthError::UserInactive),
+        "an inactive user"
+    );
+    assert_eq!(
+        auth(&authenticator, &header(&orphan)).await,
+        Err(AuthError::UserInactive),
+        "a user that does not exist"
+    );
+    assert_eq!(
+        auth(&authenticator, &header(&short)).await,
+        Ok("alice".into())
+    );
+    setup.clock.advance(Duration::from_secs(61));
+    assert_eq!(
+        auth(&authenticator, &header(&short)).await,
+        Err(AuthError::TokenExpired)
+    );
+    assert!(
+        authenticator
+            .revoke(revoked.info().id)
+            .await
+            .expect("revoke")
+    );
+    assert_eq!(
+        auth(&authenticator, &header(&revoked)).await,
+        Err(AuthError::InvalidToken)
+    );
+    let unknown = authtoken::TokenPrefix::default().generate();
+    assert_eq!(
+        auth(
+            &authenticator,
+            &format!("Token {}", unknown.expose_secret())
+        )
+        .await,
+        Err(AuthError::InvalidToken)
+    );
+    assert_eq!(setup.loads(), 0);
+
+    setup.joined.failing.store(true, Ordering::SeqCst);
+    let error = auth(&authenticator, &header(&inactive))
+        .await
+        .expect_err("fails closed");
+    assert!(matches!(error, AuthError::Unavailable(_)), "{error:?}");
+    assert_eq!(error.status(), 503);
+}
+
+#[tokio::test]
+async fn a_token_under_an_older_key_is_found_through_the_store_and_rekeyed() {
+    let setup = Setup::new();
+    let key = |version, fill| DigestKey::new(version, vec![fill; 32]).expect("key");
+    let before = setup.authenticator(0, TokenHasher::hmac(key(1, 1), []).expect("hasher"));
+    let issued = before.issue("1", IssueOptions::new()).await.expect("issue");
+
+    let after = setup.authenticator(
+        0,
+        TokenHasher::hmac(key(2, 2), [key(1, 1)]).expect("hasher"),
+    );
+    assert_eq!(auth(&after, &header(&issued)).await, Ok("alice".into()));
+    assert_eq!(
+        setup.calls(),
+        1,
+        "the joined lookup missed under the new key"
+    );
+    assert_eq!(setup.loads(), 1, "then the store and the loader found it");
+
+    // Re-keyed: the joined lookup finds it from now on.
+    assert_eq!(auth(&after, &header(&issued)).await, Ok("alice".into()));
+    assert_eq!(setup.calls(), 2);
+    assert_eq!(setup.loads(), 1);
+}
