@@ -16,6 +16,7 @@ use authtoken::{
 };
 use time::OffsetDateTime;
 
+mod joined;
 mod listener;
 #[cfg(feature = "mysql")]
 mod mysql;
@@ -24,6 +25,7 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use joined::{TOKEN_COLUMNS, TokenRow, read_token};
 pub use listener::RevocationListener;
 
 /// The table that records this crate's migrations, apart from the application's own
@@ -374,6 +376,47 @@ fn join_scopes(scopes: &[String]) -> String {
 
 fn split_scopes(scopes: &str) -> Vec<String> {
     scopes.split_ascii_whitespace().map(str::to_owned).collect()
+}
+
+/// The names a row's token columns go by.
+pub(crate) struct Columns {
+    id: &'static str,
+    digest: &'static str,
+    key_version: &'static str,
+    user_id: &'static str,
+    name: &'static str,
+    scopes: &'static str,
+    created_at: &'static str,
+    expires_at: &'static str,
+    last_used_at: &'static str,
+}
+
+impl Columns {
+    /// As the store's own queries select them.
+    const BARE: Self = Self {
+        id: "id",
+        digest: "digest",
+        key_version: "key_version",
+        user_id: "user_id",
+        name: "name",
+        scopes: "scopes",
+        created_at: "created_at",
+        expires_at: "expires_at",
+        last_used_at: "last_used_at",
+    };
+
+    /// As [`TOKEN_COLUMNS`] names them.
+    const JOINED: Self = Self {
+        id: "authtoken_id",
+        digest: "authtoken_digest",
+        key_version: "authtoken_key_version",
+        user_id: "authtoken_user_id",
+        name: "authtoken_name",
+        scopes: "authtoken_scopes",
+        created_at: "authtoken_created_at",
+        expires_at: "authtoken_expires_at",
+        last_used_at: "authtoken_last_used_at",
+    };
 }
 
 /// A row as every backend reads it, before conversion.

@@ -9,7 +9,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlRow};
 use sqlx::{MySqlConnection, MySqlPool, Row as _};
 use time::OffsetDateTime;
 
-use crate::{Error, PoolConfig, Row, join_scopes};
+use crate::{Columns, Error, PoolConfig, Row, join_scopes};
 
 /// The columns every query returns, as a literal so that queries stay `&'static str`.
 macro_rules! columns {
@@ -69,22 +69,27 @@ pub(crate) async fn connect(url: &str, config: PoolConfig) -> Result<MySqlPool, 
 }
 
 fn read_row(row: &MySqlRow) -> Result<TokenRecord, Error> {
-    let id: i64 = row.try_get("id")?;
-    let user_id: Vec<u8> = row.try_get("user_id")?;
+    read_columns(row, &Columns::BARE)
+}
+
+/// Reads a token from `row`, its columns named by `names`.
+pub(crate) fn read_columns(row: &MySqlRow, names: &Columns) -> Result<TokenRecord, Error> {
+    let id: i64 = row.try_get(names.id)?;
+    let user_id: Vec<u8> = row.try_get(names.user_id)?;
     let user_id = String::from_utf8(user_id).map_err(|_| Error::CorruptRow {
         id,
         reason: "user id is not UTF-8",
     })?;
     Row {
         id,
-        digest: row.try_get("digest")?,
-        key_version: row.try_get("key_version")?,
+        digest: row.try_get(names.digest)?,
+        key_version: row.try_get(names.key_version)?,
         user_id,
-        name: row.try_get("name")?,
-        scopes: row.try_get("scopes")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        last_used_at: row.try_get("last_used_at")?,
+        name: row.try_get(names.name)?,
+        scopes: row.try_get(names.scopes)?,
+        created_at: row.try_get(names.created_at)?,
+        expires_at: row.try_get(names.expires_at)?,
+        last_used_at: row.try_get(names.last_used_at)?,
     }
     .into_record()
 }

@@ -12,7 +12,7 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgRow};
 use sqlx::{PgPool, Row as _};
 use time::OffsetDateTime;
 
-use crate::{Error, PoolConfig, REVOCATION_CHANNEL, RevocationListener, Row, join_scopes};
+use crate::{Columns, Error, PoolConfig, REVOCATION_CHANNEL, RevocationListener, Row, join_scopes};
 
 /// The columns every query returns, as a literal so that queries stay `&'static str`.
 macro_rules! columns {
@@ -31,16 +31,21 @@ pub(crate) async fn connect(url: &str, config: PoolConfig) -> Result<PgPool, Err
 }
 
 fn read_row(row: &PgRow) -> Result<TokenRecord, Error> {
+    read_columns(row, &Columns::BARE)
+}
+
+/// Reads a token from `row`, its columns named by `names`.
+pub(crate) fn read_columns(row: &PgRow, names: &Columns) -> Result<TokenRecord, Error> {
     Row {
-        id: row.try_get("id")?,
-        digest: row.try_get("digest")?,
-        key_version: row.try_get("key_version")?,
-        user_id: row.try_get("user_id")?,
-        name: row.try_get("name")?,
-        scopes: row.try_get("scopes")?,
-        created_at: row.try_get("created_at")?,
-        expires_at: row.try_get("expires_at")?,
-        last_used_at: row.try_get("last_used_at")?,
+        id: row.try_get(names.id)?,
+        digest: row.try_get(names.digest)?,
+        key_version: row.try_get(names.key_version)?,
+        user_id: row.try_get(names.user_id)?,
+        name: row.try_get(names.name)?,
+        scopes: row.try_get(names.scopes)?,
+        created_at: row.try_get(names.created_at)?,
+        expires_at: row.try_get(names.expires_at)?,
+        last_used_at: row.try_get(names.last_used_at)?,
     }
     .into_record()
 }

@@ -8,7 +8,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row as _, SqlitePool};
 use time::OffsetDateTime;
 
-use crate::{Error, PoolConfig, Row, from_micros, join_scopes, to_micros};
+use crate::{Columns, Error, PoolConfig, Row, from_micros, join_scopes, to_micros};
 
 /// The columns every query returns, as a literal so that queries stay `&'static str`.
 macro_rules! columns {
@@ -23,7 +23,10 @@ pub(crate) async fn connect(url: &str, config: PoolConfig) -> Result<SqlitePool,
         .busy_timeout(std::time::Duration::from_secs(5))
         .foreign_keys(true);
     let in_memory = url.contains(":memory:") || url.contains("mode=memory");
-    let pool_options: SqlitePoolOptions = config.pool_options();
+    // No ping before each acquire: a SQLite connection is a file handle in this
+    // process and cannot go stale, and the ping is a round trip to the connection's
+    // worker thread, as costly as the lookup it would precede.
+    let pool_options: SqlitePoolOptions = config.pool_options().test_before_acquire(false);
     let pool = if in_memory {
         // An in-memory database lives as long as one connection to it: keep one open.
         pool_options
@@ -41,7 +44,12 @@ pub(crate) async fn connect(url: &str, config: PoolConfig) -> Result<SqlitePool,
 }
 
 fn read_row(row: &SqliteRow) -> Result<TokenRecord, Error> {
-    let id: i64 = row.try_get("id")?;
+    read_columns(row, &Columns::BARE)
+}
+
+/// Reads a token from `row`, its columns named by `names`.
+pub(crate) fn read_columns(row: &SqliteRow, names: &Columns) -> Result<TokenRecord, Error> {
+    let id: i64 = row.try_get(names.id)?;
     let micros = |column: &str| -> Result<Option<OffsetDateTime>, Error> {
         row.try_get::<Option<i64>, _>(column)?
             .map(|value| from_micros(id, value))
@@ -49,14 +57,14 @@ fn read_row(row: &SqliteRow) -> Result<TokenRecord, Error> {
     };
     Row {
         id,
-        digest: row.try_get("digest")?,
-        key_version: row.try_get("key_version")?,
-        user_id: row.try_get("user_id")?,
-        name: row.try_get("name")?,
-        scopes: row.try_get("scopes")?,
-        created_at: from_micros(id, row.try_get("created_at")?)?,
-        expires_at: micros("expires_at")?,
-        last_used_at: micros("last_used_at")?,
+        digest: row.try_get(names.digest)?,
+        key_version: row.try_get(names.key_version)?,
+        user_id: row.try_get(names.user_id)?,
+        name: row.try_get(names.name)?,
+        scopes: row.try_get(names.scopes)?,
+        created_at: from_micros(id, row.try_get(names.created_at)?)?,
+        expires_at: micros(names.expires_at)?,
+        last_used_at: micros(names.last_used_at)?,
     }
     .into_record()
 }

@@ -18,6 +18,7 @@ use crate::header::{Keyword, parse_authorization, parse_authorization_headers};
 use crate::limiter::{InvalidTokenLimit, Limiter};
 use crate::store::{
     InsertOutcome, JoinedLookup, NewToken, TokenId, TokenInfo, TokenRecord, TokenStore,
+    TokenWithUser,
 };
 use crate::token::{PlaintextToken, TokenPrefix, classify};
 use crate::user::UserLoader;
@@ -343,14 +344,14 @@ trait ErasedJoined<U>: Send + Sync + 'static {
     fn find_with_user<'a>(
         &'a self,
         digest: &'a TokenDigest,
-    ) -> StoreFuture<'a, Option<(TokenRecord, Option<U>)>>;
+    ) -> StoreFuture<'a, Option<TokenWithUser<U>>>;
 }
 
 impl<J: JoinedLookup> ErasedJoined<J::User> for J {
     fn find_with_user<'a>(
         &'a self,
         digest: &'a TokenDigest,
-    ) -> StoreFuture<'a, Option<(TokenRecord, Option<J::User>)>> {
+    ) -> StoreFuture<'a, Option<TokenWithUser<J::User>>> {
         Box::pin(async move {
             JoinedLookup::find_with_user(self, digest)
                 .await

@@ -27,6 +27,7 @@ pub use limiter::InvalidTokenLimit;
 pub use memory::MemoryStore;
 pub use store::{
     InsertOutcome, JoinedLookup, NewToken, TokenId, TokenInfo, TokenRecord, TokenStore,
+    TokenWithUser,
 };
 pub use token::{PlaintextToken, TokenPrefix};
 pub use user::{UserIdLoader, UserLoader};

@@ -228,8 +228,12 @@ pub trait JoinedLookup: Send + Sync + 'static {
     fn find_with_user(
         &self,
         digest: &TokenDigest,
-    ) -> impl Future<Output = Result<Option<(TokenRecord, Option<Self::User>)>, Self::Error>> + Send;
+    ) -> impl Future<Output = Result<Option<TokenWithUser<Self::User>>, Self::Error>> + Send;
 }
+
+/// What a [`JoinedLookup`] finds: the token, and its user (`None` when the user does
+/// not exist).
+pub type TokenWithUser<U> = (TokenRecord, Option<U>);
 
 /// Storage for token records, looked up by digest.
 ///

@@ -1,0 +1,95 @@
+//! Reading a token back from the application's own query, for an
+//! [`authtoken::JoinedLookup`] that joins the token table with its user table.
+
+use authtoken::TokenRecord;
+
+use crate::{Columns, Error};
+
+/// The token columns for a [`authtoken::JoinedLookup`] query to select, from the table
+/// [`crate::TOKENS_TABLE`] (not aliased), as a string literal, so that
+/// `concat!` can build a query that stays `&'static str`. Each column is renamed
+/// `authtoken_<column>`, so that none clashes with a column of the user table;
+/// [`read_token`] reads them back.
+///
+/// ```
+/// const FIND_WITH_USER: &str = concat!(
+///     "SELECT ",
+///     authtoken_sqlx::token_columns!(),
+///     ", users.username, users.is_active FROM authtoken_tokens \
+///      LEFT JOIN users ON users.id = CAST(authtoken_tokens.user_id AS BIGINT) \
+///      WHERE authtoken_tokens.digest = $1",
+/// );
+/// assert!(FIND_WITH_USER.contains("authtoken_tokens.digest AS authtoken_digest"));
+/// ```
+#[macro_export]
+macro_rules! token_columns {
+    () => {
+        "authtoken_tokens.id AS authtoken_id, \
+         authtoken_tokens.digest AS authtoken_digest, \
+         authtoken_tokens.key_version AS authtoken_key_version, \
+         authtoken_tokens.user_id AS authtoken_user_id, \
+         authtoken_tokens.name AS authtoken_name, \
+         authtoken_tokens.scopes AS authtoken_scopes, \
+         authtoken_tokens.created_at AS authtoken_created_at, \
+         authtoken_tokens.expires_at AS authtoken_expires_at, \
+         authtoken_tokens.last_used_at AS authtoken_last_used_at"
+    };
+}
+
+/// [`token_columns!`] as a constant.
+pub const TOKEN_COLUMNS: &str = token_columns!();
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// A row of one of the supported databases, from which [`read_token`] reads the
+/// [`TOKEN_COLUMNS`].
+pub trait TokenRow: sealed::Sealed {
+    /// Reads the token.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Database`] when a column is missing or of another type;
+    /// [`Error::CorruptRow`] when a value is out of range.
+    fn read_token(&self) -> Result<TokenRecord, Error>;
+}
+
+/// Reads the token a row's [`TOKEN_COLUMNS`] hold, as the store itself would.
+///
+/// # Errors
+///
+/// As [`TokenRow::read_token`].
+pub fn read_token<R: TokenRow>(row: &R) -> Result<TokenRecord, Error> {
+    row.read_token()
+}
+
+#[cfg(feature = "sqlite")]
+impl sealed::Sealed for sqlx::sqlite::SqliteRow {}
+
+#[cfg(feature = "sqlite")]
+impl TokenRow for sqlx::sqlite::SqliteRow {
+    fn read_token(&self) -> Result<TokenRecord, Error> {
+        crate::sqlite::read_columns(self, &Columns::JOINED)
+    }
+}
+
+#[cfg(feature = "postgres")]
+impl sealed::Sealed for sqlx::postgres::PgRow {}
+
+#[cfg(feature = "postgres")]
+impl TokenRow for sqlx::postgres::PgRow {
+    fn read_token(&self) -> Result<TokenRecord, Error> {
+        crate::postgres::read_columns(self, &Columns::JOINED)
+    }
+}
+
+#[cfg(feature = "mysql")]
+impl sealed::Sealed for sqlx::mysql::MySqlRow {}
+
+#[cfg(feature = "mysql")]
+impl TokenRow for sqlx::mysql::MySqlRow {
+    fn read_token(&self) -> Result<TokenRecord, Error> {
+        crate::mysql::read_columns(self, &Columns::JOINED)
+    }
+}
