@@ -4,15 +4,16 @@
 //! - `AUTHTOKEN_CACHE=off` turns the authenticator's token cache off, so that every
 //!   authenticated request reaches the database.
 //! - `AUTHTOKEN_BENCH_BASELINE=1` adds [`BASELINE_PATH`], served behind the obvious
-//!   hand-written check (read the header, one database query per request) that the
-//!   benchmark compares the library with.
+//!   hand-written check (read the header, one database query per request, on a pool
+//!   of its own opened with sqlx's defaults) that the benchmark compares the library
+//!   with.
 
 use authtoken::TokenHasher;
 use serde_json::json;
 use sqlx::Row as _;
 
 use crate::db::{DemoPool, on_pool};
-use crate::{DemoError, Reply};
+use crate::{DemoError, Reply, SetupError};
 
 /// The benchmark-only route, present only with `AUTHTOKEN_BENCH_BASELINE=1`:
 /// `GET` answers 200 `{"username"}` for a valid token and 401 otherwise.
@@ -58,6 +59,24 @@ impl BenchSwitches {
             baseline: is(baseline, &["1", "on", "true", "yes"]),
         }
     }
+}
+
+/// The baseline's own pool, opened as the obvious hand-written middleware would open
+/// it: `connect(url)` with sqlx's defaults (ten connections, a ping before each
+/// acquire), on the demo's database. `None` for an in-memory SQLite database, which
+/// another pool could not see: the baseline then shares the demo's pool.
+pub(crate) async fn baseline_pool(database_url: &str) -> Result<Option<DemoPool>, SetupError> {
+    if database_url.contains(":memory:") || database_url.contains("mode=memory") {
+        return Ok(None);
+    }
+    let scheme = database_url
+        .split_once(':')
+        .map_or("", |(scheme, _)| scheme);
+    Ok(Some(match scheme {
+        "sqlite" => DemoPool::Sqlite(sqlx::SqlitePool::connect(database_url).await?),
+        "postgres" | "postgresql" => DemoPool::Postgres(sqlx::PgPool::connect(database_url).await?),
+        _ => return Err(SetupError::UnsupportedUrl(format!("{scheme}:"))),
+    }))
 }
 
 /// The hand-written baseline: strip `Token ` or `Bearer `, digest the rest, and ask

@@ -113,7 +113,11 @@ async fn connect_sqlite(url: &str) -> Result<SqlitePool, SetupError> {
     let options = SqliteConnectOptions::from_str(url)?
         .busy_timeout(Duration::from_secs(5))
         .foreign_keys(true);
-    let pool_options = SqlitePoolOptions::new().acquire_timeout(ACQUIRE_TIMEOUT);
+    // No ping before each acquire: a SQLite connection is a file handle in this
+    // process and cannot go stale, and the ping is a round trip to its worker thread.
+    let pool_options = SqlitePoolOptions::new()
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .test_before_acquire(false);
     let pool = if url.contains(":memory:") || url.contains("mode=memory") {
         // An in-memory database lives as long as a connection to it: keep one open.
         pool_options

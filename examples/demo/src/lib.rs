@@ -35,6 +35,8 @@ pub struct Demo {
     pool: DemoPool,
     auth: Authenticator<DemoUser>,
     switches: BenchSwitches,
+    /// The benchmark baseline's own pool, with [`BenchSwitches::baseline`].
+    baseline_pool: Option<DemoPool>,
     /// On PostgreSQL: evicts tokens revoked by other processes from this one's cache.
     /// Stops when the last clone of the demo is dropped or the pool is closed.
     listener: Option<Arc<RevocationListener>>,
@@ -114,7 +116,9 @@ impl Demo {
         pool.migrate().await?;
         let store = pool.token_store();
         store.migrate().await?;
-        let mut builder = Authenticator::builder(store.clone(), DemoUsers::new(pool.clone()))
+        let users = DemoUsers::new(pool.clone());
+        let mut builder = Authenticator::builder(store.clone(), users.clone())
+            .joined_lookup(users)
             .realm("authtoken-demo");
         if !switches.cache {
             builder = builder.cache_capacity(0);
@@ -124,10 +128,16 @@ impl Demo {
             .spawn_revocation_listener(auth.clone())
             .await?
             .map(Arc::new);
+        let baseline_pool = if switches.baseline {
+            bench::baseline_pool(database_url).await?
+        } else {
+            None
+        };
         Ok(Self {
             pool,
             auth,
             switches,
+            baseline_pool,
             listener,
         })
     }
@@ -158,7 +168,11 @@ impl Demo {
     /// `GET` [`BASELINE_PATH`] (benchmark only): the hand-written one-query check of
     /// the `Authorization` header, 200 `{"username"}` or 401.
     pub async fn baseline(&self, authorization: Option<&[u8]>) -> Reply {
-        bench::baseline(&self.pool, authorization).await
+        bench::baseline(
+            self.baseline_pool.as_ref().unwrap_or(&self.pool),
+            authorization,
+        )
+        .await
     }
 
     /// `GET /api/health`: 200 `{"status":"ok"}`.
@@ -281,6 +295,9 @@ impl Demo {
     pub async fn close(&self) {
         self.auth.flush().await;
         self.pool.close().await;
+        if let Some(pool) = &self.baseline_pool {
+            pool.close().await;
+        }
     }
 
     async fn issue(&self, user: &DemoUser, name: &str) -> Result<serde_json::Value, DemoError> {

@@ -1,6 +1,8 @@
 //! The `users` table and the [`UserLoader`] that reads it.
 
-use authtoken::UserLoader;
+use authtoken::{JoinedLookup, TokenDigest, TokenWithUser, UserLoader};
+use authtoken_sqlx::{read_token, token_columns};
+use sqlx::Row as _;
 
 use crate::db::{DemoPool, on_pool};
 
@@ -66,6 +68,60 @@ impl UserLoader for DemoUsers {
 
     fn is_active(&self, user: &DemoUser) -> bool {
         user.active
+    }
+}
+
+/// A token and its user in one query (the authenticator's joined lookup). A token
+/// whose user id is not a number names nobody: the join finds no user.
+const FIND_WITH_USER_SQLITE: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    ", users.id AS user_row_id, users.username, users.is_active FROM authtoken_tokens \
+     LEFT JOIN users ON users.id = CAST(authtoken_tokens.user_id AS INTEGER) \
+     WHERE authtoken_tokens.digest = $1"
+);
+/// As [`FIND_WITH_USER_SQLITE`]; PostgreSQL refuses to cast text that is not a number.
+const FIND_WITH_USER_POSTGRES: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    ", users.id AS user_row_id, users.username, users.is_active FROM authtoken_tokens \
+     LEFT JOIN users ON users.id = CASE WHEN authtoken_tokens.user_id ~ '^[0-9]{1,18}$' \
+         THEN CAST(authtoken_tokens.user_id AS BIGINT) END \
+     WHERE authtoken_tokens.digest = $1"
+);
+
+impl JoinedLookup for DemoUsers {
+    type User = DemoUser;
+    type Error = authtoken_sqlx::Error;
+
+    async fn find_with_user(
+        &self,
+        digest: &TokenDigest,
+    ) -> Result<Option<TokenWithUser<DemoUser>>, Self::Error> {
+        let sql = match &self.pool {
+            DemoPool::Sqlite(_) => FIND_WITH_USER_SQLITE,
+            DemoPool::Postgres(_) => FIND_WITH_USER_POSTGRES,
+        };
+        on_pool!(&self.pool, pool => {
+            let Some(row) = sqlx::query(sql)
+                .bind(digest.as_bytes().as_slice())
+                .fetch_optional(pool)
+                .await?
+            else {
+                return Ok(None);
+            };
+            let token = read_token(&row)?;
+            let id: Option<i64> = row.try_get("user_row_id")?;
+            let user = match id {
+                None => None,
+                Some(id) => Some(DemoUser {
+                    id,
+                    username: row.try_get("username")?,
+                    active: row.try_get("is_active")?,
+                }),
+            };
+            Ok(Some((token, user)))
+        })
     }
 }
 
