@@ -1,7 +1,18 @@
-//! Reading a token back from the application's own query, for an
+//! Reading tokens back from the application's own query, for an
 //! [`authtoken::JoinedLookup`] that joins the token table with its user table.
+//!
+//! The lookup is asked for several digests at once. One statement text serves any
+//! number of them:
+//!
+//! - SQLite: `WHERE authtoken_tokens.digest IN (SELECT unhex(value) FROM json_each($1))`,
+//!   bound to [`digests_json`];
+//! - PostgreSQL: `WHERE authtoken_tokens.digest = ANY($1)`, bound to the digests as a
+//!   `Vec<Vec<u8>>` (`BYTEA[]`);
+//! - MySQL and MariaDB: `WHERE authtoken_tokens.digest IN (SELECT UNHEX(d) FROM
+//!   JSON_TABLE(?, '$[*]' COLUMNS (d CHAR(64) PATH '$')) AS digests)`, bound to
+//!   [`digests_json`].
 
-use authtoken::TokenRecord;
+use authtoken::{TokenDigest, TokenRecord};
 
 use crate::{Columns, Error};
 
@@ -38,6 +49,29 @@ macro_rules! token_columns {
 
 /// [`token_columns!`] as a constant.
 pub const TOKEN_COLUMNS: &str = token_columns!();
+
+/// `digests` as a JSON array of hex strings, for the SQLite and MySQL forms of the
+/// lookup above.
+///
+/// ```
+/// use authtoken::TokenDigest;
+/// let digests = [TokenDigest::from_bytes([0xab; 32])];
+/// assert_eq!(authtoken_sqlx::digests_json(&digests), format!("[\"{}\"]", "ab".repeat(32)));
+/// ```
+pub fn digests_json(digests: &[TokenDigest]) -> String {
+    let mut json = String::with_capacity(2 + digests.len() * 67);
+    json.push('[');
+    for (n, digest) in digests.iter().enumerate() {
+        if n > 0 {
+            json.push(',');
+        }
+        json.push('"');
+        json.push_str(&digest.to_hex());
+        json.push('"');
+    }
+    json.push(']');
+    json
+}
 
 mod sealed {
     pub trait Sealed {}

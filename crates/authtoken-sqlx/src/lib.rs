@@ -25,7 +25,7 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
-pub use joined::{TOKEN_COLUMNS, TokenRow, read_token};
+pub use joined::{TOKEN_COLUMNS, TokenRow, digests_json, read_token};
 pub use listener::RevocationListener;
 
 /// The table that records this crate's migrations, apart from the application's own

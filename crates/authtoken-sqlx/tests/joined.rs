@@ -10,10 +10,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use authtoken::{
-    AuthError, Authenticator, IssueOptions, IssuedToken, JoinedLookup, TokenDigest, TokenRecord,
-    TokenStore, UserLoader,
+    AuthError, Authenticator, IssueOptions, IssuedToken, JoinedLookup, TokenDigest, TokenStore,
+    TokenWithUser, UserLoader,
 };
-use authtoken_sqlx::{SqlxStore, read_token, token_columns};
+use authtoken_sqlx::{SqlxStore, digests_json, read_token, token_columns};
 use common::{CountingStore, TestDb};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,7 +38,7 @@ const SQLITE_FIND: &str = concat!(
     token_columns!(),
     ", app_users.id AS id, app_users.name, app_users.active FROM authtoken_tokens \
      LEFT JOIN app_users ON app_users.id = CAST(authtoken_tokens.user_id AS INTEGER) \
-     WHERE authtoken_tokens.digest = ?1"
+     WHERE authtoken_tokens.digest IN (SELECT unhex(value) FROM json_each(?1))"
 );
 const POSTGRES_FIND: &str = concat!(
     "SELECT ",
@@ -46,14 +46,15 @@ const POSTGRES_FIND: &str = concat!(
     ", app_users.id AS id, app_users.name, app_users.active FROM authtoken_tokens \
      LEFT JOIN app_users ON app_users.id = CASE WHEN authtoken_tokens.user_id ~ '^[0-9]{1,18}$' \
          THEN CAST(authtoken_tokens.user_id AS BIGINT) END \
-     WHERE authtoken_tokens.digest = $1"
+     WHERE authtoken_tokens.digest = ANY($1)"
 );
 const MYSQL_FIND: &str = concat!(
     "SELECT ",
     token_columns!(),
     ", app_users.id AS id, app_users.name, app_users.active FROM authtoken_tokens \
      LEFT JOIN app_users ON app_users.id = CAST(authtoken_tokens.user_id AS SIGNED) \
-     WHERE authtoken_tokens.digest = ?"
+     WHERE authtoken_tokens.digest IN (SELECT UNHEX(d) FROM \
+         JSON_TABLE(?, '$[*]' COLUMNS (d CHAR(64) PATH '$')) AS digests)"
 );
 
 /// The user half of a joined row (`None` when the join found no user).
@@ -126,28 +127,31 @@ impl AppUsers {
         }
     }
 
-    /// The token and user columns of the joined row for `digest`.
+    /// The token and user columns of the joined rows for `digests`.
     async fn find(
         &self,
-        digest: &TokenDigest,
-    ) -> Result<Option<(TokenRecord, Option<AppUser>)>, authtoken_sqlx::Error> {
-        let digest = digest.as_bytes().as_slice();
+        digests: &[TokenDigest],
+    ) -> Result<Vec<TokenWithUser<AppUser>>, authtoken_sqlx::Error> {
         macro_rules! run {
-            ($pool:expr, $sql:expr) => {
-                match sqlx::query($sql).bind(digest).fetch_optional($pool).await? {
-                    Some(row) => Some((read_token(&row)?, read_user(&row)?)),
-                    None => None,
-                }
+            ($pool:expr, $sql:expr, $bound:expr) => {
+                sqlx::query($sql)
+                    .bind($bound)
+                    .fetch_all($pool)
+                    .await?
+                    .iter()
+                    .map(|row| Ok((read_token(row)?, read_user(row)?)))
+                    .collect::<Result<Vec<_>, authtoken_sqlx::Error>>()?
             };
         }
         Ok(if let Some(pool) = self.store.sqlite_pool() {
-            run!(pool, SQLITE_FIND)
+            run!(pool, SQLITE_FIND, digests_json(digests))
         } else if let Some(pool) = self.store.pg_pool() {
-            run!(pool, POSTGRES_FIND)
+            let bytes: Vec<Vec<u8>> = digests.iter().map(|d| d.as_bytes().to_vec()).collect();
+            run!(pool, POSTGRES_FIND, bytes)
         } else if let Some(pool) = self.store.mysql_pool() {
-            run!(pool, MYSQL_FIND)
+            run!(pool, MYSQL_FIND, digests_json(digests))
         } else {
-            None
+            Vec::new()
         })
     }
 }
@@ -170,12 +174,12 @@ impl JoinedLookup for AppUsers {
     type User = AppUser;
     type Error = authtoken_sqlx::Error;
 
-    async fn find_with_user(
+    async fn find_with_users(
         &self,
-        digest: &TokenDigest,
-    ) -> Result<Option<(TokenRecord, Option<AppUser>)>, Self::Error> {
+        digests: &[TokenDigest],
+    ) -> Result<Vec<TokenWithUser<AppUser>>, Self::Error> {
         self.joined.fetch_add(1, Ordering::SeqCst);
-        self.find(digest).await
+        self.find(digests).await
     }
 }
 
@@ -209,7 +213,10 @@ mod cases {
             .await
             .expect("find")
             .expect("stored");
-        let (joined, user) = users.find(&digest).await.expect("query").expect("found");
+        let other = authtoken::TokenHasher::sha256().digest(b"no such token");
+        let mut found = users.find(&[other, digest, digest]).await.expect("query");
+        assert_eq!(found.len(), 1, "one row for the one stored token");
+        let (joined, user) = found.pop().expect("found");
         assert_eq!(joined, stored);
         assert_eq!(
             user,
@@ -275,9 +282,54 @@ mod cases {
         assert_eq!(counts.finds(), 0);
         assert_eq!(users.loads.load(Ordering::SeqCst), 0);
     }
+
+    pub async fn concurrent_requests_get_their_own_answers(db: TestDb) {
+        let users = AppUsers::create(db.store.clone()).await;
+        let auth = Authenticator::builder(db.store.clone(), users.clone())
+            .joined_lookup(users.clone())
+            .max_concurrent_lookups(1)
+            .cache_capacity(0)
+            .build()
+            .expect("settings");
+        let mut headers = Vec::new();
+        for n in 0..30 {
+            let user = if n % 3 == 0 { "2" } else { "1" };
+            let issued = auth.issue(user, IssueOptions::new()).await.expect("issue");
+            headers.push((user, header(&issued)));
+        }
+        headers.push(("none", "Token at_unknown_token".to_owned()));
+        let requests: Vec<_> = (0..120)
+            .map(|n| {
+                let (user, header) = headers[n % headers.len()].clone();
+                let auth = auth.clone();
+                tokio::spawn(async move {
+                    let answer = auth
+                        .authenticate(Some(header.as_bytes()))
+                        .await
+                        .map(|identity| identity.expect("not anonymous").user().name.clone());
+                    (user, answer)
+                })
+            })
+            .collect();
+        for request in requests {
+            let (user, answer) = request.await.expect("no panic");
+            let expected = match user {
+                "1" => Ok("alice".to_owned()),
+                "2" => Err(AuthError::UserInactive),
+                _ => Err(AuthError::InvalidToken),
+            };
+            assert_eq!(answer, expected, "a token of user {user}");
+        }
+        println!(
+            "120 requests, {} joined queries",
+            users.joined.load(Ordering::SeqCst)
+        );
+        auth.flush().await;
+    }
 }
 
 backend_tests!(
     read_token_reads_what_the_store_reads,
     authentication_takes_one_query,
+    concurrent_requests_get_their_own_answers,
 );

@@ -10,6 +10,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
+use crate::batch::{Batch, Batcher, Turn};
 use crate::cache::DigestCache;
 use crate::clock::{Clock, SystemClock};
 use crate::digest::{TokenDigest, TokenHasher};
@@ -341,23 +342,33 @@ impl<L: UserLoader> ErasedLoader<L::User> for L {
 
 /// [`JoinedLookup`] made object-safe.
 trait ErasedJoined<U>: Send + Sync + 'static {
-    fn find_with_user<'a>(
+    fn find_with_users<'a>(
         &'a self,
-        digest: &'a TokenDigest,
-    ) -> StoreFuture<'a, Option<TokenWithUser<U>>>;
+        digests: &'a [TokenDigest],
+    ) -> StoreFuture<'a, Vec<TokenWithUser<U>>>;
 }
 
 impl<J: JoinedLookup> ErasedJoined<J::User> for J {
-    fn find_with_user<'a>(
+    fn find_with_users<'a>(
         &'a self,
-        digest: &'a TokenDigest,
-    ) -> StoreFuture<'a, Option<TokenWithUser<J::User>>> {
+        digests: &'a [TokenDigest],
+    ) -> StoreFuture<'a, Vec<TokenWithUser<J::User>>> {
         Box::pin(async move {
-            JoinedLookup::find_with_user(self, digest)
+            JoinedLookup::find_with_users(self, digests)
                 .await
                 .map_err(StoreError::new)
         })
     }
+}
+
+/// What a joined lookup answers a request: its identity, a rejection, or `None`
+/// when no token has the digest (under the current key).
+type JoinedAnswer<U> = Result<Option<Identity<U>>, AuthError>;
+
+/// A joined lookup, and the queue that batches its calls.
+struct Joined<U> {
+    lookup: Box<dyn ErasedJoined<U>>,
+    batcher: Arc<Batcher<JoinedAnswer<U>>>,
 }
 
 /// A verified token's metadata and what this node tracks about it.
@@ -416,7 +427,7 @@ struct Inner<U> {
     settings: Settings,
     store: Arc<dyn ErasedStore>,
     loader: Box<dyn ErasedLoader<U>>,
-    joined: Option<Box<dyn ErasedJoined<U>>>,
+    joined: Option<Joined<U>>,
     clock: Arc<dyn Clock>,
     cache: Option<TokenCache<U>>,
     /// Throttles last-use writes with the token cache off (a cached token carries its
@@ -495,6 +506,7 @@ pub struct AuthenticatorBuilder<U> {
     store: Arc<dyn ErasedStore>,
     loader: Box<dyn ErasedLoader<U>>,
     joined: Option<Box<dyn ErasedJoined<U>>>,
+    max_concurrent_lookups: usize,
     keywords: Vec<Keyword>,
     realm: String,
     prefix: TokenPrefix,
@@ -605,6 +617,16 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
         self
     }
 
+    /// How many [`JoinedLookup`] queries may run at once (default 4, at least 1).
+    /// Requests that miss the cache while that many run wait, and the next query asks
+    /// for all their tokens at once: one round trip for many requests under load, no
+    /// wait at all when the database is idle.
+    #[must_use]
+    pub fn max_concurrent_lookups(mut self, max: usize) -> Self {
+        self.max_concurrent_lookups = max.max(1);
+        self
+    }
+
     /// Accept Django REST Framework's 40-hex keys (imported from a Django database).
     /// Off by default.
     #[must_use]
@@ -679,7 +701,10 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
                 },
                 store: self.store,
                 loader: self.loader,
-                joined: self.joined,
+                joined: self.joined.map(|lookup| Joined {
+                    lookup,
+                    batcher: Arc::new(Batcher::new(self.max_concurrent_lookups)),
+                }),
                 clock: self.clock,
                 cache,
                 use_marks,
@@ -739,6 +764,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             store: Arc::new(store),
             loader: Box::new(loader),
             joined: None,
+            max_concurrent_lookups: 4,
             keywords: vec![
                 Keyword::new("Token").unwrap_or_else(|_| unreachable!()),
                 Keyword::new("Bearer").unwrap_or_else(|_| unreachable!()),
@@ -858,35 +884,83 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             }
         }
 
+        if let Some(joined) = &inner.joined
+            && let Some(identity) = self.lookup_joined(joined, digest).await?
+        {
+            return Ok(identity);
+        }
         let epoch = inner.revocations.load(Ordering::Acquire);
-        let joined = match &inner.joined {
-            Some(joined) => joined
-                .find_with_user(&digest)
-                .await
-                .map_err(|error| unavailable("token lookup", error))?,
-            None => None,
+        // With a joined lookup the current digest was just asked for.
+        let Some(record) = self
+            .find(credential, digest, inner.joined.is_none())
+            .await?
+        else {
+            return Err(AuthError::InvalidToken);
         };
-        let (record, user) = match joined {
-            Some(found) => found,
-            None => {
-                // With a joined lookup the current digest was just asked for.
-                let Some(record) = self
-                    .find(credential, digest, inner.joined.is_none())
-                    .await?
-                else {
-                    return Err(AuthError::InvalidToken);
-                };
-                if record.info.is_expired_at(now) {
-                    return Err(AuthError::TokenExpired);
-                }
-                let user = inner
-                    .loader
-                    .load(&record.info.user_id)
-                    .await
-                    .map_err(|error| unavailable("user loader", error))?;
-                (record, user)
+        if record.info.is_expired_at(now) {
+            return Err(AuthError::TokenExpired);
+        }
+        let user = inner
+            .loader
+            .load(&record.info.user_id)
+            .await
+            .map_err(|error| unavailable("user loader", error))?;
+        self.admit(digest, record, user, epoch, now)
+    }
+
+    /// Asks the joined lookup for `digest`, in a batch with other requests' digests
+    /// when lookups are busy.
+    async fn lookup_joined(&self, joined: &Joined<U>, digest: TokenDigest) -> JoinedAnswer<U> {
+        let mut batch = match joined.batcher.join(digest).await {
+            Some(Turn::Answered(answer)) => return answer,
+            Some(Turn::Lead(batch)) => batch,
+            // The request that was to answer was dropped first.
+            None => Batch::alone(digest),
+        };
+        let inner = &*self.inner;
+        let epoch = inner.revocations.load(Ordering::Acquire);
+        let now = inner.clock.now();
+        let found = joined.lookup.find_with_users(batch.digests()).await;
+        batch.release();
+        let rows = match found {
+            Ok(rows) => rows,
+            Err(error) => {
+                let error = unavailable("token lookup", error);
+                batch.answer(|_| Err(error.clone()));
+                return Err(error);
             }
         };
+        let mut answers: Vec<(TokenDigest, Result<Identity<U>, AuthError>)> =
+            Vec::with_capacity(rows.len());
+        for (record, user) in rows {
+            let found = record.digest;
+            if batch.digests().contains(&found) && !answers.iter().any(|(seen, _)| *seen == found) {
+                answers.push((found, self.admit(found, record, user, epoch, now)));
+            }
+        }
+        let answer_for = |digest: &TokenDigest| -> JoinedAnswer<U> {
+            answers
+                .iter()
+                .find(|(found, _)| found == digest)
+                .map(|(_, answer)| answer.clone())
+                .transpose()
+        };
+        let own = answer_for(&digest);
+        batch.answer(answer_for);
+        own
+    }
+
+    /// Turns a token found in the store and its user into an identity, or the
+    /// rejection they call for; records the use and caches the identity.
+    fn admit(
+        &self,
+        digest: TokenDigest,
+        record: TokenRecord,
+        user: Option<U>,
+        epoch: u64,
+        now: OffsetDateTime,
+    ) -> Result<Identity<U>, AuthError> {
+        let inner = &*self.inner;
         if record.info.is_expired_at(now) {
             return Err(AuthError::TokenExpired);
         }
@@ -894,7 +968,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             Some(user) if inner.loader.is_active(&user) => user,
             _ => return Err(AuthError::UserInactive),
         };
-        let identity = Identity::read_at(user, record.info, now_ms, epoch);
+        let identity = Identity::read_at(user, record.info, unix_millis(now), epoch);
         let state = identity.state();
         match &inner.use_marks {
             Some(marks) => {

@@ -4,6 +4,7 @@
 
 mod authentication;
 mod authenticator;
+mod batch;
 mod cache;
 pub mod clock;
 pub mod digest;

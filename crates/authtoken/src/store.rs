@@ -206,14 +206,17 @@ pub enum InsertOutcome {
     DuplicateDigest,
 }
 
-/// Reads a token and its user in one query (a join, as Django's
+/// Reads tokens and their users in one query (a join, as Django's
 /// `select_related("user")` does), for [`crate::AuthenticatorBuilder::joined_lookup`].
 ///
 /// Without it, a token the cache does not hold costs two round trips to the
 /// database: [`TokenStore::find_by_digest`], then [`crate::UserLoader::load`]. With
-/// it, one. The authenticator still asks the [`crate::UserLoader`] whether the user
-/// is active, and still uses the store and the loader for a token stored under an
-/// older HMAC key (found only after this lookup answered `None`).
+/// it, one; and requests that miss the cache while lookups are already running are
+/// answered together, by one query for all their digests (see
+/// [`crate::AuthenticatorBuilder::max_concurrent_lookups`]). The authenticator still
+/// asks the [`crate::UserLoader`] whether a user is active, and still uses the store
+/// and the loader for a token stored under an older HMAC key (found only after this
+/// lookup missed it).
 ///
 /// `authtoken-sqlx` lists the token columns to select and reads them back from a
 /// row; the application writes the join with its own user table.
@@ -223,12 +226,13 @@ pub trait JoinedLookup: Send + Sync + 'static {
     /// The lookup's own error, kept as the source of [`crate::StoreError`].
     type Error: std::error::Error + Send + Sync + 'static;
 
-    /// The token stored under `digest` and its user (`None` when the user does not
-    /// exist), or `None` when no token has that digest.
-    fn find_with_user(
+    /// The tokens stored under any of `digests` (one to a few hundred, possibly
+    /// repeated), each with its user (`None` when the user does not exist), in any
+    /// order; a digest no token has is left out.
+    fn find_with_users(
         &self,
-        digest: &TokenDigest,
-    ) -> impl Future<Output = Result<Option<TokenWithUser<Self::User>>, Self::Error>> + Send;
+        digests: &[TokenDigest],
+    ) -> impl Future<Output = Result<Vec<TokenWithUser<Self::User>>, Self::Error>> + Send;
 }
 
 /// What a [`JoinedLookup`] finds: the token, and its user (`None` when the user does

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use authtoken::{
     AuthError, Authenticator, DigestKey, IssueOptions, IssuedToken, JoinedLookup, ManualClock,
-    MemoryStore, TokenDigest, TokenHasher, TokenRecord, TokenStore, UserLoader,
+    MemoryStore, TokenDigest, TokenHasher, TokenStore, TokenWithUser, UserLoader,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,29 +62,42 @@ struct Joined {
     users: Users,
     calls: Arc<AtomicUsize>,
     failing: Arc<AtomicBool>,
+    /// How many digests each call asked for.
+    sizes: Arc<Mutex<Vec<usize>>>,
+    /// When set, the next call waits for this before it answers.
+    hold: Arc<Mutex<Option<tokio::sync::oneshot::Receiver<()>>>>,
 }
 
 impl JoinedLookup for Joined {
     type User = User;
     type Error = std::io::Error;
 
-    async fn find_with_user(
+    async fn find_with_users(
         &self,
-        digest: &TokenDigest,
-    ) -> Result<Option<(TokenRecord, Option<User>)>, Self::Error> {
+        digests: &[TokenDigest],
+    ) -> Result<Vec<TokenWithUser<User>>, Self::Error> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        self.sizes.lock().expect("sizes").push(digests.len());
+        let hold = self.hold.lock().expect("hold").take();
+        if let Some(hold) = hold {
+            let _ = hold.await;
+        }
         if self.failing.load(Ordering::SeqCst) {
             return Err(std::io::Error::other("database unreachable"));
         }
-        let record = self
-            .store
-            .find_by_digest(digest)
-            .await
-            .unwrap_or_else(|never| match never {});
-        Ok(record.map(|record| {
-            let user = self.users.get(&record.info.user_id);
-            (record, user)
-        }))
+        let mut found = Vec::new();
+        for digest in digests {
+            let record = self
+                .store
+                .find_by_digest(digest)
+                .await
+                .unwrap_or_else(|never| match never {});
+            if let Some(record) = record {
+                let user = self.users.get(&record.info.user_id);
+                found.push((record, user));
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -106,6 +119,8 @@ impl Setup {
             users: users.clone(),
             calls: Arc::default(),
             failing: Arc::default(),
+            sizes: Arc::default(),
+            hold: Arc::default(),
         };
         Self {
             store,
@@ -118,6 +133,7 @@ impl Setup {
     fn authenticator(&self, cache_capacity: usize, hasher: TokenHasher) -> Authenticator<User> {
         Authenticator::builder(Arc::clone(&self.store), self.users.clone())
             .joined_lookup(self.joined.clone())
+            .max_concurrent_lookups(1)
             .cache_capacity(cache_capacity)
             .hasher(hasher)
             .clock(self.clock.clone())
@@ -266,4 +282,106 @@ async fn a_token_under_an_older_key_is_found_through_the_store_and_rekeyed() {
     assert_eq!(auth(&after, &header(&issued)).await, Ok("alice".into()));
     assert_eq!(setup.calls(), 2);
     assert_eq!(setup.loads(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn requests_that_arrive_during_a_lookup_share_the_next_one() {
+    let setup = Setup::new();
+    let authenticator = setup.authenticator(0, TokenHasher::sha256());
+    let alice = authenticator
+        .issue("1", IssueOptions::new())
+        .await
+        .expect("issue");
+    let bob = authenticator
+        .issue("2", IssueOptions::new())
+        .await
+        .expect("issue");
+    let unknown = format!(
+        "Token {}",
+        authtoken::TokenPrefix::default().generate().expose_secret()
+    );
+    // The first lookup is held until every other request has queued behind it.
+    let (release, hold) = tokio::sync::oneshot::channel();
+    *setup.joined.hold.lock().expect("hold") = Some(hold);
+    let first = tokio::spawn({
+        let authenticator = authenticator.clone();
+        let header = header(&alice);
+        async move { auth(&authenticator, &header).await }
+    });
+    while setup.calls() < 1 {
+        tokio::task::yield_now().await;
+    }
+    // 30 requests: alice (10, one token asked for by many), bob (inactive, 10) and an
+    // unknown token (10).
+    let mut queued = Vec::new();
+    for n in 0..30 {
+        let header = match n % 3 {
+            0 => header(&alice),
+            1 => header(&bob),
+            _ => unknown.clone(),
+        };
+        let authenticator = authenticator.clone();
+        queued.push((
+            n % 3,
+            tokio::spawn(async move { auth(&authenticator, &header).await }),
+        ));
+    }
+    // Give them time to queue (they cannot pass the held lookup).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(setup.calls(), 1, "nobody passed the running lookup");
+    release.send(()).expect("the first lookup waits");
+    assert_eq!(first.await.expect("no panic"), Ok("alice".into()));
+    for (kind, request) in queued {
+        let answer = request.await.expect("no panic");
+        let expected = match kind {
+            0 => Ok("alice".into()),
+            1 => Err(AuthError::UserInactive),
+            _ => Err(AuthError::InvalidToken),
+        };
+        assert_eq!(answer, expected, "request of kind {kind}");
+    }
+    // One lookup for the 30 that waited (two, should a request have been slow to
+    // queue on a busy machine): never one each.
+    let sizes = setup.joined.sizes.lock().expect("sizes").clone();
+    assert_eq!(sizes[0], 1, "{sizes:?}");
+    assert_eq!(sizes.iter().sum::<usize>(), 31, "{sizes:?}");
+    assert!(sizes.len() <= 3, "{sizes:?}");
+    assert_eq!(setup.loads(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_batch_fails_every_request_in_it_closed() {
+    let setup = Setup::new();
+    let authenticator = setup.authenticator(0, TokenHasher::sha256());
+    let alice = authenticator
+        .issue("1", IssueOptions::new())
+        .await
+        .expect("issue");
+    let (release, hold) = tokio::sync::oneshot::channel();
+    *setup.joined.hold.lock().expect("hold") = Some(hold);
+    let first = tokio::spawn({
+        let authenticator = authenticator.clone();
+        let header = header(&alice);
+        async move { auth(&authenticator, &header).await }
+    });
+    while setup.calls() < 1 {
+        tokio::task::yield_now().await;
+    }
+    let queued: Vec<_> = (0..10)
+        .map(|_| {
+            let authenticator = authenticator.clone();
+            let header = header(&alice);
+            tokio::spawn(async move { auth(&authenticator, &header).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    setup.joined.failing.store(true, Ordering::SeqCst);
+    release.send(()).expect("the first lookup waits");
+    for request in std::iter::once(first).chain(queued) {
+        let error = request
+            .await
+            .expect("no panic")
+            .expect_err("the store failed");
+        assert_eq!(error.status(), 503, "{error:?}");
+    }
 }

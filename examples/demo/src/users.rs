@@ -1,8 +1,7 @@
 //! The `users` table and the [`UserLoader`] that reads it.
 
 use authtoken::{JoinedLookup, TokenDigest, TokenWithUser, UserLoader};
-use authtoken_sqlx::{read_token, token_columns};
-use sqlx::Row as _;
+use authtoken_sqlx::{digests_json, read_token, token_columns};
 
 use crate::db::{DemoPool, on_pool};
 
@@ -71,58 +70,78 @@ impl UserLoader for DemoUsers {
     }
 }
 
-/// A token and its user in one query (the authenticator's joined lookup). A token
-/// whose user id is not a number names nobody: the join finds no user.
+/// Tokens and their users in one query (the authenticator's joined lookup), for any
+/// number of digests, bound as a JSON array of hex strings. A token whose user id is
+/// not a number names nobody: the join finds no user.
 const FIND_WITH_USER_SQLITE: &str = concat!(
     "SELECT ",
     token_columns!(),
     ", users.id AS user_row_id, users.username, users.is_active FROM authtoken_tokens \
      LEFT JOIN users ON users.id = CAST(authtoken_tokens.user_id AS INTEGER) \
-     WHERE authtoken_tokens.digest = $1"
+     WHERE authtoken_tokens.digest IN (SELECT unhex(value) FROM json_each($1))"
 );
-/// As [`FIND_WITH_USER_SQLITE`]; PostgreSQL refuses to cast text that is not a number.
+/// As [`FIND_WITH_USER_SQLITE`], the digests bound as a `BYTEA[]`; PostgreSQL refuses
+/// to cast text that is not a number.
 const FIND_WITH_USER_POSTGRES: &str = concat!(
     "SELECT ",
     token_columns!(),
     ", users.id AS user_row_id, users.username, users.is_active FROM authtoken_tokens \
      LEFT JOIN users ON users.id = CASE WHEN authtoken_tokens.user_id ~ '^[0-9]{1,18}$' \
          THEN CAST(authtoken_tokens.user_id AS BIGINT) END \
-     WHERE authtoken_tokens.digest = $1"
+     WHERE authtoken_tokens.digest = ANY($1)"
 );
 
 impl JoinedLookup for DemoUsers {
     type User = DemoUser;
     type Error = authtoken_sqlx::Error;
 
-    async fn find_with_user(
+    async fn find_with_users(
         &self,
-        digest: &TokenDigest,
-    ) -> Result<Option<TokenWithUser<DemoUser>>, Self::Error> {
-        let sql = match &self.pool {
-            DemoPool::Sqlite(_) => FIND_WITH_USER_SQLITE,
-            DemoPool::Postgres(_) => FIND_WITH_USER_POSTGRES,
+        digests: &[TokenDigest],
+    ) -> Result<Vec<TokenWithUser<DemoUser>>, Self::Error> {
+        let rows = match &self.pool {
+            DemoPool::Sqlite(pool) => {
+                let rows = sqlx::query(FIND_WITH_USER_SQLITE)
+                    .bind(digests_json(digests))
+                    .fetch_all(pool)
+                    .await?;
+                rows.iter().map(read_joined).collect::<Result<_, _>>()?
+            }
+            DemoPool::Postgres(pool) => {
+                let digests: Vec<&[u8]> = digests.iter().map(|d| d.as_bytes().as_slice()).collect();
+                let rows = sqlx::query(FIND_WITH_USER_POSTGRES)
+                    .bind(digests)
+                    .fetch_all(pool)
+                    .await?;
+                rows.iter().map(read_joined).collect::<Result<_, _>>()?
+            }
         };
-        on_pool!(&self.pool, pool => {
-            let Some(row) = sqlx::query(sql)
-                .bind(digest.as_bytes().as_slice())
-                .fetch_optional(pool)
-                .await?
-            else {
-                return Ok(None);
-            };
-            let token = read_token(&row)?;
-            let id: Option<i64> = row.try_get("user_row_id")?;
-            let user = match id {
-                None => None,
-                Some(id) => Some(DemoUser {
-                    id,
-                    username: row.try_get("username")?,
-                    active: row.try_get("is_active")?,
-                }),
-            };
-            Ok(Some((token, user)))
-        })
+        Ok(rows)
     }
+}
+
+/// A token and its user (`None` where the join found none) from a joined row.
+fn read_joined<R>(row: &R) -> Result<TokenWithUser<DemoUser>, authtoken_sqlx::Error>
+where
+    R: sqlx::Row + authtoken_sqlx::TokenRow,
+    for<'r> Option<i64>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<String>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> Option<bool>: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+{
+    let token = read_token(row)?;
+    let id: Option<i64> = row.try_get("user_row_id")?;
+    let username: Option<String> = row.try_get("username")?;
+    let active: Option<bool> = row.try_get("is_active")?;
+    let user = match (id, username, active) {
+        (Some(id), Some(username), Some(active)) => Some(DemoUser {
+            id,
+            username,
+            active,
+        }),
+        _ => None,
+    };
+    Ok((token, user))
 }
 
 /// A user row with its password hash, for login.
