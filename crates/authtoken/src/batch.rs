@@ -283,7 +283,7 @@ mod tests {
             let batcher = Arc::clone(&batcher);
             async move { batcher.join(digest(2)).await.is_some() }
         });
-        while batcher.lock().waiting.len() < 1 {
+        while batcher.lock().waiting.is_empty() {
             tokio::task::yield_now().await;
         }
         gone.abort();
