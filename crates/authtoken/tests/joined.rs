@@ -150,6 +150,37 @@ impl Setup {
     }
 }
 
+async fn issue(auth: &Authenticator<User>, user: &str, options: IssueOptions) -> IssuedToken {
+    auth.issue(user, options).await.expect("issue")
+}
+
+/// Authenticates `header` on another task.
+fn spawn_auth(
+    authenticator: &Authenticator<User>,
+    header: String,
+) -> tokio::task::JoinHandle<Result<String, AuthError>> {
+    let authenticator = authenticator.clone();
+    tokio::spawn(async move { auth(&authenticator, &header).await })
+}
+
+/// Starts a request for `header` whose lookup waits until the sender is used.
+async fn start_held_lookup(
+    setup: &Setup,
+    authenticator: &Authenticator<User>,
+    header: String,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<Result<String, AuthError>>,
+) {
+    let (release, hold) = tokio::sync::oneshot::channel();
+    *setup.joined.hold.lock().expect("hold") = Some(hold);
+    let first = spawn_auth(authenticator, header);
+    while setup.calls() < 1 {
+        tokio::task::yield_now().await;
+    }
+    (release, first)
+}
+
 fn header(issued: &IssuedToken) -> String {
     format!("Token {}", issued.token().expose_secret())
 }
@@ -164,10 +195,7 @@ async fn auth(auth: &Authenticator<User>, header: &str) -> Result<String, AuthEr
 async fn one_call_a_request_with_the_cache_off_and_no_user_load() {
     let setup = Setup::new();
     let auth_off = setup.authenticator(0, TokenHasher::sha256());
-    let issued = auth_off
-        .issue("1", IssueOptions::new())
-        .await
-        .expect("issue");
+    let issued = issue(&auth_off, "1", IssueOptions::new()).await;
     for round in 1..=5 {
         assert_eq!(auth(&auth_off, &header(&issued)).await, Ok("alice".into()));
         assert_eq!(setup.calls(), round);
@@ -179,10 +207,7 @@ async fn one_call_a_request_with_the_cache_off_and_no_user_load() {
 async fn a_miss_then_the_cache_with_the_cache_on() {
     let setup = Setup::new();
     let auth_on = setup.authenticator(100, TokenHasher::sha256());
-    let issued = auth_on
-        .issue("1", IssueOptions::new())
-        .await
-        .expect("issue");
+    let issued = issue(&auth_on, "1", IssueOptions::new()).await;
     for _ in 0..5 {
         assert_eq!(auth(&auth_on, &header(&issued)).await, Ok("alice".into()));
     }
@@ -194,22 +219,15 @@ async fn a_miss_then_the_cache_with_the_cache_on() {
 async fn the_error_table_is_unchanged() {
     let setup = Setup::new();
     let authenticator = setup.authenticator(0, TokenHasher::sha256());
-    let inactive = authenticator
-        .issue("2", IssueOptions::new())
-        .await
-        .expect("issue");
-    let orphan = authenticator
-        .issue("3", IssueOptions::new())
-        .await
-        .expect("issue");
-    let short = authenticator
-        .issue("1", IssueOptions::new().expires_in(Duration::from_secs(60)))
-        .await
-        .expect("issue");
-    let revoked = authenticator
-        .issue("1", IssueOptions::new())
-        .await
-        .expect("issue");
+    let inactive = issue(&authenticator, "2", IssueOptions::new()).await;
+    let orphan = issue(&authenticator, "3", IssueOptions::new()).await;
+    let short = issue(
+        &authenticator,
+        "1",
+        IssueOptions::new().expires_in(Duration::from_secs(60)),
+    )
+    .await;
+    let revoked = issue(&authenticator, "1", IssueOptions::new()).await;
 
     assert_eq!(
         auth(&authenticator, &header(&inactive)).await,
@@ -264,7 +282,7 @@ async fn a_token_under_an_older_key_is_found_through_the_store_and_rekeyed() {
     let setup = Setup::new();
     let key = |version, fill| DigestKey::new(version, vec![fill; 32]).expect("key");
     let before = setup.authenticator(0, TokenHasher::hmac(key(1, 1), []).expect("hasher"));
-    let issued = before.issue("1", IssueOptions::new()).await.expect("issue");
+    let issued = issue(&before, "1", IssueOptions::new()).await;
 
     let after = setup.authenticator(
         0,
@@ -288,29 +306,14 @@ async fn a_token_under_an_older_key_is_found_through_the_store_and_rekeyed() {
 async fn requests_that_arrive_during_a_lookup_share_the_next_one() {
     let setup = Setup::new();
     let authenticator = setup.authenticator(0, TokenHasher::sha256());
-    let alice = authenticator
-        .issue("1", IssueOptions::new())
-        .await
-        .expect("issue");
-    let bob = authenticator
-        .issue("2", IssueOptions::new())
-        .await
-        .expect("issue");
+    let alice = issue(&authenticator, "1", IssueOptions::new()).await;
+    let bob = issue(&authenticator, "2", IssueOptions::new()).await;
     let unknown = format!(
         "Token {}",
         authtoken::TokenPrefix::default().generate().expose_secret()
     );
     // The first lookup is held until every other request has queued behind it.
-    let (release, hold) = tokio::sync::oneshot::channel();
-    *setup.joined.hold.lock().expect("hold") = Some(hold);
-    let first = tokio::spawn({
-        let authenticator = authenticator.clone();
-        let header = header(&alice);
-        async move { auth(&authenticator, &header).await }
-    });
-    while setup.calls() < 1 {
-        tokio::task::yield_now().await;
-    }
+    let (release, first) = start_held_lookup(&setup, &authenticator, header(&alice)).await;
     // 30 requests: alice (10, one token asked for by many), bob (inactive, 10) and an
     // unknown token (10).
     let mut queued = Vec::new();
@@ -320,11 +323,7 @@ async fn requests_that_arrive_during_a_lookup_share_the_next_one() {
             1 => header(&bob),
             _ => unknown.clone(),
         };
-        let authenticator = authenticator.clone();
-        queued.push((
-            n % 3,
-            tokio::spawn(async move { auth(&authenticator, &header).await }),
-        ));
+        queued.push((n % 3, spawn_auth(&authenticator, header)));
     }
     // Give them time to queue (they cannot pass the held lookup).
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -353,26 +352,10 @@ async fn requests_that_arrive_during_a_lookup_share_the_next_one() {
 async fn a_failed_batch_fails_every_request_in_it_closed() {
     let setup = Setup::new();
     let authenticator = setup.authenticator(0, TokenHasher::sha256());
-    let alice = authenticator
-        .issue("1", IssueOptions::new())
-        .await
-        .expect("issue");
-    let (release, hold) = tokio::sync::oneshot::channel();
-    *setup.joined.hold.lock().expect("hold") = Some(hold);
-    let first = tokio::spawn({
-        let authenticator = authenticator.clone();
-        let header = header(&alice);
-        async move { auth(&authenticator, &header).await }
-    });
-    while setup.calls() < 1 {
-        tokio::task::yield_now().await;
-    }
+    let alice = issue(&authenticator, "1", IssueOptions::new()).await;
+    let (release, first) = start_held_lookup(&setup, &authenticator, header(&alice)).await;
     let queued: Vec<_> = (0..10)
-        .map(|_| {
-            let authenticator = authenticator.clone();
-            let header = header(&alice);
-            tokio::spawn(async move { auth(&authenticator, &header).await })
-        })
+        .map(|_| spawn_auth(&authenticator, header(&alice)))
         .collect();
     tokio::time::sleep(Duration::from_millis(200)).await;
     setup.joined.failing.store(true, Ordering::SeqCst);
