@@ -4,6 +4,7 @@ use std::fmt;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
+use actix_web::web::Bytes;
 use actix_web::{HttpResponse, ResponseError};
 use authtoken::{AuthError, Challenge, ErrorResponse};
 
@@ -151,7 +152,12 @@ impl ResponseError for AuthRejection {
                     body,
                 )
             }
-            Self::MissingMiddleware { .. } => (self.status(), None, None, self.body()),
+            Self::MissingMiddleware { .. } => (
+                self.status(),
+                None,
+                None,
+                Bytes::from_static(MISSING_MIDDLEWARE_BODY.as_bytes()),
+            ),
         };
         let mut response = HttpResponse::build(status);
         response.insert_header((
@@ -162,7 +168,7 @@ impl ResponseError for AuthRejection {
             response.insert_header((RETRY_AFTER, HeaderValue::from(seconds)));
         }
         if let Some(value) = www_authenticate {
-            match HeaderValue::try_from(value) {
+            match HeaderValue::from_maybe_shared(value) {
                 Ok(value) => {
                     response.insert_header((WWW_AUTHENTICATE, value));
                 }

@@ -35,11 +35,9 @@ impl<B> ResponseBody<B> {
         }
     }
 
-    pub(crate) fn rejection(body: String) -> Self {
+    pub(crate) fn rejection(body: Bytes) -> Self {
         Self {
-            kind: Kind::Rejection {
-                body: Some(Bytes::from(body)),
-            },
+            kind: Kind::Rejection { body: Some(body) },
         }
     }
 }

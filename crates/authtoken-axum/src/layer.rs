@@ -194,7 +194,7 @@ where
             };
             if required && let Err(error) = authentication.require() {
                 let rejection = AuthRejection::new(error, authentication.challenge().clone());
-                return Ok(rejection.to_http_response().map(ResponseBody::rejection));
+                return Ok(rejection.to_shared_response().map(ResponseBody::rejection));
             }
             let response = inner.call(request).await?;
             Ok(response.map(ResponseBody::inner))

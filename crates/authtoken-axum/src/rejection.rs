@@ -3,6 +3,7 @@
 use std::fmt;
 
 use authtoken::{AuthError, Challenge, ErrorResponse};
+use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
@@ -110,6 +111,13 @@ impl AuthRejection {
     /// The whole response, for any http 1.x stack: status, `WWW-Authenticate`,
     /// `content-type: application/json` and the body.
     pub fn to_http_response(&self) -> Response<String> {
+        self.to_shared_response()
+            .map(|body| String::from_utf8_lossy(&body).into_owned())
+    }
+
+    /// [`Self::to_http_response`] with the body as shared bytes: the core's static
+    /// body and precomputed challenge, copied nowhere.
+    pub(crate) fn to_shared_response(&self) -> Response<Bytes> {
         let (status, www_authenticate, retry_after, body) = match self {
             Self::Auth { error, challenge } => {
                 let ErrorResponse {
@@ -126,7 +134,7 @@ impl AuthRejection {
                     body,
                 )
             }
-            Self::MissingLayer { .. } => (self.status(), None, None, self.body()),
+            Self::MissingLayer { .. } => (self.status(), None, None, Bytes::from(self.body())),
         };
         let mut response = Response::new(body);
         *response.status_mut() = status;
@@ -139,7 +147,7 @@ impl AuthRejection {
             headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
         if let Some(value) = www_authenticate {
-            match HeaderValue::try_from(value) {
+            match HeaderValue::from_maybe_shared(value) {
                 Ok(value) => {
                     headers.insert(WWW_AUTHENTICATE, value);
                 }
@@ -177,6 +185,6 @@ impl std::error::Error for AuthRejection {
 #[cfg(feature = "axum")]
 impl axum::response::IntoResponse for AuthRejection {
     fn into_response(self) -> axum::response::Response {
-        self.to_http_response().map(axum::body::Body::from)
+        self.to_shared_response().map(axum::body::Body::from)
     }
 }

@@ -6,6 +6,7 @@ use std::fmt;
 use std::io::Cursor;
 use std::sync::{Mutex, PoisonError};
 
+use authtoken::bytes::Bytes;
 use authtoken::{AuthError, Challenge, ErrorResponse};
 use rocket::http::{Header, Status};
 use rocket::request::{self, Outcome, Request};
@@ -174,9 +175,12 @@ impl<'r> Responder<'r, 'static> for AuthRejection {
                     parts.body,
                 )
             }
-            Self::MissingAuthenticator { .. } => {
-                (500, None, None, MISSING_AUTHENTICATOR_BODY.to_owned())
-            }
+            Self::MissingAuthenticator { .. } => (
+                500,
+                None,
+                None,
+                Bytes::from_static(MISSING_AUTHENTICATOR_BODY.as_bytes()),
+            ),
         };
         let mut response = Response::build();
         response
@@ -185,8 +189,13 @@ impl<'r> Responder<'r, 'static> for AuthRejection {
         if let Some(seconds) = retry_after {
             response.header(Header::new("Retry-After", seconds.to_string()));
         }
+        // Rocket's header values are `str`s: the core's value is ASCII, so the
+        // lossy conversion never replaces anything.
         if let Some(challenge) = www_authenticate {
-            response.header(Header::new("WWW-Authenticate", challenge));
+            response.header(Header::new(
+                "WWW-Authenticate",
+                String::from_utf8_lossy(&challenge).into_owned(),
+            ));
         }
         response.sized_body(body.len(), Cursor::new(body));
         Ok(response.finalize())

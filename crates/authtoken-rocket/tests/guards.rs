@@ -173,9 +173,11 @@ fn expected(
     let response = auth.error_response(error);
     (
         response.status,
-        response.www_authenticate,
+        response
+            .www_authenticate
+            .map(|value| String::from_utf8(value.to_vec()).expect("an ASCII challenge")),
         Some(authtoken::ErrorResponse::CONTENT_TYPE.to_owned()),
-        response.body,
+        String::from_utf8(response.body.to_vec()).expect("a UTF-8 body"),
     )
 }
 

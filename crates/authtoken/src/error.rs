@@ -8,6 +8,8 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::sync::Arc;
 
+use bytes::Bytes;
+
 /// A failure of the token store or the user loader: infrastructure, not the client's
 /// fault. Authentication answers it with 503 and never lets the request through.
 ///
@@ -57,6 +59,39 @@ impl PartialEq for StoreError {
         Arc::ptr_eq(&self.source, &other.source)
     }
 }
+
+/// Defines each fixed detail twice, as the detail and as its JSON body, from one
+/// literal (no detail needs JSON escaping; a test checks the bodies).
+macro_rules! details {
+    ($($name:ident = $text:literal;)*) => {
+        mod detail {
+            $(pub(super) const $name: &str = $text;)*
+        }
+        // The throttled body names the wait, so it is never the fixed one.
+        #[allow(dead_code)]
+        mod body {
+            $(pub(super) const $name: &str = concat!("{\"detail\":\"", $text, "\"}");)*
+        }
+    };
+}
+
+details! {
+    NOT_PROVIDED = "Authentication credentials were not provided.";
+    NO_CREDENTIALS = "Invalid token header. No credentials provided.";
+    CONTAINS_SPACES = "Invalid token header. Token string should not contain spaces.";
+    INVALID_CHARACTERS = "Invalid token header. Token string should not contain invalid characters.";
+    CONFLICTING_HEADERS = "Invalid token header. Multiple different Authorization headers were sent.";
+    INVALID_TOKEN = "Invalid token.";
+    TOKEN_EXPIRED = "Token has expired.";
+    USER_INACTIVE = "User inactive or deleted.";
+    INSUFFICIENT_SCOPE = "You do not have permission to perform this action.";
+    UNAVAILABLE = "Authentication service unavailable.";
+    THROTTLED = "Request was throttled.";
+}
+
+/// How many errors answer with a `WWW-Authenticate` value that depends on the
+/// challenge alone (see [`AuthError::fixed_challenge_index`]).
+const FIXED_CHALLENGES: usize = 8;
 
 /// Why a request was not authenticated, one variant a row of the error table.
 ///
@@ -124,30 +159,59 @@ impl AuthError {
     /// [`AuthError::Throttled`] adds the wait: see [`Self::json_body`]).
     pub fn detail(&self) -> &'static str {
         match self {
-            Self::NotProvided => "Authentication credentials were not provided.",
-            Self::NoCredentials => "Invalid token header. No credentials provided.",
-            Self::CredentialContainsSpaces => {
-                "Invalid token header. Token string should not contain spaces."
-            }
-            Self::CredentialInvalidCharacters => {
-                "Invalid token header. Token string should not contain invalid characters."
-            }
-            Self::ConflictingHeaders => {
-                "Invalid token header. Multiple different Authorization headers were sent."
-            }
-            Self::InvalidToken => "Invalid token.",
-            Self::TokenExpired => "Token has expired.",
-            Self::UserInactive => "User inactive or deleted.",
-            Self::InsufficientScope { .. } => "You do not have permission to perform this action.",
-            Self::Unavailable(_) => "Authentication service unavailable.",
-            Self::Throttled { .. } => "Request was throttled.",
+            Self::NotProvided => detail::NOT_PROVIDED,
+            Self::NoCredentials => detail::NO_CREDENTIALS,
+            Self::CredentialContainsSpaces => detail::CONTAINS_SPACES,
+            Self::CredentialInvalidCharacters => detail::INVALID_CHARACTERS,
+            Self::ConflictingHeaders => detail::CONFLICTING_HEADERS,
+            Self::InvalidToken => detail::INVALID_TOKEN,
+            Self::TokenExpired => detail::TOKEN_EXPIRED,
+            Self::UserInactive => detail::USER_INACTIVE,
+            Self::InsufficientScope { .. } => detail::INSUFFICIENT_SCOPE,
+            Self::Unavailable(_) => detail::UNAVAILABLE,
+            Self::Throttled { .. } => detail::THROTTLED,
         }
+    }
+
+    /// The JSON body as a `&'static str`, for every error whose body is fixed: all
+    /// but [`AuthError::Throttled`], whose detail names the wait.
+    pub fn static_json_body(&self) -> Option<&'static str> {
+        Some(match self {
+            Self::NotProvided => body::NOT_PROVIDED,
+            Self::NoCredentials => body::NO_CREDENTIALS,
+            Self::CredentialContainsSpaces => body::CONTAINS_SPACES,
+            Self::CredentialInvalidCharacters => body::INVALID_CHARACTERS,
+            Self::ConflictingHeaders => body::CONFLICTING_HEADERS,
+            Self::InvalidToken => body::INVALID_TOKEN,
+            Self::TokenExpired => body::TOKEN_EXPIRED,
+            Self::UserInactive => body::USER_INACTIVE,
+            Self::InsufficientScope { .. } => body::INSUFFICIENT_SCOPE,
+            Self::Unavailable(_) => body::UNAVAILABLE,
+            Self::Throttled { .. } => return None,
+        })
     }
 
     /// The JSON body: `{"detail":"..."}`. A throttled request's detail says when to
     /// come back, as DRF's does: `Request was throttled. Expected available in 5
     /// seconds.`
     pub fn json_body(&self) -> String {
+        if let Some(body) = self.static_json_body() {
+            return body.to_owned();
+        }
+        self.build_json_body()
+    }
+
+    /// [`Self::json_body`] as shared bytes: a static body for every error but
+    /// [`AuthError::Throttled`], so that answering costs no allocation.
+    pub fn json_body_bytes(&self) -> Bytes {
+        match self.static_json_body() {
+            Some(body) => Bytes::from_static(body.as_bytes()),
+            None => Bytes::from(self.build_json_body()),
+        }
+    }
+
+    /// Writes the JSON body out, escaping the detail.
+    fn build_json_body(&self) -> String {
         let mut body = String::with_capacity(self.detail().len() + 48);
         body.push_str("{\"detail\":");
         match self {
@@ -180,44 +244,48 @@ impl AuthError {
     /// The `WWW-Authenticate` value for this error under `challenge`, or `None` when
     /// the response carries none (every 401 carries one).
     pub fn www_authenticate(&self, challenge: &Challenge) -> Option<String> {
-        match challenge.style {
-            ChallengeStyle::Bearer => {
-                let mut value = format!("Bearer realm=\"{}\"", challenge.realm);
-                let code = match self {
-                    Self::NotProvided => None,
-                    Self::ConflictingHeaders => Some("invalid_request"),
-                    Self::InsufficientScope { .. } => Some("insufficient_scope"),
-                    Self::Unavailable(_) | Self::Throttled { .. } => return None,
-                    _ => Some("invalid_token"),
-                };
-                if let Some(code) = code {
-                    value.push_str(", error=\"");
-                    value.push_str(code);
-                    value.push_str("\", error_description=\"");
-                    value.push_str(self.detail());
-                    value.push('"');
-                }
-                if let Self::InsufficientScope { required } = self {
-                    value.push_str(", scope=\"");
-                    value.push_str(required);
-                    value.push('"');
-                }
-                Some(value)
-            }
-            ChallengeStyle::Keyword => match self.status() {
-                401 => Some(challenge.keyword.to_string()),
-                _ => None,
-            },
+        self.www_authenticate_bytes(challenge)
+            .map(|value| String::from_utf8_lossy(&value).into_owned())
+    }
+
+    /// [`Self::www_authenticate`] as shared bytes (visible ASCII and spaces, a valid
+    /// header value): the challenge built it once when it was made, so this is a
+    /// reference-count increment for every error but
+    /// [`AuthError::InsufficientScope`], whose value names the scope.
+    pub fn www_authenticate_bytes(&self, challenge: &Challenge) -> Option<Bytes> {
+        match self.fixed_challenge_index() {
+            Some(index) => challenge.inner.fixed[index].clone(),
+            None => challenge.build(self).map(Bytes::from),
         }
     }
 
-    /// Everything a response needs, for `challenge`.
+    /// Where the `WWW-Authenticate` value of this error sits among a challenge's
+    /// precomputed ones, for an error whose value depends on the challenge alone.
+    fn fixed_challenge_index(&self) -> Option<usize> {
+        Some(match self {
+            Self::NotProvided => 0,
+            Self::NoCredentials => 1,
+            Self::CredentialContainsSpaces => 2,
+            Self::CredentialInvalidCharacters => 3,
+            Self::ConflictingHeaders => 4,
+            Self::InvalidToken => 5,
+            Self::TokenExpired => 6,
+            Self::UserInactive => 7,
+            Self::InsufficientScope { .. } | Self::Unavailable(_) | Self::Throttled { .. } => {
+                return None;
+            }
+        })
+    }
+
+    /// Everything a response needs, for `challenge`. For every error but
+    /// [`AuthError::InsufficientScope`] and [`AuthError::Throttled`] it allocates
+    /// nothing: the body is static and the challenge shared.
     pub fn response(&self, challenge: &Challenge) -> ErrorResponse {
         ErrorResponse {
             status: self.status(),
-            www_authenticate: self.www_authenticate(challenge),
+            www_authenticate: self.www_authenticate_bytes(challenge),
             retry_after: self.retry_after(),
-            body: self.json_body(),
+            body: self.json_body_bytes(),
         }
     }
 }
@@ -225,17 +293,21 @@ impl AuthError {
 /// The parts of an error response, ready for an adapter to copy into its framework's
 /// response type: status, optional `WWW-Authenticate` value, and a JSON body (send it
 /// with [`ErrorResponse::CONTENT_TYPE`]).
+///
+/// The header value and the body are shared [`Bytes`], so that an adapter builds its
+/// response without copying them (`HeaderValue::from_maybe_shared`, a `Bytes` body).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct ErrorResponse {
     /// The HTTP status code.
     pub status: u16,
-    /// The `WWW-Authenticate` header value, if the response carries one.
-    pub www_authenticate: Option<String>,
+    /// The `WWW-Authenticate` header value, if the response carries one: visible
+    /// ASCII and spaces, always a valid header value.
+    pub www_authenticate: Option<Bytes>,
     /// The `Retry-After` header value in seconds, for a throttled request (429).
     pub retry_after: Option<u64>,
-    /// The JSON body.
-    pub body: String,
+    /// The JSON body (UTF-8).
+    pub body: Bytes,
 }
 
 impl ErrorResponse {
@@ -245,11 +317,22 @@ impl ErrorResponse {
 
 /// How the `WWW-Authenticate` challenge reads: RFC 6750 when `Bearer` is an accepted
 /// keyword, DRF's bare keyword (`Token`) otherwise.
-#[derive(Debug, Clone, PartialEq, Eq)]
+///
+/// Cheap to clone (one shared allocation). It writes out the `WWW-Authenticate`
+/// value of every error whose value depends on the challenge alone once, when it is
+/// made, so that a rejected request costs no formatting
+/// ([`AuthError::www_authenticate_bytes`]).
+#[derive(Clone)]
 pub struct Challenge {
+    inner: Arc<ChallengeInner>,
+}
+
+struct ChallengeInner {
     style: ChallengeStyle,
-    realm: Arc<str>,
-    keyword: Arc<str>,
+    realm: Box<str>,
+    keyword: Box<str>,
+    /// The value of each error with a fixed value, by [`AuthError::fixed_challenge_index`].
+    fixed: [Option<Bytes>; FIXED_CHALLENGES],
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -261,25 +344,101 @@ enum ChallengeStyle {
 impl Challenge {
     /// RFC 6750 challenges in `realm`.
     pub fn bearer(realm: &str) -> Self {
-        Self {
-            style: ChallengeStyle::Bearer,
-            realm: sanitize_quoted(realm).into(),
-            keyword: "Bearer".into(),
-        }
+        Self::new(ChallengeStyle::Bearer, &sanitize_quoted(realm), "Bearer")
     }
 
     /// DRF's challenge: the bare keyword (`Token`).
     pub fn keyword(keyword: &str) -> Self {
-        Self {
-            style: ChallengeStyle::Keyword,
-            realm: "".into(),
+        Self::new(ChallengeStyle::Keyword, "", keyword)
+    }
+
+    fn new(style: ChallengeStyle, realm: &str, keyword: &str) -> Self {
+        let mut challenge = ChallengeInner {
+            style,
+            realm: realm.into(),
             keyword: keyword.into(),
+            fixed: Default::default(),
+        };
+        let fixed = [
+            AuthError::NotProvided,
+            AuthError::NoCredentials,
+            AuthError::CredentialContainsSpaces,
+            AuthError::CredentialInvalidCharacters,
+            AuthError::ConflictingHeaders,
+            AuthError::InvalidToken,
+            AuthError::TokenExpired,
+            AuthError::UserInactive,
+        ]
+        .map(|error| challenge.build(&error).map(Bytes::from));
+        challenge.fixed = fixed;
+        Self {
+            inner: Arc::new(challenge),
         }
     }
 
     /// The realm of a Bearer challenge (empty for a keyword challenge).
     pub fn realm(&self) -> &str {
-        &self.realm
+        &self.inner.realm
+    }
+
+    /// Writes out the `WWW-Authenticate` value of `error`.
+    fn build(&self, error: &AuthError) -> Option<String> {
+        self.inner.build(error)
+    }
+}
+
+impl ChallengeInner {
+    fn build(&self, error: &AuthError) -> Option<String> {
+        match self.style {
+            ChallengeStyle::Bearer => {
+                let mut value = format!("Bearer realm=\"{}\"", self.realm);
+                let code = match error {
+                    AuthError::NotProvided => None,
+                    AuthError::ConflictingHeaders => Some("invalid_request"),
+                    AuthError::InsufficientScope { .. } => Some("insufficient_scope"),
+                    AuthError::Unavailable(_) | AuthError::Throttled { .. } => return None,
+                    _ => Some("invalid_token"),
+                };
+                if let Some(code) = code {
+                    value.push_str(", error=\"");
+                    value.push_str(code);
+                    value.push_str("\", error_description=\"");
+                    value.push_str(error.detail());
+                    value.push('"');
+                }
+                if let AuthError::InsufficientScope { required } = error {
+                    value.push_str(", scope=\"");
+                    value.push_str(required);
+                    value.push('"');
+                }
+                Some(value)
+            }
+            ChallengeStyle::Keyword => match error.status() {
+                401 => Some(self.keyword.to_string()),
+                _ => None,
+            },
+        }
+    }
+}
+
+impl PartialEq for Challenge {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+            || (self.inner.style == other.inner.style
+                && self.inner.realm == other.inner.realm
+                && self.inner.keyword == other.inner.keyword)
+    }
+}
+
+impl Eq for Challenge {}
+
+impl fmt::Debug for Challenge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Challenge")
+            .field("style", &self.inner.style)
+            .field("realm", &self.inner.realm)
+            .field("keyword", &self.inner.keyword)
+            .finish()
     }
 }
 
@@ -464,6 +623,84 @@ mod tests {
             required: "x".into(),
         };
         assert_eq!(scope.www_authenticate(&challenge), None);
+    }
+
+    /// The `WWW-Authenticate` value written out from scratch, as every response
+    /// was built before challenges kept theirs.
+    fn built(error: &AuthError, challenge: &Challenge) -> Option<String> {
+        challenge.build(error)
+    }
+
+    #[test]
+    fn precomputed_challenges_equal_the_built_ones() {
+        let mut errors = all_errors();
+        errors.push(AuthError::Throttled { retry_after: 3 });
+        let challenges = [
+            Challenge::bearer("api"),
+            Challenge::bearer("a\"b realm"),
+            Challenge::bearer(""),
+            Challenge::keyword("Token"),
+            Challenge::keyword("Bearer"),
+        ];
+        for challenge in &challenges {
+            for error in &errors {
+                let expected = built(error, challenge);
+                let shared = error.www_authenticate_bytes(challenge);
+                assert_eq!(
+                    shared.as_deref(),
+                    expected.as_deref().map(str::as_bytes),
+                    "{error:?} {challenge:?}"
+                );
+                assert_eq!(error.www_authenticate(challenge), expected);
+                let response = error.response(challenge);
+                assert_eq!(response.www_authenticate, shared);
+                if let Some(value) = &response.www_authenticate {
+                    assert!(
+                        value.iter().all(|b| (b' '..=b'~').contains(b)),
+                        "{value:?} is a valid header value"
+                    );
+                }
+            }
+        }
+        // The fixed ones are built once and shared, not built per call.
+        let challenge = Challenge::bearer("api");
+        let copy = challenge.clone();
+        let first = AuthError::InvalidToken.www_authenticate_bytes(&challenge);
+        let again = AuthError::InvalidToken.www_authenticate_bytes(&copy);
+        assert_eq!(
+            first.as_ref().map(|b| b.as_ptr()),
+            again.as_ref().map(|b| b.as_ptr())
+        );
+    }
+
+    #[test]
+    fn static_bodies_equal_the_escaped_ones() {
+        let mut errors = all_errors();
+        errors.push(AuthError::Throttled { retry_after: 3 });
+        for error in &errors {
+            let built = error.build_json_body();
+            assert_eq!(error.json_body(), built, "{error:?}");
+            assert_eq!(error.json_body_bytes(), built.as_bytes(), "{error:?}");
+            assert_eq!(
+                error.response(&Challenge::bearer("api")).body,
+                built.as_bytes()
+            );
+            match error {
+                AuthError::Throttled { .. } => assert_eq!(error.static_json_body(), None),
+                _ => assert_eq!(error.static_json_body(), Some(built.as_str())),
+            }
+        }
+    }
+
+    #[test]
+    fn challenges_compare_and_print_by_their_settings() {
+        assert_eq!(Challenge::bearer("api"), Challenge::bearer("api"));
+        assert_ne!(Challenge::bearer("api"), Challenge::bearer("other"));
+        assert_ne!(Challenge::bearer("api"), Challenge::keyword("Bearer"));
+        assert_eq!(
+            format!("{:?}", Challenge::bearer("api")),
+            "Challenge { style: Bearer, realm: \"api\", keyword: \"Bearer\" }"
+        );
     }
 
     #[test]

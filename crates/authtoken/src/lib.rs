@@ -32,3 +32,6 @@ pub use store::{
 };
 pub use token::{PlaintextToken, TokenPrefix};
 pub use user::{UserIdLoader, UserLoader};
+
+/// The `bytes` crate, re-exported: [`ErrorResponse`] carries its [`bytes::Bytes`].
+pub use bytes;
