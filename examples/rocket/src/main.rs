@@ -8,15 +8,19 @@ use tracing_subscriber::EnvFilter;
 /// Rocket's launch banner (configuration, routes, fairings) would push the
 /// quickstart off the screen, and its per-request notes repeat the example's own
 /// request log: both left out unless `RUST_LOG` asks for them.
-const DEFAULT_FILTER: &str = "info,rocket=warn,rocket::launch=off,rocket::server::_=off";
+const DEFAULT_FILTER: &str = "info,rocket=warn,rocket::launch=off";
+
+/// Rocket's notes on each request, off whatever level `RUST_LOG` sets unless it names
+/// a Rocket target itself: `rocket::server::_` ("Responding with registered catcher")
+/// and this crate's `::_` (the routes' generated code: "Request guard failed", with
+/// the rejection). They come at warn level, once per refused request, so a client
+/// sending bad tokens would otherwise choose how much the server logs, and each line
+/// costs more than answering the request does.
+const REQUEST_NOTES: [&str; 2] = ["rocket::server::_=off", "authtoken_example_rocket::_=off"];
 
 #[rocket::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER)),
-        )
-        .init();
+    tracing_subscriber::fmt().with_env_filter(filter()).init();
     match run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -24,6 +28,19 @@ async fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `RUST_LOG` (or [`DEFAULT_FILTER`]), with [`REQUEST_NOTES`] unless it names Rocket.
+fn filter() -> EnvFilter {
+    let names_rocket = std::env::var("RUST_LOG").is_ok_and(|spec| spec.contains("rocket"));
+    let mut filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    if !names_rocket {
+        for directive in REQUEST_NOTES {
+            filter = filter.add_directive(directive.parse().expect("a valid directive"));
+        }
+    }
+    filter
 }
 
 async fn run() -> Result<(), String> {
