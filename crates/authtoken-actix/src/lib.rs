@@ -7,7 +7,7 @@ mod middleware;
 mod rejection;
 
 pub use extract::{Authenticated, MaybeAuthenticated, RequireScope};
-pub use middleware::{AuthMiddleware, AuthMiddlewareService};
+pub use middleware::{AuthMiddleware, AuthMiddlewareService, ResponseFuture};
 pub use rejection::AuthRejection;
 
 /// The outcome the middleware stores in the request extensions; a handler that

@@ -5,12 +5,14 @@ use std::fmt;
 use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{Error, HttpMessage, HttpRequest, ResponseError};
-use authtoken::{AuthError, Authentication, Authenticator};
+use authtoken::{AuthError, Authentication, Authenticator, PendingAuthentication};
+use pin_project_lite::pin_project;
 
 use crate::AuthRejection;
 
@@ -36,8 +38,9 @@ where
 ///
 /// Register it with [`App::wrap`](actix_web::App::wrap) or
 /// [`Scope::wrap`](actix_web::Scope::wrap). For each request it reads every
-/// `Authorization` header value, calls [`Authenticator::authenticate_headers`] once,
-/// and stores the outcome, an [`Authentication<U>`], in the request extensions, where
+/// `Authorization` header value, authenticates once (from memory, without a boxed
+/// future, when it can: [`Authenticator::authenticate_request_now`]; else asking the
+/// store first), and stores the outcome, an [`Authentication<U>`], in the request extensions, where
 /// [`Authenticated`](crate::Authenticated),
 /// [`MaybeAuthenticated`](crate::MaybeAuthenticated) and
 /// [`RequireScope`](crate::RequireScope) find it (and a handler that decides for
@@ -139,39 +142,144 @@ where
 {
     type Response = ServiceResponse<EitherBody<B>>;
     type Error = Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>>>>;
+    type Future = ResponseFuture<S::Future, B>;
 
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let service = Rc::clone(&self.service);
-        let authenticator = self.authenticator.clone();
-        let required = self.required;
-        Box::pin(async move {
-            let existing = req.extensions().get::<Authentication<U>>().cloned();
-            let authentication = match existing {
-                Some(authentication) => authentication,
-                None => {
-                    let values = req.headers().get_all(AUTHORIZATION);
-                    // The invalid-token limiter counts by the connection's peer
-                    // address (not a forwarded header a client could forge).
-                    let client = req.peer_addr().map(|address| address.ip());
-                    let authentication = authenticator
-                        .authenticate_request_from(client, values.map(|value| value.as_bytes()))
-                        .await;
-                    req.extensions_mut().insert(authentication.clone());
-                    authentication
+        let existing = req.extensions().get::<Authentication<U>>().cloned();
+        let authentication = match existing {
+            Some(authentication) => authentication,
+            None => {
+                let values = req.headers().get_all(AUTHORIZATION);
+                // The invalid-token limiter counts by the connection's peer address
+                // (not a forwarded header a client could forge).
+                let client = req.peer_addr().map(|address| address.ip());
+                let now = self
+                    .authenticator
+                    .authenticate_request_now(client, values.map(|value| value.as_bytes()));
+                match now {
+                    Ok(authentication) => {
+                        req.extensions_mut().insert(authentication.clone());
+                        authentication
+                    }
+                    Err(pending) => return self.call_after_store(req, pending),
                 }
+            }
+        };
+        // Memory answered: no boxed future, the service is called as it is.
+        if self.required
+            && let Err(error) = authentication.require()
+        {
+            return ResponseFuture {
+                kind: FutureKind::Rejected {
+                    response: Some(reject(req, error, &authentication)),
+                },
             };
+        }
+        ResponseFuture {
+            kind: FutureKind::Inner {
+                future: self.service.call(req),
+            },
+        }
+    }
+}
+
+impl<S, U> AuthMiddlewareService<S, U> {
+    /// A token the cache does not hold: the store is asked before the service is
+    /// called.
+    fn call_after_store<B>(
+        &self,
+        req: ServiceRequest,
+        pending: PendingAuthentication<U>,
+    ) -> ResponseFuture<S::Future, B>
+    where
+        S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
+        B: MessageBody + 'static,
+        U: Send + Sync + 'static,
+    {
+        let service = Rc::clone(&self.service);
+        let required = self.required;
+        let future = Box::pin(async move {
+            let authentication = pending.finish().await;
+            req.extensions_mut().insert(authentication.clone());
             if required && let Err(error) = authentication.require() {
-                let rejection = AuthRejection::new(error, authentication.challenge().clone());
-                let response = req.into_response(rejection.error_response());
-                return Ok(response.map_into_right_body());
+                return Ok(reject(req, error, &authentication));
             }
             service
                 .call(req)
                 .await
                 .map(ServiceResponse::map_into_left_body)
-        })
+        });
+        ResponseFuture {
+            kind: FutureKind::Store { future },
+        }
+    }
+}
+
+/// The answer of a middleware made with [`AuthMiddleware::require_authentication`]
+/// to a request without a user.
+fn reject<U: Send + Sync + 'static, B>(
+    req: ServiceRequest,
+    error: AuthError,
+    authentication: &Authentication<U>,
+) -> ServiceResponse<EitherBody<B>> {
+    let rejection = AuthRejection::new(error, authentication.challenge().clone());
+    req.into_response(rejection.error_response())
+        .map_into_right_body()
+}
+
+type BoxedResponse<B> =
+    Pin<Box<dyn Future<Output = Result<ServiceResponse<EitherBody<B>>, Error>>>>;
+
+pin_project! {
+    /// The future of [`AuthMiddlewareService`]: the service's own future when memory
+    /// answered (no credentials, a rejected or cached token), a ready rejection, or a
+    /// boxed future that asks the store first.
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        kind: FutureKind<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = FutureKindProj]
+    enum FutureKind<F, B> {
+        Inner { #[pin] future: F },
+        Rejected { response: Option<ServiceResponse<EitherBody<B>>> },
+        Store { future: BoxedResponse<B> },
+    }
+}
+
+impl<F, B> fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.kind {
+            FutureKind::Inner { .. } => "inner",
+            FutureKind::Rejected { .. } => "rejected",
+            FutureKind::Store { .. } => "store",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("kind", &kind)
+            .finish()
+    }
+}
+
+impl<F, B> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+{
+    type Output = Result<ServiceResponse<EitherBody<B>>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            FutureKindProj::Inner { future } => future
+                .poll(cx)
+                .map(|result| result.map(ServiceResponse::map_into_left_body)),
+            FutureKindProj::Rejected { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                None => panic!("ResponseFuture polled after it completed"),
+            },
+            FutureKindProj::Store { future } => future.as_mut().poll(cx),
+        }
     }
 }

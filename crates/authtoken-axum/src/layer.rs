@@ -6,9 +6,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use authtoken::{Authentication, Authenticator};
+use authtoken::{Authentication, Authenticator, PendingAuthentication};
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request, Response};
+use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -23,8 +24,10 @@ use crate::{AuthRejection, ResponseBody};
 /// even where a user is optional). With [`AuthLayer::require_authentication`] the
 /// layer answers those requests itself, for everything it wraps.
 ///
-/// Reads every `Authorization` header of the request and calls
-/// [`Authenticator::authenticate_headers`] once. A request that already carries an
+/// Reads every `Authorization` header of the request and authenticates it once: from
+/// memory without a future of its own when it can
+/// ([`Authenticator::authenticate_request_now`]: no credentials, a malformed or
+/// cached token), else asking the store first. A request that already carries an
 /// [`Authentication<U>`] (from an outer `AuthLayer<U>`) is not authenticated again.
 ///
 /// ```
@@ -147,9 +150,57 @@ impl<S: fmt::Debug, U> fmt::Debug for AuthService<S, U> {
     }
 }
 
-/// The future of [`AuthService`].
-pub type ResponseFuture<B, E> =
-    Pin<Box<dyn Future<Output = Result<Response<ResponseBody<B>>, E>> + Send + 'static>>;
+pin_project! {
+    /// The future of [`AuthService`]: the inner service's own future when memory
+    /// answered (no credentials, a rejected or cached token), a ready rejection, or a
+    /// boxed future that asks the store first.
+    pub struct ResponseFuture<F, B, E> {
+        #[pin]
+        kind: FutureKind<F, B, E>,
+    }
+}
+
+pin_project! {
+    #[project = FutureKindProj]
+    enum FutureKind<F, B, E> {
+        Inner { #[pin] future: F },
+        Rejected { response: Option<Response<ResponseBody<B>>> },
+        Store { future: Pin<Box<dyn Future<Output = Result<Response<ResponseBody<B>>, E>> + Send + 'static>> },
+    }
+}
+
+impl<F, B, E> fmt::Debug for ResponseFuture<F, B, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.kind {
+            FutureKind::Inner { .. } => "inner",
+            FutureKind::Rejected { .. } => "rejected",
+            FutureKind::Store { .. } => "store",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("kind", &kind)
+            .finish()
+    }
+}
+
+impl<F, B, E> Future for ResponseFuture<F, B, E>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+{
+    type Output = Result<Response<ResponseBody<B>>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            FutureKindProj::Inner { future } => future
+                .poll(cx)
+                .map(|result| result.map(|response| response.map(ResponseBody::inner))),
+            FutureKindProj::Rejected { response } => match response.take() {
+                Some(response) => Poll::Ready(Ok(response)),
+                None => panic!("ResponseFuture polled after it completed"),
+            },
+            FutureKindProj::Store { future } => future.as_mut().poll(cx),
+        }
+    }
+}
 
 impl<S, U, ReqBody, ResBody> Service<Request<ReqBody>> for AuthService<S, U>
 where
@@ -160,46 +211,94 @@ where
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<ResBody, S::Error>;
+    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        // `self.inner` was polled ready, its clone was not: keep the clone here and
-        // move the ready service into the future, which calls it after the await.
+        let known = request.extensions().get::<Authentication<U>>().cloned();
+        let authentication = match known {
+            // An outer layer authenticated this request already.
+            Some(authentication) => authentication,
+            None => {
+                let values = request
+                    .headers()
+                    .get_all(AUTHORIZATION)
+                    .iter()
+                    .map(HeaderValue::as_bytes);
+                let client = client_address(&request);
+                match self.authenticator.authenticate_request_now(client, values) {
+                    Ok(authentication) => {
+                        request.extensions_mut().insert(authentication.clone());
+                        authentication
+                    }
+                    Err(pending) => return self.call_after_store(request, pending),
+                }
+            }
+        };
+        // Memory answered: no future of this layer's own, and the ready inner service
+        // is called as it is.
+        if self.required
+            && let Err(error) = authentication.require()
+        {
+            return ResponseFuture {
+                kind: FutureKind::Rejected {
+                    response: Some(rejection_response(error, &authentication)),
+                },
+            };
+        }
+        ResponseFuture {
+            kind: FutureKind::Inner {
+                future: self.inner.call(request),
+            },
+        }
+    }
+}
+
+impl<S, U> AuthService<S, U> {
+    /// The slow path: a token the cache does not hold. The store is asked before the
+    /// inner service is called, so the ready service moves into the future and a
+    /// clone stays here.
+    fn call_after_store<ReqBody, ResBody>(
+        &mut self,
+        mut request: Request<ReqBody>,
+        pending: PendingAuthentication<U>,
+    ) -> ResponseFuture<S::Future, ResBody, S::Error>
+    where
+        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
+        S::Future: Send + 'static,
+        ReqBody: Send + 'static,
+        U: Send + Sync + 'static,
+    {
         let mut inner = self.inner.clone();
         std::mem::swap(&mut self.inner, &mut inner);
-        let authenticator = self.authenticator.clone();
         let required = self.required;
-
-        Box::pin(async move {
-            let authentication = match request.extensions().get::<Authentication<U>>() {
-                // An outer layer authenticated this request already.
-                Some(authentication) => authentication.clone(),
-                None => {
-                    let values = request
-                        .headers()
-                        .get_all(AUTHORIZATION)
-                        .iter()
-                        .map(HeaderValue::as_bytes);
-                    let client = client_address(&request);
-                    let authentication = authenticator
-                        .authenticate_request_from(client, values)
-                        .await;
-                    request.extensions_mut().insert(authentication.clone());
-                    authentication
-                }
-            };
+        let future = Box::pin(async move {
+            let authentication = pending.finish().await;
+            request.extensions_mut().insert(authentication.clone());
             if required && let Err(error) = authentication.require() {
-                let rejection = AuthRejection::new(error, authentication.challenge().clone());
-                return Ok(rejection.to_shared_response().map(ResponseBody::rejection));
+                return Ok(rejection_response(error, &authentication));
             }
             let response = inner.call(request).await?;
             Ok(response.map(ResponseBody::inner))
-        })
+        });
+        ResponseFuture {
+            kind: FutureKind::Store { future },
+        }
     }
+}
+
+/// The response of a layer made with [`AuthLayer::require_authentication`] to a
+/// request without a user.
+fn rejection_response<U: Send + Sync + 'static, B>(
+    error: authtoken::AuthError,
+    authentication: &Authentication<U>,
+) -> Response<ResponseBody<B>> {
+    AuthRejection::new(error, authentication.challenge().clone())
+        .to_shared_response()
+        .map(ResponseBody::rejection)
 }
 
 /// The peer address the invalid-token limiter counts a request under: axum's

@@ -4,8 +4,12 @@
 use std::fmt;
 use std::net::IpAddr;
 
+use zeroize::Zeroizing;
+
 use crate::authenticator::{Authenticator, Identity};
+use crate::digest::TokenDigest;
 use crate::error::{AuthError, Challenge};
+use crate::header::parse_authorization_headers;
 use crate::limiter::counts_as_failure;
 
 /// The outcome of authenticating one request, with the authenticator that decided.
@@ -170,7 +174,54 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
     where
         I: IntoIterator<Item = &'h [u8]>,
     {
-        let mut result = self.authenticate_headers(headers).await;
+        match self.authenticate_request_now(client, headers) {
+            Ok(authentication) => authentication,
+            Err(pending) => pending.finish().await,
+        }
+    }
+
+    /// As [`Self::authenticate_request_from`], without waiting when memory is enough:
+    /// no credentials, a malformed or bad-checksum token, a cached token, a throttled
+    /// client. `Err` when the store must be asked: then
+    /// [`PendingAuthentication::finish`] does it. An adapter answers the common cases
+    /// without a future of its own this way.
+    ///
+    /// # Errors
+    ///
+    /// The [`PendingAuthentication`] of a token the cache does not hold.
+    pub fn authenticate_request_now<'h, I>(
+        &self,
+        client: Option<IpAddr>,
+        headers: I,
+    ) -> Result<Authentication<U>, PendingAuthentication<U>>
+    where
+        I: IntoIterator<Item = &'h [u8]>,
+    {
+        let result = match parse_authorization_headers(headers, self.keywords()) {
+            Err(error) => Err(error),
+            Ok(None) => Ok(None),
+            Ok(Some(credential)) => match self.answer_from_memory(credential) {
+                Ok(answer) => answer.map(Some),
+                Err(digest) => {
+                    return Err(PendingAuthentication {
+                        authenticator: self.clone(),
+                        client,
+                        credential: Zeroizing::new(credential.to_vec()),
+                        digest,
+                    });
+                }
+            },
+        };
+        Ok(self.settle(client, result))
+    }
+
+    /// The request's [`Authentication`] for `result`, throttled when the client keeps
+    /// sending invalid credentials.
+    fn settle(
+        &self,
+        client: Option<IpAddr>,
+        mut result: Result<Option<Identity<U>>, AuthError>,
+    ) -> Authentication<U> {
         if let (Err(error), Some(client), Some((limiter, now_ms))) =
             (&result, client, self.limiter())
             && counts_as_failure(error)
@@ -180,6 +231,37 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             result = Err(throttled);
         }
         Authentication::new(result, self.clone())
+    }
+}
+
+/// A request whose token the cache does not hold, from
+/// [`Authenticator::authenticate_request_now`]: [`Self::finish`] asks the store. It
+/// keeps a copy of the credential, wiped when dropped.
+pub struct PendingAuthentication<U> {
+    authenticator: Authenticator<U>,
+    client: Option<IpAddr>,
+    credential: Zeroizing<Vec<u8>>,
+    digest: TokenDigest,
+}
+
+impl<U: Send + Sync + 'static> PendingAuthentication<U> {
+    /// Asks the store, and settles the request as
+    /// [`Authenticator::authenticate_request_from`] would.
+    pub async fn finish(self) -> Authentication<U> {
+        let result = self
+            .authenticator
+            .answer_from_store(&self.credential, self.digest)
+            .await
+            .map(Some);
+        self.authenticator.settle(self.client, result)
+    }
+}
+
+impl<U> fmt::Debug for PendingAuthentication<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PendingAuthentication")
+            .field("client", &self.client)
+            .finish_non_exhaustive()
     }
 }
 
@@ -243,6 +325,41 @@ mod tests {
         assert_eq!(bad.optional().unwrap_err(), AuthError::InvalidToken);
         assert_eq!(bad.require().unwrap_err(), AuthError::InvalidToken);
         assert_eq!(bad.challenge(), auth.challenge());
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn memory_answers_without_waiting_and_the_store_only_when_needed() {
+        let auth = Authenticator::builder(MemoryStore::new(), UserIdLoader)
+            .invalid_token_limit(1, std::time::Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let issued = auth.issue("ada", IssueOptions::new()).await.unwrap();
+        let header = format!("Token {}", issued.token().expose_secret());
+        let client = Some(std::net::IpAddr::from([192, 0, 2, 1]));
+
+        // Not cached yet: the store must be asked, then the answer is the usual one.
+        let pending = auth
+            .authenticate_request_now(client, [header.as_bytes()])
+            .expect_err("not cached yet");
+        assert!(!format!("{pending:?}").contains(issued.token().expose_secret()));
+        assert_eq!(pending.finish().await.require().unwrap().user(), "ada");
+        // Cached now: answered from memory.
+        let cached = auth
+            .authenticate_request_now(client, [header.as_bytes()])
+            .expect("cached");
+        assert_eq!(cached.require().unwrap().user(), "ada");
+        // No credentials, and a malformed token: answered from memory too, and the
+        // limiter counts the failure (the second is throttled).
+        let anonymous = auth
+            .authenticate_request_now(client, None::<&[u8]>)
+            .expect("anonymous");
+        assert!(anonymous.identity().is_none());
+        for expected in [401, 429] {
+            let bad = auth
+                .authenticate_request_now(client, [b"Token atk_nope".as_slice()])
+                .expect("malformed");
+            assert_eq!(bad.error().map(AuthError::status), Some(expected));
+        }
     }
 
     /// A last-use write whose runtime shut down before it ran (an actix-web worker

@@ -855,18 +855,31 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         &self,
         credential: &[u8],
     ) -> Result<Identity<U>, AuthError> {
+        match self.answer_from_memory(credential) {
+            Ok(answer) => answer,
+            Err(digest) => self.answer_from_store(credential, digest).await,
+        }
+    }
+
+    /// What memory alone answers for a credential, without waiting: a rejection for a
+    /// malformed or bad-checksum token, or the identity of a cached token. `Err` with
+    /// the credential's digest when the store must be asked
+    /// ([`Self::answer_from_store`]).
+    pub(crate) fn answer_from_memory(
+        &self,
+        credential: &[u8],
+    ) -> Result<Result<Identity<U>, AuthError>, TokenDigest> {
         let inner = &*self.inner;
         let settings = &inner.settings;
         if classify(&settings.prefix, credential, settings.legacy_keys).is_none() {
-            return Err(AuthError::InvalidToken);
+            return Ok(Err(AuthError::InvalidToken));
         }
         let digest = settings.hasher.digest(credential);
-        let now = inner.clock.now();
-        let now_ms = unix_millis(now);
-
         if let Some(cache) = &inner.cache
             && let Some(identity) = cache.get(&digest)
         {
+            let now = inner.clock.now();
+            let now_ms = unix_millis(now);
             let state = identity.state();
             let epoch = state.epoch.load(Ordering::Acquire);
             let confirmed = epoch == CONFIRMED;
@@ -874,16 +887,26 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
                 && now_ms.saturating_sub(state.read_at) < millis(settings.cache_ttl)
             {
                 if state.expires.load(Ordering::Acquire) <= now_ms {
-                    return Err(AuthError::TokenExpired);
+                    return Ok(Err(AuthError::TokenExpired));
                 }
                 self.record_use(state.info.id, &state.last_touch, &state.expires, now);
-                return Ok(identity);
+                return Ok(Ok(identity));
             }
             if confirmed {
                 cache.remove(&digest);
             }
         }
+        Err(digest)
+    }
 
+    /// Asks the store about a well-formed credential the cache did not answer for.
+    pub(crate) async fn answer_from_store(
+        &self,
+        credential: &[u8],
+        digest: TokenDigest,
+    ) -> Result<Identity<U>, AuthError> {
+        let inner = &*self.inner;
+        let now = inner.clock.now();
         if let Some(joined) = &inner.joined
             && let Some(identity) = self.lookup_joined(joined, digest).await?
         {

@@ -16,7 +16,7 @@ pub mod store;
 pub mod token;
 mod user;
 
-pub use authentication::{Authentication, ScopeName};
+pub use authentication::{Authentication, PendingAuthentication, ScopeName};
 pub use authenticator::{
     Authenticator, AuthenticatorBuilder, ConfigError, Identity, IssueOptions, IssuedToken,
 };
