@@ -121,9 +121,9 @@ impl Demo {
             .joined_lookup(users)
             .realm("authtoken-demo");
         if let DemoPool::Sqlite(_) = pool {
-            // SQLite runs in this process on these two cores: one lookup at a time,
-            // with every request that misses the cache meanwhile in the next one, beats
-            // queries side by side.
+            // SQLite runs in this process and its queries compete for the same cores:
+            // one lookup at a time, with every request that misses the cache meanwhile
+            // in the next one, beats queries side by side.
             builder = builder.max_concurrent_lookups(1);
         }
         if !switches.cache {
