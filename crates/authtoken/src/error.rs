@@ -93,6 +93,19 @@ details! {
 /// challenge alone (see [`AuthError::fixed_challenge_index`]).
 const FIXED_CHALLENGES: usize = 8;
 
+/// The errors whose `WWW-Authenticate` value is fixed for a challenge, in the order
+/// of [`AuthError::fixed_challenge_index`].
+const FIXED_CHALLENGE_ERRORS: [AuthError; FIXED_CHALLENGES] = [
+    AuthError::NotProvided,
+    AuthError::NoCredentials,
+    AuthError::CredentialContainsSpaces,
+    AuthError::CredentialInvalidCharacters,
+    AuthError::ConflictingHeaders,
+    AuthError::InvalidToken,
+    AuthError::TokenExpired,
+    AuthError::UserInactive,
+];
+
 /// Why a request was not authenticated, one variant a row of the error table.
 ///
 /// The detail strings are Django REST Framework's, so clients written against DRF
@@ -359,17 +372,7 @@ impl Challenge {
             keyword: keyword.into(),
             fixed: Default::default(),
         };
-        let fixed = [
-            AuthError::NotProvided,
-            AuthError::NoCredentials,
-            AuthError::CredentialContainsSpaces,
-            AuthError::CredentialInvalidCharacters,
-            AuthError::ConflictingHeaders,
-            AuthError::InvalidToken,
-            AuthError::TokenExpired,
-            AuthError::UserInactive,
-        ]
-        .map(|error| challenge.build(&error).map(Bytes::from));
+        let fixed = FIXED_CHALLENGE_ERRORS.map(|error| challenge.build(&error).map(Bytes::from));
         challenge.fixed = fixed;
         Self {
             inner: Arc::new(challenge),
@@ -497,20 +500,14 @@ mod tests {
     use super::*;
 
     fn all_errors() -> Vec<AuthError> {
-        vec![
-            AuthError::NotProvided,
-            AuthError::NoCredentials,
-            AuthError::CredentialContainsSpaces,
-            AuthError::CredentialInvalidCharacters,
-            AuthError::ConflictingHeaders,
-            AuthError::InvalidToken,
-            AuthError::TokenExpired,
-            AuthError::UserInactive,
+        let mut errors = FIXED_CHALLENGE_ERRORS.to_vec();
+        errors.extend([
             AuthError::InsufficientScope {
                 required: "write".into(),
             },
             AuthError::Unavailable(StoreError::new(std::io::Error::other("down"))),
-        ]
+        ]);
+        errors
     }
 
     #[test]
