@@ -12,7 +12,7 @@ use tokio::sync::Notify;
 
 use crate::batch::{Batch, Batcher, Turn};
 use crate::cache::DigestCache;
-use crate::clock::{Clock, SystemClock};
+use crate::clock::{Clock, SystemClock, unix_millis};
 use crate::digest::{TokenDigest, TokenHasher};
 use crate::error::{AuthError, Challenge, ErrorResponse, IssueError, StoreError};
 use crate::header::{Keyword, parse_authorization, parse_authorization_headers};
@@ -401,10 +401,6 @@ type TokenCache<U> = DigestCache<Identity<U>>;
 /// The last-use write time of recently seen tokens, by id, with the token cache off.
 type UseMarks = quick_cache::sync::Cache<TokenId, Arc<AtomicI64>>;
 
-fn unix_millis(at: OffsetDateTime) -> i64 {
-    i64::try_from(at.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
-}
-
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
 }
@@ -423,6 +419,11 @@ struct Settings {
     legacy_keys: bool,
 }
 
+/// Aligned to 128 bytes (two cache lines, as the CPU fetches them in pairs) so that
+/// its fields do not share a line with the `Arc`'s reference counts: every request
+/// clones the authenticator, and on another core that would evict the settings that
+/// every request reads.
+#[repr(align(128))]
 struct Inner<U> {
     settings: Settings,
     store: Arc<dyn ErasedStore>,
@@ -878,8 +879,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         if let Some(cache) = &inner.cache
             && let Some(identity) = cache.get(&digest)
         {
-            let now = inner.clock.now();
-            let now_ms = unix_millis(now);
+            let now_ms = inner.clock.now_unix_millis();
             let state = identity.state();
             let epoch = state.epoch.load(Ordering::Acquire);
             let confirmed = epoch == CONFIRMED;
@@ -889,7 +889,13 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
                 if state.expires.load(Ordering::Acquire) <= now_ms {
                     return Ok(Err(AuthError::TokenExpired));
                 }
-                self.record_use(state.info.id, &state.last_touch, &state.expires, now);
+                self.record_use(
+                    state.info.id,
+                    &state.last_touch,
+                    &state.expires,
+                    now_ms,
+                    None,
+                );
                 return Ok(Ok(identity));
             }
             if confirmed {
@@ -991,7 +997,8 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             Some(user) if inner.loader.is_active(&user) => user,
             _ => return Err(AuthError::UserInactive),
         };
-        let identity = Identity::read_at(user, record.info, unix_millis(now), epoch);
+        let now_ms = unix_millis(now);
+        let identity = Identity::read_at(user, record.info, now_ms, epoch);
         let state = identity.state();
         match &inner.use_marks {
             Some(marks) => {
@@ -1001,9 +1008,15 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
                         Ok::<_, std::convert::Infallible>(Arc::new(AtomicI64::new(last_used)))
                     })
                     .unwrap_or_else(|never| match never {});
-                self.record_use(state.info.id, &mark, &state.expires, now);
+                self.record_use(state.info.id, &mark, &state.expires, now_ms, Some(now));
             }
-            None => self.record_use(state.info.id, &state.last_touch, &state.expires, now),
+            None => self.record_use(
+                state.info.id,
+                &state.last_touch,
+                &state.expires,
+                now_ms,
+                Some(now),
+            ),
         }
 
         if let Some(cache) = &inner.cache {
@@ -1067,17 +1080,18 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
     }
 
     /// Writes the last use (and, with sliding expiry, the new expiry) at most once per
-    /// interval, off the request path.
+    /// interval, off the request path. `now_ms` is the time of the use; `now` the same
+    /// instant when the caller has it (else the clock is read once a write is due).
     fn record_use(
         &self,
         id: TokenId,
         last_touch: &AtomicI64,
         expires: &AtomicI64,
-        now: OffsetDateTime,
+        now_ms: i64,
+        now: Option<OffsetDateTime>,
     ) {
         let inner = &*self.inner;
         let settings = &inner.settings;
-        let now_ms = unix_millis(now);
         let previous = last_touch.load(Ordering::Acquire);
         if now_ms.saturating_sub(previous) < millis(settings.last_used_interval) {
             return;
@@ -1088,6 +1102,8 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         {
             return; // another request is writing it
         }
+        // The time written, read from the clock only now that a write is due.
+        let now = now.unwrap_or_else(|| inner.clock.now());
         let new_expiry = if settings.sliding_expiry {
             settings.token_ttl.map(|ttl| now + ttl)
         } else {
@@ -1317,7 +1333,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
     /// is configured.
     pub(crate) fn limiter(&self) -> Option<(&Limiter, i64)> {
         let limiter = self.inner.limiter.as_ref()?;
-        Some((limiter, unix_millis(self.now())))
+        Some((limiter, self.inner.clock.now_unix_millis()))
     }
 
     /// How many tokens the cache holds now.
