@@ -159,10 +159,7 @@ where
                     .authenticator
                     .authenticate_request_now(client, values.map(|value| value.as_bytes()));
                 match now {
-                    Ok(authentication) => {
-                        req.extensions_mut().insert(authentication.clone());
-                        authentication
-                    }
+                    Ok(authentication) => authentication,
                     Err(pending) => return self.call_after_store(req, pending),
                 }
             }
@@ -173,10 +170,11 @@ where
         {
             return ResponseFuture {
                 kind: FutureKind::Rejected {
-                    response: Some(reject(req, error, &authentication)),
+                    response: Some(reject(req, error, authentication)),
                 },
             };
         }
+        req.extensions_mut().insert(authentication);
         ResponseFuture {
             kind: FutureKind::Inner {
                 future: self.service.call(req),
@@ -202,10 +200,10 @@ impl<S, U> AuthMiddlewareService<S, U> {
         let required = self.required;
         let future = Box::pin(async move {
             let authentication = pending.finish().await;
-            req.extensions_mut().insert(authentication.clone());
             if required && let Err(error) = authentication.require() {
-                return Ok(reject(req, error, &authentication));
+                return Ok(reject(req, error, authentication));
             }
+            req.extensions_mut().insert(authentication);
             service
                 .call(req)
                 .await
@@ -222,9 +220,11 @@ impl<S, U> AuthMiddlewareService<S, U> {
 fn reject<U: Send + Sync + 'static, B>(
     req: ServiceRequest,
     error: AuthError,
-    authentication: &Authentication<U>,
+    authentication: Authentication<U>,
 ) -> ServiceResponse<EitherBody<B>> {
     let rejection = AuthRejection::new(error, authentication.challenge().clone());
+    // Kept on the request for the middleware outside (a request log, say).
+    req.extensions_mut().insert(authentication);
     req.into_response(rejection.error_response())
         .map_into_right_body()
 }

@@ -218,34 +218,30 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        let known = request.extensions().get::<Authentication<U>>().cloned();
-        let authentication = match known {
-            // An outer layer authenticated this request already.
-            Some(authentication) => authentication,
-            None => {
-                let values = request
-                    .headers()
-                    .get_all(AUTHORIZATION)
-                    .iter()
-                    .map(HeaderValue::as_bytes);
-                let client = client_address(&request);
-                match self.authenticator.authenticate_request_now(client, values) {
-                    Ok(authentication) => {
-                        request.extensions_mut().insert(authentication.clone());
-                        authentication
-                    }
-                    Err(pending) => return self.call_after_store(request, pending),
+        // An outer layer may have authenticated this request already.
+        if request.extensions().get::<Authentication<U>>().is_none() {
+            let values = request
+                .headers()
+                .get_all(AUTHORIZATION)
+                .iter()
+                .map(HeaderValue::as_bytes);
+            let client = client_address(&request);
+            match self.authenticator.authenticate_request_now(client, values) {
+                Ok(authentication) => {
+                    request.extensions_mut().insert(authentication);
                 }
+                Err(pending) => return self.call_after_store(request, pending),
             }
-        };
+        }
         // Memory answered: no future of this layer's own, and the ready inner service
         // is called as it is.
         if self.required
+            && let Some(authentication) = request.extensions().get::<Authentication<U>>()
             && let Err(error) = authentication.require()
         {
             return ResponseFuture {
                 kind: FutureKind::Rejected {
-                    response: Some(rejection_response(error, &authentication)),
+                    response: Some(rejection_response(error, authentication)),
                 },
             };
         }
@@ -277,10 +273,10 @@ impl<S, U> AuthService<S, U> {
         let required = self.required;
         let future = Box::pin(async move {
             let authentication = pending.finish().await;
-            request.extensions_mut().insert(authentication.clone());
             if required && let Err(error) = authentication.require() {
                 return Ok(rejection_response(error, &authentication));
             }
+            request.extensions_mut().insert(authentication);
             let response = inner.call(request).await?;
             Ok(response.map(ResponseBody::inner))
         });
