@@ -190,12 +190,13 @@ impl<'r> Responder<'r, 'static> for AuthRejection {
             response.header(Header::new("Retry-After", seconds.to_string()));
         }
         // Rocket's header values are `str`s: the core's value is ASCII, so the
-        // lossy conversion never replaces anything.
+        // lossy conversion never replaces anything (and is not needed).
         if let Some(challenge) = www_authenticate {
-            response.header(Header::new(
-                "WWW-Authenticate",
-                String::from_utf8_lossy(&challenge).into_owned(),
-            ));
+            let value = match String::from_utf8(challenge.to_vec()) {
+                Ok(value) => value,
+                Err(not_utf8) => String::from_utf8_lossy(not_utf8.as_bytes()).into_owned(),
+            };
+            response.header(Header::new("WWW-Authenticate", value));
         }
         response.sized_body(body.len(), Cursor::new(body));
         Ok(response.finalize())
