@@ -189,8 +189,8 @@ impl<'r> Responder<'r, 'static> for AuthRejection {
         if let Some(seconds) = retry_after {
             response.header(Header::new("Retry-After", seconds.to_string()));
         }
-        // Rocket's header values are `str`s: the core's value is ASCII, so the
-        // lossy conversion never replaces anything (and is not needed).
+        // Rocket's header values are `str`s: the core's value is ASCII, so it is
+        // taken as it is (the lossy branch is never reached).
         if let Some(challenge) = www_authenticate {
             let value = match String::from_utf8(challenge.to_vec()) {
                 Ok(value) => value,
