@@ -91,3 +91,15 @@ impl Harness for RocketHarness {
 }
 
 authtoken_behaviour::adapter_cases!(rocket_adapter, RocketHarness);
+
+/// The whole suite once more, with every log line of the process captured at TRACE
+/// level (Rocket's own `log` records included): not one holds a token.
+#[tokio::test]
+async fn no_token_in_any_log_line() {
+    let logs = authtoken_behaviour::logs::capture();
+    authtoken_behaviour::adapter_cases!(@run_all RocketHarness).await;
+    logs.assert_no_token(
+        &authtoken_behaviour::adapter::issued_tokens(),
+        &authtoken::TokenPrefix::default(),
+    );
+}
