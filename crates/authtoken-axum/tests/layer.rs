@@ -278,6 +278,45 @@ async fn route_layer_nested_routers_and_state() {
 }
 
 #[tokio::test]
+async fn on_a_single_handler_with_handler_layer() {
+    use axum::handler::Handler;
+
+    async fn greet(State(greeting): State<&'static str>, user: Authenticated<String>) -> String {
+        format!("{greeting} {}", user.user())
+    }
+
+    let setup = setup().await;
+    let app = Router::new()
+        .route(
+            "/greet",
+            get(greet.layer(AuthLayer::new(setup.auth.clone()))).post(|| async { "no auth" }),
+        )
+        .with_state("hello");
+
+    assert_eq!(
+        send(&app, "/greet", Some(&setup.header)).await,
+        (StatusCode::OK, "hello alice".into())
+    );
+    assert_eq!(send(&app, "/greet", None).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        send(&app, "/greet", Some("Token atk_typo")).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    // The other method of the same path is not behind the layer.
+    let response = app
+        .clone()
+        .oneshot(
+            Request::post("/greet")
+                .header("Authorization", "Token atk_typo")
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn stacked_layers_and_many_extractors_authenticate_once() {
     async fn many(
         a: Authenticated<String>,

@@ -9,6 +9,7 @@ use authtoken_demo::{Demo, DemoError, DemoUser, MAX_BODY_BYTES, Reply};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
+use axum::handler::Handler;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -28,17 +29,21 @@ use tokio::net::TcpListener;
 /// | `POST /api/logout-all` | 204 |
 /// | `DELETE /api/me` | 204 |
 ///
-/// Only the last four sit behind the [`AuthLayer`]; every error, 404 and 405
-/// included, has a JSON body.
+/// Only the last four sit behind the [`AuthLayer`], put on each of their handlers
+/// (`Handler::layer`: unlike `route_layer`, no boxed route of its own a request);
+/// every error, 404 and 405 included, has a JSON body.
 ///
 /// With [`Demo::serves_baseline`] (the load benchmark's switch) it also serves
 /// [`authtoken_demo::BASELINE_PATH`].
 pub fn app(demo: Demo) -> Router {
+    let auth = AuthLayer::new(demo.authenticator().clone());
     let mut router = Router::new()
-        .route("/api/me", get(me).delete(delete_account))
-        .route("/api/logout", post(logout))
-        .route("/api/logout-all", post(logout_all))
-        .route_layer(AuthLayer::new(demo.authenticator().clone()));
+        .route(
+            "/api/me",
+            get(me.layer(auth.clone())).delete(delete_account.layer(auth.clone())),
+        )
+        .route("/api/logout", post(logout.layer(auth.clone())))
+        .route("/api/logout-all", post(logout_all.layer(auth)));
     if demo.serves_baseline() {
         router = router.route(authtoken_demo::BASELINE_PATH, get(baseline));
     }
