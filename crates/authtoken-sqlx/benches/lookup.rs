@@ -148,23 +148,7 @@ fn cache_off(c: &mut Criterion) {
     group.throughput(Throughput::Elements(CONCURRENT as u64));
     for (name, size, auth, _, header) in &stores {
         group.bench_with_input(BenchmarkId::new(*name, size), header, |b, header| {
-            b.iter(|| {
-                rt.block_on(async {
-                    let mut requests = tokio::task::JoinSet::new();
-                    for _ in 0..CONCURRENT {
-                        let auth = auth.clone();
-                        let header = header.clone();
-                        requests.spawn(async move {
-                            auth.authenticate(Some(header.as_bytes()))
-                                .await
-                                .map(|identity| identity.is_some())
-                        });
-                    }
-                    while let Some(done) = requests.join_next().await {
-                        assert!(matches!(done, Ok(Ok(true))), "authenticated");
-                    }
-                });
-            });
+            b.iter(|| rt.block_on(authenticate_at_once(auth, header, CONCURRENT)));
         });
     }
     group.finish();
@@ -237,22 +221,28 @@ fn serve(rt: &tokio::runtime::Runtime, store: &Store, concurrent: usize) -> Dura
     let started = Instant::now();
     rt.block_on(async {
         for _ in 0..PAIRED_REQUESTS / concurrent {
-            let mut requests = tokio::task::JoinSet::new();
-            for _ in 0..concurrent {
-                let auth = auth.clone();
-                let header = header.clone();
-                requests.spawn(async move {
-                    auth.authenticate(Some(header.as_bytes()))
-                        .await
-                        .map(|identity| identity.is_some())
-                });
-            }
-            while let Some(done) = requests.join_next().await {
-                assert!(matches!(done, Ok(Ok(true))), "authenticated");
-            }
+            authenticate_at_once(auth, header, concurrent).await;
         }
     });
     started.elapsed()
+}
+
+/// Authenticates `header` with `count` requests at once, each its own task, and
+/// checks that every one was accepted.
+async fn authenticate_at_once(auth: &Authenticator<String>, header: &str, count: usize) {
+    let mut requests = tokio::task::JoinSet::new();
+    for _ in 0..count {
+        let auth = auth.clone();
+        let header = header.to_owned();
+        requests.spawn(async move {
+            auth.authenticate(Some(header.as_bytes()))
+                .await
+                .map(|identity| identity.is_some())
+        });
+    }
+    while let Some(done) = requests.join_next().await {
+        assert!(matches!(done, Ok(Ok(true))), "authenticated");
+    }
 }
 
 /// Requests in flight at once in the concurrent group.
