@@ -9,7 +9,6 @@
 //!   with.
 
 use authtoken::TokenHasher;
-use serde_json::json;
 use sqlx::Row as _;
 
 use crate::db::{DemoPool, on_pool};
@@ -105,7 +104,9 @@ pub(crate) async fn baseline(pool: &DemoPool, authorization: Option<&[u8]>) -> R
         })
     });
     match found {
-        Ok(Some((username, true))) => Reply::ok(&json!({ "username": username })),
+        Ok(Some((username, true))) => Reply::ok(&crate::Username {
+            username: &username,
+        }),
         Ok(_) => Reply::unauthorized(),
         Err(error) => DemoError::unavailable(error).into(),
     }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use serde::Serialize;
 use serde_json::json;
 
 /// The content type of every body the demo sends.
@@ -17,19 +18,25 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// `200 OK` with `body`.
-    pub fn ok(body: &serde_json::Value) -> Self {
-        Self {
-            status: 200,
-            body: Some(body.to_string()),
-        }
+    /// `200 OK` with `body` as JSON.
+    pub fn ok<T: Serialize + ?Sized>(body: &T) -> Self {
+        Self::json(200, body)
     }
 
-    /// `201 Created` with `body`.
-    pub fn created(body: &serde_json::Value) -> Self {
-        Self {
-            status: 201,
-            body: Some(body.to_string()),
+    /// `201 Created` with `body` as JSON.
+    pub fn created<T: Serialize + ?Sized>(body: &T) -> Self {
+        Self::json(201, body)
+    }
+
+    /// `status` with `body` written as JSON straight from its fields (no
+    /// `serde_json::Value` in between), or a 500 if it cannot be.
+    fn json<T: Serialize + ?Sized>(status: u16, body: &T) -> Self {
+        match serde_json::to_string(body) {
+            Ok(body) => Self {
+                status,
+                body: Some(body),
+            },
+            Err(error) => DemoError::Internal(Box::new(error)).into(),
         }
     }
 

@@ -15,6 +15,7 @@ use std::sync::Arc;
 
 use authtoken::{Authenticator, Identity, IssueOptions};
 use authtoken_sqlx::RevocationListener;
+use serde::Serialize;
 use serde_json::json;
 
 pub use bench::{BASELINE_PATH, BenchSwitches};
@@ -183,7 +184,7 @@ impl Demo {
 
     /// `GET /api/health`: 200 `{"status":"ok"}`.
     pub fn health(&self) -> Reply {
-        Reply::ok(&json!({ "status": "ok" }))
+        Reply::ok(&Status { status: "ok" })
     }
 
     /// `POST /api/register`: a JSON body `{"username", "password"}`; 201 `{"token"}`.
@@ -248,7 +249,9 @@ impl Demo {
 
     /// `GET /api/me`: 200 `{"username"}`.
     pub fn me(&self, identity: &Identity<DemoUser>) -> Reply {
-        Reply::ok(&json!({ "username": identity.user().username() }))
+        Reply::ok(&Username {
+            username: identity.user().username(),
+        })
     }
 
     /// `POST /api/logout`: revokes the token the request came with; 204.
@@ -314,4 +317,16 @@ impl Demo {
             .map_err(DemoError::unavailable)?;
         Ok(json!({ "token": issued.token().expose_secret() }))
     }
+}
+
+/// The body of `GET /api/health`: `{"status": "ok"}`.
+#[derive(Serialize)]
+struct Status {
+    status: &'static str,
+}
+
+/// The body of `GET /api/me` (and of the benchmark baseline): `{"username"}`.
+#[derive(Serialize)]
+pub(crate) struct Username<'a> {
+    pub(crate) username: &'a str,
 }
