@@ -1,5 +1,5 @@
-//! The response body of [`AuthService`](crate::AuthService): the inner service's
-//! body, or the JSON body of a rejection the layer answered itself.
+//! The response body of [`RequireAuthService`](crate::RequireAuthService): the inner
+//! service's body, or the JSON body of a rejection the layer answered itself.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -9,9 +9,9 @@ use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 
 pin_project! {
-    /// The body of a response from [`AuthService`](crate::AuthService): the inner
-    /// service's own body, or the JSON body of a rejection answered by a layer made
-    /// with [`AuthLayer::require_authentication`](crate::AuthLayer::require_authentication).
+    /// The body of a response from
+    /// [`RequireAuthService`](crate::RequireAuthService): the inner service's own
+    /// body, or the JSON body of a rejection the layer answered itself.
     #[derive(Debug)]
     pub struct ResponseBody<B> {
         #[pin]

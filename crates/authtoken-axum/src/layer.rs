@@ -1,5 +1,6 @@
 //! [`AuthLayer`] and [`AuthService`]: authenticate each request once, for any http
-//! 1.x tower stack.
+//! 1.x tower stack; [`RequireAuthLayer`] and [`RequireAuthService`]: the same, and
+//! refuse a request that is not authenticated.
 
 use std::fmt;
 use std::future::Future;
@@ -18,11 +19,12 @@ use crate::{AuthRejection, ResponseBody};
 /// Authenticates every request with an [`Authenticator`] and puts the outcome, an
 /// [`Authentication<U>`], in the request extensions.
 ///
-/// By default every request goes on to the inner service, and the handlers decide:
-/// anonymous requests pass as anonymous, and a bad token or an unavailable store
-/// passes as a stored error, which every extractor answers (a bad token is refused
-/// even where a user is optional). With [`AuthLayer::require_authentication`] the
-/// layer answers those requests itself, for everything it wraps.
+/// Every request goes on to the inner service, and the handlers decide: anonymous
+/// requests pass as anonymous, and a bad token or an unavailable store passes as a
+/// stored error, which every extractor answers (a bad token is refused even where a
+/// user is optional). The layer never answers by itself, so its service's response
+/// is the inner service's, body type included. [`AuthLayer::require_authentication`]
+/// makes a layer that answers those requests itself.
 ///
 /// Reads every `Authorization` header of the request and authenticates it once: from
 /// memory without a future of its own when it can
@@ -44,30 +46,20 @@ use crate::{AuthRejection, ResponseBody};
 /// ```
 pub struct AuthLayer<U> {
     authenticator: Authenticator<U>,
-    required: bool,
 }
 
 impl<U> AuthLayer<U> {
     /// A layer authenticating with `authenticator`, letting anonymous requests and
     /// failures through to the handlers.
     pub fn new(authenticator: Authenticator<U>) -> Self {
-        Self {
-            authenticator,
-            required: false,
-        }
+        Self { authenticator }
     }
 
-    /// Makes the layer itself answer every request that is not authenticated: 401
-    /// when nothing or bad credentials were sent, 400 for conflicting headers, 503
-    /// when the store is unavailable; status, challenge and body as the core decides.
-    ///
-    /// Every request it wraps needs credentials, CORS preflights included: put a CORS
-    /// layer outside it, and routes that stay public (health checks) outside its
-    /// router.
+    /// A layer that answers every request that is not authenticated itself: see
+    /// [`RequireAuthLayer`].
     #[must_use]
-    pub fn require_authentication(mut self) -> Self {
-        self.required = true;
-        self
+    pub fn require_authentication(self) -> RequireAuthLayer<U> {
+        RequireAuthLayer::new(self.authenticator)
     }
 }
 
@@ -75,7 +67,6 @@ impl<U> Clone for AuthLayer<U> {
     fn clone(&self) -> Self {
         Self {
             authenticator: self.authenticator.clone(),
-            required: self.required,
         }
     }
 }
@@ -84,7 +75,6 @@ impl<U> fmt::Debug for AuthLayer<U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthLayer")
             .field("authenticator", &self.authenticator)
-            .field("required", &self.required)
             .finish()
     }
 }
@@ -96,85 +86,162 @@ impl<S, U> Layer<S> for AuthLayer<U> {
         AuthService {
             inner,
             authenticator: self.authenticator.clone(),
-            required: self.required,
         }
     }
 }
 
-/// The service made by [`AuthLayer`]: see there.
-pub struct AuthService<S, U> {
-    inner: S,
+/// Authenticates every request as [`AuthLayer`] does, and answers every request that
+/// is not authenticated itself: 401 when nothing or bad credentials were sent, 400
+/// for conflicting headers, 503 when the store is unavailable; status, challenge and
+/// body as the core decides. Its service's response body is a [`ResponseBody`]: the
+/// inner service's body, or the rejection's.
+///
+/// Every request it wraps needs credentials, CORS preflights included: put a CORS
+/// layer outside it, and routes that stay public (health checks) outside its router.
+///
+/// ```
+/// use authtoken::{Authenticator, MemoryStore, UserIdLoader};
+/// use authtoken_axum::AuthLayer;
+/// use axum::{Router, routing::get};
+///
+/// # fn main() -> Result<(), authtoken::ConfigError> {
+/// let auth = Authenticator::builder(MemoryStore::new(), UserIdLoader).build()?;
+/// let admin: Router = Router::new()
+///     .route("/stats", get(|| async { "42 users" }))
+///     .layer(AuthLayer::new(auth).require_authentication());
+/// # let _ = admin; Ok(()) }
+/// ```
+pub struct RequireAuthLayer<U> {
     authenticator: Authenticator<U>,
-    required: bool,
 }
 
-impl<S, U> AuthService<S, U> {
-    /// Wraps `inner`, as [`AuthLayer::new`] would.
-    pub fn new(inner: S, authenticator: Authenticator<U>) -> Self {
-        AuthLayer::new(authenticator).layer(inner)
-    }
-
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// The inner service, consuming this one.
-    pub fn into_inner(self) -> S {
-        self.inner
+impl<U> RequireAuthLayer<U> {
+    /// A layer authenticating with `authenticator` and refusing every request that
+    /// is not authenticated; the same as `AuthLayer::new(authenticator)
+    /// .require_authentication()`.
+    pub fn new(authenticator: Authenticator<U>) -> Self {
+        Self { authenticator }
     }
 }
 
-impl<S: Clone, U> Clone for AuthService<S, U> {
+impl<U> Clone for RequireAuthLayer<U> {
     fn clone(&self) -> Self {
         Self {
-            inner: self.inner.clone(),
             authenticator: self.authenticator.clone(),
-            required: self.required,
         }
     }
 }
 
-impl<S: fmt::Debug, U> fmt::Debug for AuthService<S, U> {
+impl<U> fmt::Debug for RequireAuthLayer<U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthService")
-            .field("inner", &self.inner)
+        f.debug_struct("RequireAuthLayer")
             .field("authenticator", &self.authenticator)
-            .field("required", &self.required)
             .finish()
     }
 }
 
+impl<S, U> Layer<S> for RequireAuthLayer<U> {
+    type Service = RequireAuthService<S, U>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        RequireAuthService {
+            inner,
+            authenticator: self.authenticator.clone(),
+        }
+    }
+}
+
+/// A service that wraps an inner service and an authenticator, with the accessors
+/// tower's own middleware has.
+macro_rules! auth_service {
+    ($(#[$doc:meta])* $name:ident, $layer:ident) => {
+        $(#[$doc])*
+        pub struct $name<S, U> {
+            inner: S,
+            authenticator: Authenticator<U>,
+        }
+
+        impl<S, U> $name<S, U> {
+            #[doc = concat!("Wraps `inner`, as [`", stringify!($layer), "::new`] would.")]
+            pub fn new(inner: S, authenticator: Authenticator<U>) -> Self {
+                $layer::new(authenticator).layer(inner)
+            }
+
+            /// The inner service.
+            pub fn get_ref(&self) -> &S {
+                &self.inner
+            }
+
+            /// The inner service, mutably.
+            pub fn get_mut(&mut self) -> &mut S {
+                &mut self.inner
+            }
+
+            /// The inner service, consuming this one.
+            pub fn into_inner(self) -> S {
+                self.inner
+            }
+        }
+
+        impl<S: Clone, U> Clone for $name<S, U> {
+            fn clone(&self) -> Self {
+                Self {
+                    inner: self.inner.clone(),
+                    authenticator: self.authenticator.clone(),
+                }
+            }
+        }
+
+        impl<S: fmt::Debug, U> fmt::Debug for $name<S, U> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name))
+                    .field("inner", &self.inner)
+                    .field("authenticator", &self.authenticator)
+                    .finish()
+            }
+        }
+    };
+}
+
+auth_service!(
+    /// The service made by [`AuthLayer`]: see there. Its response is the inner
+    /// service's.
+    AuthService,
+    AuthLayer
+);
+
+auth_service!(
+    /// The service made by [`RequireAuthLayer`]: see there.
+    RequireAuthService,
+    RequireAuthLayer
+);
+
+/// The future of the slow path: the store is asked, then the inner service called.
+type StoreFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send + 'static>>;
+
 pin_project! {
     /// The future of [`AuthService`]: the inner service's own future when memory
-    /// answered (no credentials, a rejected or cached token), a ready rejection, or a
-    /// boxed future that asks the store first.
-    pub struct ResponseFuture<F, B, E> {
+    /// answered (no credentials, a rejected or cached token), or a boxed future that
+    /// asks the store first.
+    pub struct ResponseFuture<F, R, E> {
         #[pin]
-        kind: FutureKind<F, B, E>,
+        kind: PassKind<F, R, E>,
     }
 }
 
 pin_project! {
-    #[project = FutureKindProj]
-    enum FutureKind<F, B, E> {
+    #[project = PassKindProj]
+    enum PassKind<F, R, E> {
         Inner { #[pin] future: F },
-        Rejected { response: Option<Response<ResponseBody<B>>> },
-        Store { future: Pin<Box<dyn Future<Output = Result<Response<ResponseBody<B>>, E>> + Send + 'static>> },
+        Store { future: StoreFuture<R, E> },
     }
 }
 
-impl<F, B, E> fmt::Debug for ResponseFuture<F, B, E> {
+impl<F, R, E> fmt::Debug for ResponseFuture<F, R, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match &self.kind {
-            FutureKind::Inner { .. } => "inner",
-            FutureKind::Rejected { .. } => "rejected",
-            FutureKind::Store { .. } => "store",
+            PassKind::Inner { .. } => "inner",
+            PassKind::Store { .. } => "store",
         };
         f.debug_struct("ResponseFuture")
             .field("kind", &kind)
@@ -182,7 +249,53 @@ impl<F, B, E> fmt::Debug for ResponseFuture<F, B, E> {
     }
 }
 
-impl<F, B, E> Future for ResponseFuture<F, B, E>
+impl<F, R, E> Future for ResponseFuture<F, R, E>
+where
+    F: Future<Output = Result<R, E>>,
+{
+    type Output = Result<R, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            PassKindProj::Inner { future } => future.poll(cx),
+            PassKindProj::Store { future } => future.as_mut().poll(cx),
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`RequireAuthService`]: the inner service's own future when
+    /// memory answered (no credentials, a rejected or cached token), a ready
+    /// rejection, or a boxed future that asks the store first.
+    pub struct RequireAuthFuture<F, B, E> {
+        #[pin]
+        kind: RequireKind<F, B, E>,
+    }
+}
+
+pin_project! {
+    #[project = RequireKindProj]
+    enum RequireKind<F, B, E> {
+        Inner { #[pin] future: F },
+        Rejected { response: Option<Response<ResponseBody<B>>> },
+        Store { future: StoreFuture<Response<ResponseBody<B>>, E> },
+    }
+}
+
+impl<F, B, E> fmt::Debug for RequireAuthFuture<F, B, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.kind {
+            RequireKind::Inner { .. } => "inner",
+            RequireKind::Rejected { .. } => "rejected",
+            RequireKind::Store { .. } => "store",
+        };
+        f.debug_struct("RequireAuthFuture")
+            .field("kind", &kind)
+            .finish()
+    }
+}
+
+impl<F, B, E> Future for RequireAuthFuture<F, B, E>
 where
     F: Future<Output = Result<Response<B>, E>>,
 {
@@ -190,19 +303,55 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            FutureKindProj::Inner { future } => future
+            RequireKindProj::Inner { future } => future
                 .poll(cx)
                 .map(|result| result.map(|response| response.map(ResponseBody::inner))),
-            FutureKindProj::Rejected { response } => match response.take() {
+            RequireKindProj::Rejected { response } => match response.take() {
                 Some(response) => Poll::Ready(Ok(response)),
-                None => panic!("ResponseFuture polled after it completed"),
+                None => panic!("RequireAuthFuture polled after it completed"),
             },
-            FutureKindProj::Store { future } => future.as_mut().poll(cx),
+            RequireKindProj::Store { future } => future.as_mut().poll(cx),
         }
     }
 }
 
-impl<S, U, ReqBody, ResBody> Service<Request<ReqBody>> for AuthService<S, U>
+impl<S, U, ReqBody> Service<Request<ReqBody>> for AuthService<S, U>
+where
+    S: Service<Request<ReqBody>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+    U: Send + Sync + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = ResponseFuture<S::Future, S::Response, S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+        if let Err(pending) = authenticate_now(&self.authenticator, &mut request) {
+            let mut inner = take_ready(&mut self.inner);
+            let future = Box::pin(async move {
+                request.extensions_mut().insert(pending.finish().await);
+                inner.call(request).await
+            });
+            return ResponseFuture {
+                kind: PassKind::Store { future },
+            };
+        }
+        // Memory answered: no future of this layer's own, and the ready inner service
+        // is called as it is.
+        ResponseFuture {
+            kind: PassKind::Inner {
+                future: self.inner.call(request),
+            },
+        }
+    }
+}
+
+impl<S, U, ReqBody, ResBody> Service<Request<ReqBody>> for RequireAuthService<S, U>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
@@ -211,83 +360,77 @@ where
 {
     type Response = Response<ResponseBody<ResBody>>;
     type Error = S::Error;
-    type Future = ResponseFuture<S::Future, ResBody, S::Error>;
+    type Future = RequireAuthFuture<S::Future, ResBody, S::Error>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        // An outer layer may have authenticated this request already.
-        if request.extensions().get::<Authentication<U>>().is_none() {
-            let values = request
-                .headers()
-                .get_all(AUTHORIZATION)
-                .iter()
-                .map(HeaderValue::as_bytes);
-            let client = client_address(&request);
-            match self.authenticator.authenticate_request_now(client, values) {
-                Ok(authentication) => {
-                    request.extensions_mut().insert(authentication);
+        if let Err(pending) = authenticate_now(&self.authenticator, &mut request) {
+            let mut inner = take_ready(&mut self.inner);
+            let future = Box::pin(async move {
+                let authentication = pending.finish().await;
+                if let Err(error) = authentication.require() {
+                    return Ok(rejection_response(error, &authentication));
                 }
-                Err(pending) => return self.call_after_store(request, pending),
-            }
+                request.extensions_mut().insert(authentication);
+                let response = inner.call(request).await?;
+                Ok(response.map(ResponseBody::inner))
+            });
+            return RequireAuthFuture {
+                kind: RequireKind::Store { future },
+            };
         }
-        // Memory answered: no future of this layer's own, and the ready inner service
-        // is called as it is.
-        if self.required
-            && let Some(authentication) = request.extensions().get::<Authentication<U>>()
+        if let Some(authentication) = request.extensions().get::<Authentication<U>>()
             && let Err(error) = authentication.require()
         {
-            return ResponseFuture {
-                kind: FutureKind::Rejected {
+            return RequireAuthFuture {
+                kind: RequireKind::Rejected {
                     response: Some(rejection_response(error, authentication)),
                 },
             };
         }
-        ResponseFuture {
-            kind: FutureKind::Inner {
+        RequireAuthFuture {
+            kind: RequireKind::Inner {
                 future: self.inner.call(request),
             },
         }
     }
 }
 
-impl<S, U> AuthService<S, U> {
-    /// The slow path: a token the cache does not hold. The store is asked before the
-    /// inner service is called, so the ready service moves into the future and a
-    /// clone stays here.
-    fn call_after_store<ReqBody, ResBody>(
-        &mut self,
-        mut request: Request<ReqBody>,
-        pending: PendingAuthentication<U>,
-    ) -> ResponseFuture<S::Future, ResBody, S::Error>
-    where
-        S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-        S::Future: Send + 'static,
-        ReqBody: Send + 'static,
-        U: Send + Sync + 'static,
-    {
-        let mut inner = self.inner.clone();
-        std::mem::swap(&mut self.inner, &mut inner);
-        let required = self.required;
-        let future = Box::pin(async move {
-            let authentication = pending.finish().await;
-            if required && let Err(error) = authentication.require() {
-                return Ok(rejection_response(error, &authentication));
-            }
-            request.extensions_mut().insert(authentication);
-            let response = inner.call(request).await?;
-            Ok(response.map(ResponseBody::inner))
-        });
-        ResponseFuture {
-            kind: FutureKind::Store { future },
-        }
+/// Authenticates `request` from memory when it can, and stores the outcome in its
+/// extensions; the pending authentication when the store must be asked first. A
+/// request an outer layer already authenticated is left as it is.
+fn authenticate_now<U, B>(
+    authenticator: &Authenticator<U>,
+    request: &mut Request<B>,
+) -> Result<(), PendingAuthentication<U>>
+where
+    U: Send + Sync + 'static,
+{
+    if request.extensions().get::<Authentication<U>>().is_some() {
+        return Ok(());
     }
+    let values = request
+        .headers()
+        .get_all(AUTHORIZATION)
+        .iter()
+        .map(HeaderValue::as_bytes);
+    let client = client_address(request);
+    let authentication = authenticator.authenticate_request_now(client, values)?;
+    request.extensions_mut().insert(authentication);
+    Ok(())
 }
 
-/// The response of a layer made with [`AuthLayer::require_authentication`] to a
-/// request without a user.
+/// The ready service, for a future that calls it later: it moves out, and a clone
+/// (not yet ready) stays in its place, as tower's docs advise.
+fn take_ready<S: Clone>(service: &mut S) -> S {
+    let clone = service.clone();
+    std::mem::replace(service, clone)
+}
+
+/// The response of a [`RequireAuthService`] to a request without a user.
 fn rejection_response<U: Send + Sync + 'static, B>(
     error: authtoken::AuthError,
     authentication: &Authentication<U>,

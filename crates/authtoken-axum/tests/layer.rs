@@ -237,6 +237,28 @@ async fn require_authentication_refuses_before_any_handler() {
         send(&app, "/open", Some(&setup.header)).await,
         (StatusCode::OK, "reached".into())
     );
+
+    // A well-formed token this store does not hold: refused after asking the store.
+    let stranger = Authenticator::builder(MemoryStore::new(), UserIdLoader)
+        .build()
+        .expect("valid settings")
+        .issue("mallory", IssueOptions::new())
+        .await
+        .expect("issued");
+    let lookups = setup.lookups.load(Ordering::SeqCst);
+    assert_eq!(
+        send(
+            &app,
+            "/open",
+            Some(&format!("Token {}", stranger.token().expose_secret()))
+        )
+        .await,
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"detail":"Invalid token."}"#.into()
+        )
+    );
+    assert_eq!(setup.lookups.load(Ordering::SeqCst), lookups + 1);
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 
 use authtoken::{Authenticator, IssueOptions, MemoryStore, UserIdLoader};
-use authtoken_axum::{AuthLayer, Authentication};
+use authtoken_axum::{AuthLayer, Authentication, RequireAuthLayer};
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
@@ -35,6 +35,8 @@ async fn plain_hyper_and_tower_without_axum() {
     let service = tower::ServiceBuilder::new()
         .layer(AuthLayer::new(auth))
         .service(service);
+    // The layer never answers by itself: the response type is the inner service's.
+    responds_with::<Full<Bytes>, _>(&service);
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -70,4 +72,61 @@ async fn plain_hyper_and_tower_without_axum() {
         assert!(response.ends_with(expected), "{response}");
     }
     server.await.expect("server task");
+}
+
+/// Compiles only when `service` answers `http::Response<B>`.
+fn responds_with<B, S>(_service: &S)
+where
+    S: tower::Service<Request<hyper::body::Incoming>, Response = http::Response<B>>,
+{
+}
+
+#[tokio::test]
+async fn the_required_layer_answers_refusals_itself_without_axum() {
+    use http_body_util::BodyExt;
+    use tower::{Layer, ServiceExt};
+
+    let auth = Authenticator::builder(MemoryStore::new(), UserIdLoader)
+        .build()
+        .expect("valid settings");
+    let issued = auth
+        .issue("alice", IssueOptions::new())
+        .await
+        .expect("issued");
+    let inner = tower::service_fn(|_request: Request<Full<Bytes>>| async {
+        Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(b"inner"))))
+    });
+    let service = RequireAuthLayer::new(auth).layer(inner);
+
+    let valid = format!("Token {}", issued.token().expose_secret());
+    // The first valid request asks the store, the second is answered from memory.
+    for (authorization, status, body) in [
+        (Some(valid.as_str()), 200, "inner"),
+        (Some(valid.as_str()), 200, "inner"),
+        (
+            None,
+            401,
+            r#"{"detail":"Authentication credentials were not provided."}"#,
+        ),
+        (
+            Some("Token atk_typo"),
+            401,
+            r#"{"detail":"Invalid token."}"#,
+        ),
+    ] {
+        let mut request = Request::builder().uri("/");
+        if let Some(value) = authorization {
+            request = request.header("authorization", value);
+        }
+        let request = request.body(Full::new(Bytes::new())).expect("a request");
+        let response = service.clone().oneshot(request).await.expect("infallible");
+        assert_eq!(response.status(), status, "{authorization:?}");
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
+        assert_eq!(bytes, body.as_bytes(), "{authorization:?}");
+    }
 }
