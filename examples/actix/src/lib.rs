@@ -45,10 +45,19 @@ pub fn app(
 > {
     let auth = AuthMiddleware::new(demo.authenticator().clone());
     let serves_baseline = demo.serves_baseline();
+    // actix-web tries resources in the order they are registered, so the routes
+    // called most come first: `/api/me` costs one failed match more than
+    // `/api/health`.
     App::new()
         .app_data(web::Data::new(demo))
         .wrap(from_fn(log_request))
         .service(resource("/api/health").route(web::get().to(health)))
+        .service(
+            resource("/api/me")
+                .wrap(auth.clone())
+                .route(web::get().to(me))
+                .route(web::delete().to(delete_account)),
+        )
         .configure(|config| {
             if serves_baseline {
                 config.service(
@@ -56,14 +65,6 @@ pub fn app(
                 );
             }
         })
-        .service(resource("/api/register").route(web::post().to(register)))
-        .service(resource("/api/token").route(web::post().to(login)))
-        .service(
-            resource("/api/me")
-                .wrap(auth.clone())
-                .route(web::get().to(me))
-                .route(web::delete().to(delete_account)),
-        )
         .service(
             resource("/api/logout")
                 .wrap(auth.clone())
@@ -74,6 +75,8 @@ pub fn app(
                 .wrap(auth)
                 .route(web::post().to(logout_all)),
         )
+        .service(resource("/api/register").route(web::post().to(register)))
+        .service(resource("/api/token").route(web::post().to(login)))
         .default_service(web::to(not_found))
 }
 
