@@ -801,6 +801,13 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         &self.inner.settings.keywords
     }
 
+    /// True when [`AuthenticatorBuilder::invalid_token_limit`] is on: only then does
+    /// the client address passed to [`Self::authenticate_request_from`] matter, so an
+    /// adapter for which finding it costs something skips it otherwise.
+    pub fn limits_invalid_tokens(&self) -> bool {
+        self.inner.limiter.is_some()
+    }
+
     /// The token prefix.
     pub fn prefix(&self) -> &TokenPrefix {
         &self.inner.settings.prefix

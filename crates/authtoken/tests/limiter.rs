@@ -35,6 +35,8 @@ async fn off_by_default() {
     let auth = Authenticator::builder(MemoryStore::new(), UserIdLoader)
         .build()
         .expect("valid settings");
+    assert!(!auth.limits_invalid_tokens());
+    assert!(limited(&Arc::new(ManualClock::starting_now())).limits_invalid_tokens());
     for _ in 0..100 {
         assert_eq!(error(&auth, CLIENT, BAD).await, AuthError::InvalidToken);
     }
