@@ -94,6 +94,21 @@ fn authenticate(c: &mut Criterion) {
     c.bench_function("authenticate/bad_checksum", |b| {
         b.iter(|| rt.block_on(auth.authenticate(Some(black_box(&bad)))));
     });
+
+    // What the adapters call on every request: answered from memory, no future.
+    for (name, credential) in [
+        ("authenticate_now/cache_warm", header.as_bytes()),
+        ("authenticate_now/malformed", malformed.as_slice()),
+        ("authenticate_now/bad_checksum", bad.as_slice()),
+    ] {
+        c.bench_function(name, |b| {
+            b.iter(|| {
+                auth.authenticate_request_now(None, [black_box(credential)])
+                    .map_err(|_| "the cache answers")
+                    .expect("answered from memory")
+            });
+        });
+    }
 }
 
 fn issue(c: &mut Criterion) {
