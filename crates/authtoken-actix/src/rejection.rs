@@ -1,5 +1,6 @@
 //! [`AuthRejection`]: why an extractor or the middleware refused a request.
 
+use std::cell::RefCell;
 use std::fmt;
 
 use actix_web::http::StatusCode;
@@ -162,21 +163,75 @@ impl ResponseError for AuthRejection {
         let mut response = HttpResponse::build(status);
         response.insert_header((
             CONTENT_TYPE,
-            HeaderValue::from_static(ErrorResponse::CONTENT_TYPE),
+            const { HeaderValue::from_static(ErrorResponse::CONTENT_TYPE) },
         ));
         if let Some(seconds) = retry_after {
             response.insert_header((RETRY_AFTER, HeaderValue::from(seconds)));
         }
         if let Some(value) = www_authenticate {
-            match HeaderValue::from_maybe_shared(value) {
-                Ok(value) => {
+            match challenge_header(value) {
+                Some(value) => {
                     response.insert_header((WWW_AUTHENTICATE, value));
                 }
-                Err(_) => {
+                None => {
                     tracing::warn!("a WWW-Authenticate challenge was not a valid header value");
                 }
             }
         }
         response.body(body)
+    }
+}
+
+thread_local! {
+    /// The last `WWW-Authenticate` value this thread sent, checked: refusals repeat
+    /// the same few challenges, and checking a new `HeaderValue` reads it byte by byte.
+    static LAST_CHALLENGE: RefCell<Option<(Bytes, HeaderValue)>> = const { RefCell::new(None) };
+}
+
+/// `value` as a header value (`None` if it is not one), checked once for as long as
+/// this thread sends the same challenge.
+fn challenge_header(value: Bytes) -> Option<HeaderValue> {
+    LAST_CHALLENGE.with(|last| {
+        let Ok(mut last) = last.try_borrow_mut() else {
+            return HeaderValue::from_maybe_shared(value).ok();
+        };
+        if let Some((bytes, header)) = last.as_ref()
+            && *bytes == value
+        {
+            return Some(header.clone());
+        }
+        let header = HeaderValue::from_maybe_shared(value.clone()).ok()?;
+        *last = Some((value, header.clone()));
+        Some(header)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_challenge_header_is_always_the_value_given() {
+        let challenges: [&'static [u8]; 3] = [
+            br#"Token realm="api""#,
+            br#"Bearer realm="api", error="invalid_token""#,
+            br#"Bearer realm="api""#,
+        ];
+        for _ in 0..3 {
+            for challenge in challenges {
+                // Twice in a row (the remembered value), then the next one.
+                for _ in 0..2 {
+                    let header = challenge_header(Bytes::from_static(challenge));
+                    assert_eq!(header.as_ref().map(HeaderValue::as_bytes), Some(challenge));
+                }
+            }
+        }
+        assert_eq!(challenge_header(Bytes::from_static(b"not\na header")), None);
+        assert_eq!(
+            challenge_header(Bytes::from_static(challenges[0]))
+                .as_ref()
+                .map(HeaderValue::as_bytes),
+            Some(challenges[0])
+        );
     }
 }

@@ -141,7 +141,7 @@ impl AuthRejection {
         let headers = response.headers_mut();
         headers.insert(
             CONTENT_TYPE,
-            HeaderValue::from_static(ErrorResponse::CONTENT_TYPE),
+            const { HeaderValue::from_static(ErrorResponse::CONTENT_TYPE) },
         );
         if let Some(seconds) = retry_after {
             headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
