@@ -359,6 +359,20 @@ mod tests {
         }
         assert_eq!(decode_check(b"zzzzzz"), None, "62^6 - 1 exceeds u32");
         assert_eq!(decode_check(b"00000!"), None);
+        // Every byte in every position: a base62 digit counts its place value, any
+        // other byte makes the check invalid.
+        for position in 0..CHECK_LEN {
+            for byte in 0..=u8::MAX {
+                let mut digits = *b"000000";
+                digits[position] = byte;
+                let place = 62u64.pow((CHECK_LEN - 1 - position) as u32);
+                let expected = BASE62
+                    .iter()
+                    .position(|&digit| digit == byte)
+                    .and_then(|value| u32::try_from(value as u64 * place).ok());
+                assert_eq!(decode_check(&digits), expected, "{byte:#04x} at {position}");
+            }
+        }
     }
 
     #[test]
