@@ -63,32 +63,39 @@ impl<U> AuthLayer<U> {
     }
 }
 
-impl<U> Clone for AuthLayer<U> {
-    fn clone(&self) -> Self {
-        Self {
-            authenticator: self.authenticator.clone(),
+/// `Clone`, `Debug` and `Layer` for a layer holding an authenticator, making `$service`.
+macro_rules! layer_impls {
+    ($layer:ident, $service:ident) => {
+        impl<U> Clone for $layer<U> {
+            fn clone(&self) -> Self {
+                Self {
+                    authenticator: self.authenticator.clone(),
+                }
+            }
         }
-    }
-}
 
-impl<U> fmt::Debug for AuthLayer<U> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("AuthLayer")
-            .field("authenticator", &self.authenticator)
-            .finish()
-    }
-}
-
-impl<S, U> Layer<S> for AuthLayer<U> {
-    type Service = AuthService<S, U>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        AuthService {
-            inner,
-            authenticator: self.authenticator.clone(),
+        impl<U> fmt::Debug for $layer<U> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($layer))
+                    .field("authenticator", &self.authenticator)
+                    .finish()
+            }
         }
-    }
+
+        impl<S, U> Layer<S> for $layer<U> {
+            type Service = $service<S, U>;
+
+            fn layer(&self, inner: S) -> Self::Service {
+                $service {
+                    inner,
+                    authenticator: self.authenticator.clone(),
+                }
+            }
+        }
+    };
 }
+
+layer_impls!(AuthLayer, AuthService);
 
 /// Authenticates every request as [`AuthLayer`] does, and answers every request that
 /// is not authenticated itself: 401 when nothing or bad credentials were sent, 400
@@ -124,32 +131,7 @@ impl<U> RequireAuthLayer<U> {
     }
 }
 
-impl<U> Clone for RequireAuthLayer<U> {
-    fn clone(&self) -> Self {
-        Self {
-            authenticator: self.authenticator.clone(),
-        }
-    }
-}
-
-impl<U> fmt::Debug for RequireAuthLayer<U> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequireAuthLayer")
-            .field("authenticator", &self.authenticator)
-            .finish()
-    }
-}
-
-impl<S, U> Layer<S> for RequireAuthLayer<U> {
-    type Service = RequireAuthService<S, U>;
-
-    fn layer(&self, inner: S) -> Self::Service {
-        RequireAuthService {
-            inner,
-            authenticator: self.authenticator.clone(),
-        }
-    }
-}
+layer_impls!(RequireAuthLayer, RequireAuthService);
 
 /// A service that wraps an inner service and an authenticator, with the accessors
 /// tower's own middleware has.
