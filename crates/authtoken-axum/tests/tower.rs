@@ -11,8 +11,9 @@ use hyper_util::rt::TokioIo;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-#[tokio::test]
-async fn plain_hyper_and_tower_without_axum() {
+/// An authenticator on a memory store, and the `Authorization` header of a token it
+/// issued to alice.
+async fn alice() -> (Authenticator<String>, String) {
     let auth = Authenticator::builder(MemoryStore::new(), UserIdLoader)
         .build()
         .expect("valid settings");
@@ -21,6 +22,12 @@ async fn plain_hyper_and_tower_without_axum() {
         .await
         .expect("issued");
     let header = format!("Token {}", issued.token().expose_secret());
+    (auth, header)
+}
+
+#[tokio::test]
+async fn plain_hyper_and_tower_without_axum() {
+    let (auth, header) = alice().await;
     let service = tower::service_fn(|request: Request<hyper::body::Incoming>| async move {
         let authentication = request
             .extensions()
@@ -86,19 +93,12 @@ async fn the_required_layer_answers_refusals_itself_without_axum() {
     use http_body_util::BodyExt;
     use tower::{Layer, ServiceExt};
 
-    let auth = Authenticator::builder(MemoryStore::new(), UserIdLoader)
-        .build()
-        .expect("valid settings");
-    let issued = auth
-        .issue("alice", IssueOptions::new())
-        .await
-        .expect("issued");
+    let (auth, valid) = alice().await;
     let inner = tower::service_fn(|_request: Request<Full<Bytes>>| async {
         Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(b"inner"))))
     });
     let service = RequireAuthLayer::new(auth).layer(inner);
 
-    let valid = format!("Token {}", issued.token().expose_secret());
     // The first valid request asks the store, the second is answered from memory.
     for (authorization, status, body) in [
         (Some(valid.as_str()), 200, "inner"),
