@@ -399,7 +399,13 @@ where
         .get_all(AUTHORIZATION)
         .iter()
         .map(HeaderValue::as_bytes);
-    let client = client_address(request);
+    // The peer address matters only to the invalid-token limiter: finding it takes
+    // two extension lookups, skipped when the limiter is off.
+    let client = if authenticator.limits_invalid_tokens() {
+        client_address(request)
+    } else {
+        None
+    };
     let authentication = authenticator.authenticate_request_now(client, values)?;
     request.extensions_mut().insert(authentication);
     Ok(())
