@@ -349,29 +349,33 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        if let Err(pending) = authenticate_now(&self.authenticator, &mut request) {
-            let mut inner = take_ready(&mut self.inner);
-            let future = Box::pin(async move {
-                let authentication = pending.finish().await;
-                if let Err(error) = authentication.require() {
-                    return Ok(rejection_response(error, &authentication));
+        match authenticate_now(&self.authenticator, &mut request) {
+            Ok(authentication) => {
+                if let Some(authentication) = authentication
+                    && let Err(error) = authentication.require()
+                {
+                    return RequireAuthFuture {
+                        kind: RequireKind::Rejected {
+                            response: Some(rejection_response(error, authentication)),
+                        },
+                    };
                 }
-                request.extensions_mut().insert(authentication);
-                let response = inner.call(request).await?;
-                Ok(response.map(ResponseBody::inner))
-            });
-            return RequireAuthFuture {
-                kind: RequireKind::Store { future },
-            };
-        }
-        if let Some(authentication) = request.extensions().get::<Authentication<U>>()
-            && let Err(error) = authentication.require()
-        {
-            return RequireAuthFuture {
-                kind: RequireKind::Rejected {
-                    response: Some(rejection_response(error, authentication)),
-                },
-            };
+            }
+            Err(pending) => {
+                let mut inner = take_ready(&mut self.inner);
+                let future = Box::pin(async move {
+                    let authentication = pending.finish().await;
+                    if let Err(error) = authentication.require() {
+                        return Ok(rejection_response(error, &authentication));
+                    }
+                    request.extensions_mut().insert(authentication);
+                    let response = inner.call(request).await?;
+                    Ok(response.map(ResponseBody::inner))
+                });
+                return RequireAuthFuture {
+                    kind: RequireKind::Store { future },
+                };
+            }
         }
         RequireAuthFuture {
             kind: RequireKind::Inner {
@@ -381,18 +385,19 @@ where
     }
 }
 
-/// Authenticates `request` from memory when it can, and stores the outcome in its
-/// extensions; the pending authentication when the store must be asked first. A
-/// request an outer layer already authenticated is left as it is.
-fn authenticate_now<U, B>(
+/// Authenticates `request` from memory when it can, stores the outcome in its
+/// extensions and returns it; the pending authentication when the store must be
+/// asked first. A request an outer layer already authenticated is left as it is.
+fn authenticate_now<'r, U, B>(
     authenticator: &Authenticator<U>,
-    request: &mut Request<B>,
-) -> Result<(), PendingAuthentication<U>>
+    request: &'r mut Request<B>,
+) -> Result<Option<&'r Authentication<U>>, PendingAuthentication<U>>
 where
     U: Send + Sync + 'static,
 {
     if request.extensions().get::<Authentication<U>>().is_some() {
-        return Ok(());
+        // An outer layer authenticated the request: its outcome stands.
+        return Ok(request.extensions().get());
     }
     let values = request
         .headers()
@@ -407,8 +412,7 @@ where
         None
     };
     let authentication = authenticator.authenticate_request_now(client, values)?;
-    request.extensions_mut().insert(authentication);
-    Ok(())
+    Ok(Some(request.extensions_mut().get_or_insert(authentication)))
 }
 
 /// The ready service, for a future that calls it later: it moves out, and a clone

@@ -363,6 +363,39 @@ async fn stacked_layers_and_many_extractors_authenticate_once() {
     assert_eq!(setup.lookups.load(Ordering::SeqCst), 1);
 }
 
+#[tokio::test]
+async fn a_required_layer_inside_another_refuses_what_the_outer_one_stored() {
+    let setup = setup().await;
+    let app = Router::new()
+        .route("/open", get(|| async { "reached" }))
+        .route_layer(AuthLayer::new(setup.auth.clone()).require_authentication())
+        .layer(AuthLayer::new(setup.auth.clone()));
+    assert_eq!(
+        send(&app, "/open", None).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"detail":"Authentication credentials were not provided."}"#.into()
+        )
+    );
+    assert_eq!(
+        send(&app, "/open", Some("Token atk_typo")).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"detail":"Invalid token."}"#.into()
+        )
+    );
+    // The handler extracts nothing: only the inner layer refuses above. A valid
+    // token is authenticated by the outer layer alone: one store lookup a request
+    // (the cache is off here), none from the inner layer.
+    for requests in 1..=2 {
+        assert_eq!(
+            send(&app, "/open", Some(&setup.header)).await,
+            (StatusCode::OK, "reached".into())
+        );
+        assert_eq!(setup.lookups.load(Ordering::SeqCst), requests);
+    }
+}
+
 #[test]
 fn the_rejection_is_typed_and_carries_the_core_response() {
     let challenge = authtoken::Challenge::bearer("api");
