@@ -52,6 +52,11 @@ impl Harness for RocketHarness {
     const NON_UTF8_HEADERS: bool = false;
 
     async fn build(authenticator: Authenticator<TestUser>) -> Self {
+        // `rocket::custom` installs Rocket's own `log` logger when none is set yet.
+        // The tests of this binary run in parallel, so the capture that
+        // `no_token_in_any_log_line` needs must win that race every time: every
+        // Rocket built here is built after it.
+        authtoken_behaviour::logs::capture();
         let config = Config {
             log_level: LogLevel::Off,
             ..Config::debug_default()
