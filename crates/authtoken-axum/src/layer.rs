@@ -396,7 +396,10 @@ where
     U: Send + Sync + 'static,
 {
     if request.extensions().get::<Authentication<U>>().is_some() {
-        // An outer layer authenticated the request: its outcome stands.
+        // An outer layer authenticated the request: its outcome stands. Looked up a
+        // second time because returning the first lookup's borrow would keep
+        // `request` borrowed for the rest of this function (the borrow checker's
+        // conditional-return limit); it is `Some`, as is every `Ok` returned here.
         return Ok(request.extensions().get());
     }
     let values = request
