@@ -147,11 +147,14 @@ impl AuthRejection {
             headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
         if let Some(value) = www_authenticate {
-            match HeaderValue::from_maybe_shared(value) {
-                Ok(value) => {
+            // Checked once for as long as this thread sends the same challenge.
+            match authtoken::remembered_header_value(value, |value| {
+                HeaderValue::from_maybe_shared(value).ok()
+            }) {
+                Some(value) => {
                     headers.insert(WWW_AUTHENTICATE, value);
                 }
-                Err(_) => {
+                None => {
                     tracing::warn!("a WWW-Authenticate challenge was not a valid header value");
                 }
             }
