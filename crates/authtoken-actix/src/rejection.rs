@@ -1,5 +1,6 @@
 //! [`AuthRejection`]: why an extractor or the middleware refused a request.
 
+use std::cell::RefCell;
 use std::fmt;
 
 use actix_web::http::StatusCode;
@@ -181,10 +182,28 @@ impl ResponseError for AuthRejection {
     }
 }
 
+thread_local! {
+    /// The last `WWW-Authenticate` value this thread sent, checked: refusals repeat
+    /// the same few challenges, and checking a new `HeaderValue` reads it byte by byte.
+    static LAST_CHALLENGE: RefCell<Option<(Bytes, HeaderValue)>> = const { RefCell::new(None) };
+}
+
 /// `value` as a header value (`None` if it is not one), checked once for as long as
 /// this thread sends the same challenge.
 fn challenge_header(value: Bytes) -> Option<HeaderValue> {
-    authtoken::remembered_header_value(value, |value| HeaderValue::from_maybe_shared(value).ok())
+    LAST_CHALLENGE.with(|last| {
+        let Ok(mut last) = last.try_borrow_mut() else {
+            return HeaderValue::from_maybe_shared(value).ok();
+        };
+        if let Some((bytes, header)) = last.as_ref()
+            && *bytes == value
+        {
+            return Some(header.clone());
+        }
+        let header = HeaderValue::from_maybe_shared(value.clone()).ok()?;
+        *last = Some((value, header.clone()));
+        Some(header)
+    })
 }
 
 #[cfg(test)]

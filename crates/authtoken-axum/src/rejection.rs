@@ -147,14 +147,11 @@ impl AuthRejection {
             headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
         if let Some(value) = www_authenticate {
-            // Checked once for as long as this thread sends the same challenge.
-            match authtoken::remembered_header_value(value, |value| {
-                HeaderValue::from_maybe_shared(value).ok()
-            }) {
-                Some(value) => {
+            match HeaderValue::from_maybe_shared(value) {
+                Ok(value) => {
                     headers.insert(WWW_AUTHENTICATE, value);
                 }
-                None => {
+                Err(_) => {
                     tracing::warn!("a WWW-Authenticate challenge was not a valid header value");
                 }
             }

@@ -328,57 +328,6 @@ impl ErrorResponse {
     pub const CONTENT_TYPE: &'static str = "application/json";
 }
 
-/// The header value `make` builds from `value`, built once for as long as this thread
-/// keeps asking for the same bytes: refusals repeat the same few challenges, and a
-/// framework checks a new header value byte by byte. `T` is the framework's header
-/// value type; each type has its own memo. `None` when `make` refuses the bytes.
-///
-/// ```
-/// use authtoken::bytes::Bytes;
-///
-/// fn header(value: Bytes) -> Option<String> {
-///     authtoken::remembered_header_value(value, |bytes| String::from_utf8(bytes.to_vec()).ok())
-/// }
-/// let challenge = Bytes::from_static(b"Token");
-/// assert_eq!(header(challenge.clone()).as_deref(), Some("Token"));
-/// assert_eq!(header(challenge).as_deref(), Some("Token")); // from the memo
-/// ```
-pub fn remembered_header_value<T, F>(value: Bytes, make: F) -> Option<T>
-where
-    T: Clone + 'static,
-    F: FnOnce(Bytes) -> Option<T>,
-{
-    use std::any::{Any, TypeId};
-    use std::cell::RefCell;
-
-    /// Per header type: the bytes last asked for and the value made from them.
-    type Remembered = Vec<(TypeId, Bytes, Box<dyn Any>)>;
-    thread_local! {
-        static REMEMBERED: RefCell<Remembered> = const { RefCell::new(Vec::new()) };
-    }
-    REMEMBERED.with(|remembered| {
-        let Ok(mut remembered) = remembered.try_borrow_mut() else {
-            return make(value);
-        };
-        let kind = TypeId::of::<T>();
-        let slot = remembered.iter().position(|(type_id, ..)| *type_id == kind);
-        if let Some(index) = slot
-            && let (_, bytes, made) = &remembered[index]
-            && *bytes == value
-            && let Some(made) = made.downcast_ref::<T>()
-        {
-            return Some(made.clone());
-        }
-        let made = make(value.clone())?;
-        let entry = (kind, value, Box::new(made.clone()) as Box<dyn Any>);
-        match slot {
-            Some(index) => remembered[index] = entry,
-            None => remembered.push(entry),
-        }
-        Some(made)
-    })
-}
-
 /// How the `WWW-Authenticate` challenge reads: RFC 6750 when `Bearer` is an accepted
 /// keyword, DRF's bare keyword (`Token`) otherwise.
 ///
@@ -548,36 +497,6 @@ pub enum IssueError {
 
 #[cfg(test)]
 mod tests {
-    #[test]
-    fn a_remembered_header_value_is_always_made_from_the_bytes_given() {
-        let made = std::cell::Cell::new(0);
-        let header = |value: &'static [u8]| {
-            remembered_header_value(Bytes::from_static(value), |bytes| {
-                made.set(made.get() + 1);
-                std::str::from_utf8(&bytes).ok().map(str::to_owned)
-            })
-        };
-        let challenges: [&'static [u8]; 2] = [br#"Token realm="api""#, b"Bearer"];
-        for round in 0..3 {
-            for challenge in challenges {
-                for _ in 0..2 {
-                    assert_eq!(
-                        header(challenge).as_deref().map(str::as_bytes),
-                        Some(challenge)
-                    );
-                }
-            }
-            // Each challenge is made once a round: its repeat comes from the memo.
-            assert_eq!(made.get(), 2 * (round + 1));
-        }
-        assert_eq!(header(b"\xff"), None);
-        // Another header type has a memo of its own.
-        let other =
-            remembered_header_value(Bytes::from_static(b"Bearer"), |bytes| Some(bytes.len()));
-        assert_eq!(other, Some(6));
-        assert_eq!(header(b"Bearer").as_deref(), Some("Bearer"));
-    }
-
     use super::*;
 
     fn all_errors() -> Vec<AuthError> {

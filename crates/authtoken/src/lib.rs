@@ -22,9 +22,7 @@ pub use authenticator::{
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use digest::{DigestKey, TokenDigest, TokenHasher};
-pub use error::{
-    AuthError, Challenge, ErrorResponse, IssueError, StoreError, remembered_header_value,
-};
+pub use error::{AuthError, Challenge, ErrorResponse, IssueError, StoreError};
 pub use header::Keyword;
 pub use limiter::InvalidTokenLimit;
 pub use memory::MemoryStore;
