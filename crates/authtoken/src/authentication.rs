@@ -12,7 +12,8 @@ use crate::error::{AuthError, Challenge};
 use crate::header::parse_authorization_headers;
 use crate::limiter::counts_as_failure;
 
-/// The outcome of authenticating one request, with the authenticator that decided.
+/// The outcome of authenticating one request, with the challenge to answer a failure
+/// with.
 ///
 /// An adapter makes one per request ([`Authenticator::authenticate_request`]), keeps
 /// it where handlers find it (request extensions, a request-local cache) and answers
@@ -22,7 +23,10 @@ use crate::limiter::counts_as_failure;
 /// (anonymous is fine, bad credentials are not) and
 /// [`Authentication::require_scope`].
 ///
-/// Cheap to clone: the identity and the authenticator are shared.
+/// Cheap to clone: the identity is shared, the challenge interned. It keeps no
+/// authenticator (every request makes one, and a reference count shared by the
+/// server's threads would move between their cores on each request): a handler that
+/// manages tokens takes the authenticator from its application state.
 ///
 /// ```
 /// use authtoken::{AuthError, Authenticator, IssueOptions, MemoryStore, UserIdLoader};
@@ -50,14 +54,14 @@ use crate::limiter::counts_as_failure;
 /// ```
 pub struct Authentication<U> {
     result: Result<Option<Identity<U>>, AuthError>,
-    authenticator: Authenticator<U>,
+    challenge: Challenge,
 }
 
 impl<U> Clone for Authentication<U> {
     fn clone(&self) -> Self {
         Self {
             result: self.result.clone(),
-            authenticator: self.authenticator.clone(),
+            challenge: self.challenge.clone(),
         }
     }
 }
@@ -72,15 +76,10 @@ impl<U: fmt::Debug> fmt::Debug for Authentication<U> {
 
 impl<U: Send + Sync + 'static> Authentication<U> {
     /// Pairs what [`Authenticator::authenticate_headers`] answered with the
-    /// authenticator that answered it.
-    pub fn new(
-        result: Result<Option<Identity<U>>, AuthError>,
-        authenticator: Authenticator<U>,
-    ) -> Self {
-        Self {
-            result,
-            authenticator,
-        }
+    /// challenge of the authenticator that answered it
+    /// ([`Authenticator::challenge`]).
+    pub fn new(result: Result<Option<Identity<U>>, AuthError>, challenge: Challenge) -> Self {
+        Self { result, challenge }
     }
 
     /// What the core answered: `Ok(None)` for an anonymous request (no
@@ -100,14 +99,9 @@ impl<U: Send + Sync + 'static> Authentication<U> {
         self.result.as_ref().err()
     }
 
-    /// The authenticator that decided (to revoke the token, say).
-    pub fn authenticator(&self) -> &Authenticator<U> {
-        &self.authenticator
-    }
-
     /// The challenge to answer a failure with.
     pub fn challenge(&self) -> &Challenge {
-        self.authenticator.challenge()
+        &self.challenge
     }
 
     /// The identity, where a user is required.
@@ -230,7 +224,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             tracing::debug!(client = %client, "invalid credentials throttled");
             result = Err(throttled);
         }
-        Authentication::new(result, self.clone())
+        Authentication::new(result, self.challenge().clone())
     }
 }
 

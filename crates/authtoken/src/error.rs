@@ -6,7 +6,7 @@
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use bytes::Bytes;
 
@@ -261,10 +261,10 @@ impl AuthError {
             .map(|value| String::from_utf8_lossy(&value).into_owned())
     }
 
-    /// [`Self::www_authenticate`] as shared bytes (visible ASCII and spaces, a valid
-    /// header value): the challenge built it once when it was made, so this is a
-    /// reference-count increment for every error but
-    /// [`AuthError::InsufficientScope`], whose value names the scope.
+    /// [`Self::www_authenticate`] as bytes (visible ASCII and spaces, a valid header
+    /// value): the challenge wrote it out once when it was made, so this copies a
+    /// pointer for every error but [`AuthError::InsufficientScope`], whose value
+    /// names the scope.
     pub fn www_authenticate_bytes(&self, challenge: &Challenge) -> Option<Bytes> {
         match self.fixed_challenge_index() {
             Some(index) => challenge.inner.fixed[index].clone(),
@@ -292,7 +292,7 @@ impl AuthError {
 
     /// Everything a response needs, for `challenge`. For every error but
     /// [`AuthError::InsufficientScope`] and [`AuthError::Throttled`] it allocates
-    /// nothing: the body is static and the challenge shared.
+    /// nothing: the body is static and the challenge's value written out already.
     pub fn response(&self, challenge: &Challenge) -> ErrorResponse {
         ErrorResponse {
             status: self.status(),
@@ -331,13 +331,18 @@ impl ErrorResponse {
 /// How the `WWW-Authenticate` challenge reads: RFC 6750 when `Bearer` is an accepted
 /// keyword, DRF's bare keyword (`Token`) otherwise.
 ///
-/// Cheap to clone (one shared allocation). It writes out the `WWW-Authenticate`
-/// value of every error whose value depends on the challenge alone once, when it is
-/// made, so that a rejected request costs no formatting
-/// ([`AuthError::www_authenticate_bytes`]).
+/// It writes out the `WWW-Authenticate` value of every error whose value depends on
+/// the challenge alone once, when it is made, so that a rejected request costs no
+/// formatting ([`AuthError::www_authenticate_bytes`]).
+///
+/// Challenges are interned: each distinct style, realm and keyword is written out
+/// once and kept for the life of the process (a few hundred bytes), and a
+/// challenge is a reference to it. Cloning one, or a value it wrote out, touches no
+/// reference count: every rejected request clones them, and a count shared by the
+/// server's threads would move between their cores on each request.
 #[derive(Clone)]
 pub struct Challenge {
-    inner: Arc<ChallengeInner>,
+    inner: &'static ChallengeInner,
 }
 
 struct ChallengeInner {
@@ -365,18 +370,29 @@ impl Challenge {
         Self::new(ChallengeStyle::Keyword, "", keyword)
     }
 
+    /// The interned challenge of this style, realm and keyword, made on first use.
     fn new(style: ChallengeStyle, realm: &str, keyword: &str) -> Self {
+        static INTERNED: Mutex<Vec<&'static ChallengeInner>> = Mutex::new(Vec::new());
+        let mut interned = INTERNED.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(&inner) = interned.iter().find(|inner| {
+            inner.style == style && *inner.realm == *realm && *inner.keyword == *keyword
+        }) {
+            return Self { inner };
+        }
         let mut challenge = ChallengeInner {
             style,
             realm: realm.into(),
             keyword: keyword.into(),
             fixed: Default::default(),
         };
-        let fixed = FIXED_CHALLENGE_ERRORS.map(|error| challenge.build(&error).map(Bytes::from));
-        challenge.fixed = fixed;
-        Self {
-            inner: Arc::new(challenge),
-        }
+        challenge.fixed = FIXED_CHALLENGE_ERRORS.map(|error| {
+            challenge
+                .build(&error)
+                .map(|value| Bytes::from_static(String::leak(value).as_bytes()))
+        });
+        let inner: &'static ChallengeInner = Box::leak(Box::new(challenge));
+        interned.push(inner);
+        Self { inner }
     }
 
     /// The realm of a Bearer challenge (empty for a keyword challenge).
@@ -426,7 +442,7 @@ impl ChallengeInner {
 
 impl PartialEq for Challenge {
     fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
+        std::ptr::eq(self.inner, other.inner)
             || (self.inner.style == other.inner.style
                 && self.inner.realm == other.inner.realm
                 && self.inner.keyword == other.inner.keyword)
@@ -659,14 +675,20 @@ mod tests {
                 }
             }
         }
-        // The fixed ones are built once and shared, not built per call.
+        // The fixed ones are built once, when a challenge of these settings is first
+        // made, not per call nor per challenge made.
         let challenge = Challenge::bearer("api");
-        let copy = challenge.clone();
-        let first = AuthError::InvalidToken.www_authenticate_bytes(&challenge);
-        let again = AuthError::InvalidToken.www_authenticate_bytes(&copy);
-        assert_eq!(
-            first.as_ref().map(|b| b.as_ptr()),
-            again.as_ref().map(|b| b.as_ptr())
+        let pointer = |challenge: &Challenge| {
+            AuthError::InvalidToken
+                .www_authenticate_bytes(challenge)
+                .map(|value| value.as_ptr())
+        };
+        assert_eq!(pointer(&challenge), pointer(&challenge.clone()));
+        assert_eq!(pointer(&challenge), pointer(&Challenge::bearer("api")));
+        assert_ne!(pointer(&challenge), pointer(&Challenge::bearer("other")));
+        assert_ne!(
+            pointer(&Challenge::keyword("Token")),
+            pointer(&Challenge::keyword("Bearer"))
         );
     }
 
