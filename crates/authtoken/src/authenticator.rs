@@ -31,9 +31,15 @@ pub struct Identity<U> {
 }
 
 /// What an [`Identity`] points to: the user and the token's state, in one allocation.
+///
+/// Laid out in this order (`repr(C)`), the token's metadata first: the fields that
+/// every cached request reads (the token state's atomics, the user) then sit more
+/// than a cache line pair away from the `Arc`'s reference counts, which every
+/// request changes, so that another core's clone or drop does not evict them.
+#[repr(C)]
 struct Shared<U> {
-    user: U,
     token: TokenState,
+    user: U,
 }
 
 impl<U> Identity<U> {
@@ -49,7 +55,6 @@ impl<U> Identity<U> {
         let last_used = token.last_used.map_or(i64::MIN, unix_millis);
         Self {
             shared: Arc::new(Shared {
-                user,
                 token: TokenState {
                     info: token,
                     expires: AtomicI64::new(expires),
@@ -57,6 +62,7 @@ impl<U> Identity<U> {
                     read_at,
                     epoch: AtomicU64::new(epoch),
                 },
+                user,
             }),
         }
     }
@@ -371,7 +377,9 @@ struct Joined<U> {
     batcher: Arc<Batcher<JoinedAnswer<U>>>,
 }
 
-/// A verified token's metadata and what this node tracks about it.
+/// A verified token's metadata and what this node tracks about it; the metadata
+/// first, read on a cache hit only for a last-use write (see [`Shared`]).
+#[repr(C)]
 struct TokenState {
     info: TokenInfo,
     /// Unix milliseconds, `i64::MAX` for never; moves with sliding expiry.
@@ -896,13 +904,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
                 if state.expires.load(Ordering::Acquire) <= now_ms {
                     return Ok(Err(AuthError::TokenExpired));
                 }
-                self.record_use(
-                    state.info.id,
-                    &state.last_touch,
-                    &state.expires,
-                    now_ms,
-                    None,
-                );
+                self.record_use(state, &state.last_touch, now_ms, None);
                 return Ok(Ok(identity));
             }
             if confirmed {
@@ -1015,15 +1017,9 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
                         Ok::<_, std::convert::Infallible>(Arc::new(AtomicI64::new(last_used)))
                     })
                     .unwrap_or_else(|never| match never {});
-                self.record_use(state.info.id, &mark, &state.expires, now_ms, Some(now));
+                self.record_use(state, &mark, now_ms, Some(now));
             }
-            None => self.record_use(
-                state.info.id,
-                &state.last_touch,
-                &state.expires,
-                now_ms,
-                Some(now),
-            ),
+            None => self.record_use(state, &state.last_touch, now_ms, Some(now)),
         }
 
         if let Some(cache) = &inner.cache {
@@ -1086,14 +1082,15 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         Ok(None)
     }
 
-    /// Writes the last use (and, with sliding expiry, the new expiry) at most once per
-    /// interval, off the request path. `now_ms` is the time of the use; `now` the same
-    /// instant when the caller has it (else the clock is read once a write is due).
+    /// Writes the last use of `state`'s token (and, with sliding expiry, the new
+    /// expiry) at most once per interval, off the request path. `last_touch` is the
+    /// mark the interval is counted from: the state's own, or the token's use mark
+    /// with the cache off. `now_ms` is the time of the use; `now` the same instant
+    /// when the caller has it (else the clock is read once a write is due).
     fn record_use(
         &self,
-        id: TokenId,
+        state: &TokenState,
         last_touch: &AtomicI64,
-        expires: &AtomicI64,
         now_ms: i64,
         now: Option<OffsetDateTime>,
     ) {
@@ -1117,8 +1114,9 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             None
         };
         if let Some(new_expiry) = new_expiry {
-            expires.store(unix_millis(new_expiry), Ordering::Release);
+            state.expires.store(unix_millis(new_expiry), Ordering::Release);
         }
+        let id = state.info.id;
         let store = Arc::clone(&inner.store);
         let pending = Arc::clone(&inner.pending_writes);
         pending.count.fetch_add(1, Ordering::AcqRel);
@@ -1360,5 +1358,38 @@ impl PendingWrites {
     /// Counts one write down; true when none is left.
     fn count_down(&self) -> bool {
         self.count.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::mem::offset_of;
+
+    use super::{Shared, TokenState};
+
+    /// Where a field of `Shared<u64>` starts in its `Arc` allocation, whose first 16
+    /// bytes are the two reference counts.
+    fn in_allocation(offset: usize) -> usize {
+        16 + offset
+    }
+
+    #[test]
+    fn what_a_cached_request_reads_sits_apart_from_the_reference_counts() {
+        let token = offset_of!(Shared<u64>, token);
+        let read = [
+            ("expires", token + offset_of!(TokenState, expires)),
+            ("last_touch", token + offset_of!(TokenState, last_touch)),
+            ("read_at", token + offset_of!(TokenState, read_at)),
+            ("epoch", token + offset_of!(TokenState, epoch)),
+            ("user", offset_of!(Shared<u64>, user)),
+        ];
+        for (field, offset) in read {
+            // Not in the counts' pair of 64-byte lines (CPUs fetch lines in pairs).
+            assert!(
+                in_allocation(offset) >= 128,
+                "{field} starts {} bytes into the allocation",
+                in_allocation(offset)
+            );
+        }
     }
 }
