@@ -1114,7 +1114,9 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             None
         };
         if let Some(new_expiry) = new_expiry {
-            state.expires.store(unix_millis(new_expiry), Ordering::Release);
+            state
+                .expires
+                .store(unix_millis(new_expiry), Ordering::Release);
         }
         let id = state.info.id;
         let store = Arc::clone(&inner.store);
