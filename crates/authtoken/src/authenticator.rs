@@ -17,6 +17,7 @@ use crate::digest::{TokenDigest, TokenHasher};
 use crate::error::{AuthError, Challenge, ErrorResponse, IssueError, StoreError};
 use crate::header::{Keyword, parse_authorization, parse_authorization_headers};
 use crate::limiter::{InvalidTokenLimit, Limiter};
+use crate::local::{LocalHits, LocalMemo};
 use crate::store::{
     InsertOutcome, JoinedLookup, NewToken, TokenId, TokenInfo, TokenRecord, TokenStore,
     TokenWithUser,
@@ -25,8 +26,15 @@ use crate::token::{PlaintextToken, TokenPrefix, classify};
 use crate::user::UserLoader;
 
 /// A request's authenticated user and the token it came with. Cheap to clone: one
-/// shared pointer, to the value the cache holds.
+/// shared pointer, to a handle on the value the cache holds. Each thread that answers
+/// the token from its memo of cache hits clones its own handle, so that requests on
+/// different cores do not write the same reference count.
 pub struct Identity<U> {
+    handle: Arc<Handle<U>>,
+}
+
+/// A thread's own reference to a cached value: what its requests clone and drop.
+struct Handle<U> {
     shared: Arc<Shared<U>>,
 }
 
@@ -34,8 +42,9 @@ pub struct Identity<U> {
 ///
 /// Laid out in this order (`repr(C)`), the token's metadata first: the fields that
 /// every cached request reads (the token state's atomics, the user) then sit more
-/// than a cache line pair away from the `Arc`'s reference counts, which every
-/// request changes, so that another core's clone or drop does not evict them.
+/// than a cache line pair away from the `Arc`'s reference counts, which change
+/// whenever a thread takes or drops a handle, so that another core's change does not
+/// evict them.
 #[repr(C)]
 struct Shared<U> {
     token: TokenState,
@@ -53,32 +62,42 @@ impl<U> Identity<U> {
     fn read_at(user: U, token: TokenInfo, read_at: i64, epoch: u64) -> Self {
         let expires = token.expires.map_or(i64::MAX, unix_millis);
         let last_used = token.last_used.map_or(i64::MIN, unix_millis);
+        Self::from_shared(Arc::new(Shared {
+            token: TokenState {
+                info: token,
+                expires: AtomicI64::new(expires),
+                last_touch: AtomicI64::new(last_used),
+                read_at,
+                epoch: AtomicU64::new(epoch),
+            },
+            user,
+        }))
+    }
+
+    /// A new handle on `shared`.
+    fn from_shared(shared: Arc<Shared<U>>) -> Self {
         Self {
-            shared: Arc::new(Shared {
-                token: TokenState {
-                    info: token,
-                    expires: AtomicI64::new(expires),
-                    last_touch: AtomicI64::new(last_used),
-                    read_at,
-                    epoch: AtomicU64::new(epoch),
-                },
-                user,
-            }),
+            handle: Arc::new(Handle { shared }),
         }
     }
 
+    /// The value the handle points to, as the shared cache keeps it.
+    fn shared(&self) -> &Arc<Shared<U>> {
+        &self.handle.shared
+    }
+
     fn state(&self) -> &TokenState {
-        &self.shared.token
+        &self.handle.shared.token
     }
 
     /// The user.
     pub fn user(&self) -> &U {
-        &self.shared.user
+        &self.handle.shared.user
     }
 
     /// The token's metadata (never its secret).
     pub fn token(&self) -> &TokenInfo {
-        &self.shared.token.info
+        &self.handle.shared.token.info
     }
 
     /// True when the token carries `scope`.
@@ -105,7 +124,7 @@ impl<U> Identity<U> {
 impl<U> Clone for Identity<U> {
     fn clone(&self) -> Self {
         Self {
-            shared: Arc::clone(&self.shared),
+            handle: Arc::clone(&self.handle),
         }
     }
 }
@@ -403,8 +422,8 @@ const CONFIRMED: u64 = u64::MAX;
 /// The fewest last-use marks kept with the token cache off.
 const USE_MARKS_MIN: usize = 4096;
 
-/// Verified tokens by digest. The value is the identity itself: one shared pointer.
-type TokenCache<U> = DigestCache<Identity<U>>;
+/// Verified tokens by digest: one shared pointer to the user and token state.
+type TokenCache<U> = DigestCache<Arc<Shared<U>>>;
 
 /// The last-use write time of recently seen tokens, by id, with the token cache off.
 type UseMarks = quick_cache::sync::Cache<TokenId, Arc<AtomicI64>>;
@@ -439,6 +458,8 @@ struct Inner<U> {
     joined: Option<Joined<U>>,
     clock: Arc<dyn Clock>,
     cache: Option<TokenCache<U>>,
+    /// Each thread's memo of its recent hits in `cache` (present with it).
+    local_hits: Option<Box<dyn LocalMemo<Identity<U>>>>,
     /// Throttles last-use writes with the token cache off (a cached token carries its
     /// own mark).
     use_marks: Option<UseMarks>,
@@ -715,6 +736,9 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
                     batcher: Arc::new(Batcher::new(self.max_concurrent_lookups)),
                 }),
                 clock: self.clock,
+                local_hits: cache
+                    .as_ref()
+                    .map(|_| Box::new(LocalHits::new()) as Box<dyn LocalMemo<Identity<U>>>),
                 cache,
                 use_marks,
                 revocations: AtomicU64::new(0),
@@ -891,27 +915,51 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             return Ok(Err(AuthError::InvalidToken));
         }
         let digest = settings.hasher.digest(credential);
-        if let Some(cache) = &inner.cache
-            && let Some(identity) = cache.get(&digest)
-        {
+        let (Some(cache), Some(local_hits)) = (&inner.cache, &inner.local_hits) else {
+            return Err(digest);
+        };
+        // Read before either lookup: a memo entry taken under this count serves only
+        // while no revocation has run since.
+        let revocations = inner.revocations.load(Ordering::Acquire);
+        let cache_ttl = millis(settings.cache_ttl);
+        if let Some(identity) = local_hits.get(&digest, revocations) {
             let now_ms = inner.clock.now_unix_millis();
+            let state = identity.state();
+            if now_ms.saturating_sub(state.read_at) < cache_ttl {
+                return Ok(self.serve_cached(identity, now_ms));
+            }
+            // Past the cache ttl: the shared cache decides, as for any thread.
+            local_hits.remove(&digest);
+        }
+        if let Some(shared) = cache.get(&digest) {
+            let now_ms = inner.clock.now_unix_millis();
+            let identity = Identity::from_shared(shared);
             let state = identity.state();
             let epoch = state.epoch.load(Ordering::Acquire);
             let confirmed = epoch == CONFIRMED;
             if (confirmed || inner.revocations.load(Ordering::Acquire) == epoch)
-                && now_ms.saturating_sub(state.read_at) < millis(settings.cache_ttl)
+                && now_ms.saturating_sub(state.read_at) < cache_ttl
             {
-                if state.expires.load(Ordering::Acquire) <= now_ms {
-                    return Ok(Err(AuthError::TokenExpired));
+                if confirmed {
+                    local_hits.put(digest, revocations, identity.clone());
                 }
-                self.record_use(state, &state.last_touch, now_ms, None);
-                return Ok(Ok(identity));
+                return Ok(self.serve_cached(identity, now_ms));
             }
             if confirmed {
                 cache.remove(&digest);
             }
         }
         Err(digest)
+    }
+
+    /// The answer for a cached identity still within the cache ttl at `now_ms`.
+    fn serve_cached(&self, identity: Identity<U>, now_ms: i64) -> Result<Identity<U>, AuthError> {
+        let state = identity.state();
+        if state.expires.load(Ordering::Acquire) <= now_ms {
+            return Err(AuthError::TokenExpired);
+        }
+        self.record_use(state, &state.last_touch, now_ms, None);
+        Ok(identity)
     }
 
     /// Asks the store about a well-formed credential the cache did not answer for.
@@ -1023,7 +1071,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         }
 
         if let Some(cache) = &inner.cache {
-            cache.insert(digest, identity.clone());
+            cache.insert(digest, Arc::clone(identity.shared()));
             // A revocation that ran while the store was read may have evicted before
             // this insert: then drop what was just cached (unconfirmed, no request
             // uses it meanwhile). Otherwise any later revocation evicts it.
@@ -1323,7 +1371,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
     pub fn forget_user(&self, user_id: &str) {
         self.inner.revocations.fetch_add(1, Ordering::AcqRel);
         if let Some(cache) = &self.inner.cache {
-            cache.retain(|identity| identity.token().user_id != user_id);
+            cache.retain(|shared| shared.token.info.user_id != user_id);
         }
     }
 

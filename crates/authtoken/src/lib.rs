@@ -11,6 +11,7 @@ pub mod digest;
 mod error;
 pub mod header;
 pub mod limiter;
+mod local;
 pub mod memory;
 pub mod store;
 pub mod token;
