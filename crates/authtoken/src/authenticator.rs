@@ -463,8 +463,9 @@ struct Inner<U> {
     /// Throttles last-use writes with the token cache off (a cached token carries its
     /// own mark).
     use_marks: Option<UseMarks>,
-    /// Bumped by every revocation, so that a lookup that raced one never caches
-    /// what was revoked.
+    /// Bumped by every revocation, before and after it evicts, so that a lookup that
+    /// raced one never caches what was revoked, and so that no thread's memo keeps
+    /// an entry taken while the eviction ran (stamped with the count between the two).
     revocations: AtomicU64,
     pending_writes: Arc<PendingWrites>,
     /// Throttles clients that keep sending invalid credentials, when configured.
@@ -1367,28 +1368,31 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
     /// Drops a token from this node's cache, so that the store is asked again. Called
     /// for every revocation made here; call it for revocations heard from elsewhere.
     pub fn evict(&self, digest: &TokenDigest) {
-        self.inner.revocations.fetch_add(1, Ordering::AcqRel);
-        if let Some(cache) = &self.inner.cache {
-            cache.remove(digest);
+        self.invalidate(|cache| cache.remove(digest));
+    }
+
+    /// Runs `evict` on the cache between two bumps of the revocation count: the
+    /// first turns away a store read racing it, the second every memo entry a thread
+    /// took from the cache before `evict` reached it.
+    fn invalidate(&self, evict: impl FnOnce(&TokenCache<U>)) {
+        let inner = &*self.inner;
+        inner.revocations.fetch_add(1, Ordering::AcqRel);
+        if let Some(cache) = &inner.cache {
+            evict(cache);
+            inner.revocations.fetch_add(1, Ordering::AcqRel);
         }
     }
 
     /// Drops every cached token of a user (after deactivating the user, say), so that
     /// the user is loaded again on the next request.
     pub fn forget_user(&self, user_id: &str) {
-        self.inner.revocations.fetch_add(1, Ordering::AcqRel);
-        if let Some(cache) = &self.inner.cache {
-            cache.retain(|shared| shared.token.info.user_id != user_id);
-        }
+        self.invalidate(|cache| cache.retain(|shared| shared.token.info.user_id != user_id));
     }
 
     /// Drops every cached token, so that the store is asked again for each. For a
     /// revocation listener that lost its connection and may have missed revocations.
     pub fn clear_cache(&self) {
-        self.inner.revocations.fetch_add(1, Ordering::AcqRel);
-        if let Some(cache) = &self.inner.cache {
-            cache.clear();
-        }
+        self.invalidate(TokenCache::clear);
     }
 
     /// The invalid-token limiter and the current Unix time in milliseconds, when one
@@ -1422,7 +1426,44 @@ impl PendingWrites {
 mod tests {
     use std::mem::offset_of;
 
-    use super::{Shared, TokenState};
+    use super::{Authenticator, IssueOptions, Shared, TokenState};
+    use crate::{MemoryStore, UserIdLoader};
+
+    /// A request that reads the cache while an eviction runs (after the revocation
+    /// count was bumped, before the entry is gone) may still be answered, but the
+    /// memo entry its thread takes must not outlive the eviction.
+    #[test]
+    fn a_memo_entry_taken_while_an_eviction_runs_does_not_serve_after_it() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .expect("a runtime");
+        let _entered = rt.enter();
+        let auth = Authenticator::builder(MemoryStore::new(), UserIdLoader)
+            .build()
+            .expect("settings");
+        let issued = rt
+            .block_on(auth.issue("ada", IssueOptions::new()))
+            .expect("issued");
+        let header = format!("Token {}", issued.token().expose_secret());
+        let digest = auth.inner.settings.hasher.digest(
+            header
+                .strip_prefix("Token ")
+                .expect("the keyword")
+                .as_bytes(),
+        );
+        let first = rt.block_on(auth.authenticate_request(Some(header.as_bytes())));
+        assert!(first.require().is_ok(), "the store read caches the token");
+
+        let served = || {
+            auth.authenticate_request_now(None, [header.as_bytes()])
+                .is_ok_and(|authentication| authentication.require().is_ok())
+        };
+        auth.invalidate(|cache| {
+            assert!(served(), "a request racing the eviction is still answered");
+            cache.remove(&digest);
+        });
+        assert!(!served(), "after the eviction memory does not answer");
+    }
 
     /// Where a field of `Shared<u64>` starts in its `Arc` allocation, whose first 16
     /// bytes are the two reference counts.
