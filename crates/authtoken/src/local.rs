@@ -6,10 +6,10 @@
 //! that finds a token in its own memo writes nothing another thread reads: the memo
 //! is the thread's, and so is the handle it clones.
 //!
-//! An entry is stamped with the authenticator's revocation count when it was taken
-//! from the shared cache, and serves only while the count is unchanged: any
-//! revocation, eviction of a user or cache clear (each bumps the count) makes every
-//! thread's memo ask the shared cache again.
+//! An entry is stamped with the authenticator's revocation count read before it was
+//! taken from the shared cache, and serves only while the count is unchanged: any
+//! revocation, eviction of a user or cache clear bumps the count before and after it
+//! evicts, and so makes every thread's memo ask the shared cache again.
 
 use std::cell::RefCell;
 
