@@ -425,6 +425,12 @@ const USE_MARKS_MIN: usize = 4096;
 /// Verified tokens by digest: one shared pointer to the user and token state.
 type TokenCache<U> = DigestCache<Arc<Shared<U>>>;
 
+/// The token cache, and each thread's memo of its hits in it.
+struct Caches<U> {
+    shared: TokenCache<U>,
+    local: Box<dyn LocalMemo<Identity<U>>>,
+}
+
 /// The last-use write time of recently seen tokens, by id, with the token cache off.
 type UseMarks = quick_cache::sync::Cache<TokenId, Arc<AtomicI64>>;
 
@@ -457,9 +463,7 @@ struct Inner<U> {
     loader: Box<dyn ErasedLoader<U>>,
     joined: Option<Joined<U>>,
     clock: Arc<dyn Clock>,
-    cache: Option<TokenCache<U>>,
-    /// Each thread's memo of its recent hits in `cache` (present with it).
-    local_hits: Option<Box<dyn LocalMemo<Identity<U>>>>,
+    cache: Option<Caches<U>>,
     /// Throttles last-use writes with the token cache off (a cached token carries its
     /// own mark).
     use_marks: Option<UseMarks>,
@@ -717,8 +721,10 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
         } else {
             Challenge::keyword(self.keywords[0].as_str())
         };
-        let cache = (self.cache_capacity > 0 && !self.cache_ttl.is_zero())
-            .then(|| TokenCache::new(self.cache_capacity));
+        let cache = (self.cache_capacity > 0 && !self.cache_ttl.is_zero()).then(|| Caches {
+            shared: TokenCache::new(self.cache_capacity),
+            local: Box::new(LocalHits::new()),
+        });
         let use_marks = cache
             .is_none()
             .then(|| UseMarks::new(self.cache_capacity.max(USE_MARKS_MIN)));
@@ -744,9 +750,6 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
                     batcher: Arc::new(Batcher::new(self.max_concurrent_lookups)),
                 }),
                 clock: self.clock,
-                local_hits: cache
-                    .as_ref()
-                    .map(|_| Box::new(LocalHits::new()) as Box<dyn LocalMemo<Identity<U>>>),
                 cache,
                 use_marks,
                 revocations: AtomicU64::new(0),
@@ -923,7 +926,11 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             return Ok(Err(AuthError::InvalidToken));
         }
         let digest = settings.hasher.digest(credential);
-        let (Some(cache), Some(local_hits)) = (&inner.cache, &inner.local_hits) else {
+        let Some(Caches {
+            shared: cache,
+            local: local_hits,
+        }) = &inner.cache
+        else {
             return Err(digest);
         };
         // Read before either lookup: a memo entry taken under this count serves only
@@ -1078,7 +1085,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             None => self.record_use(state, &state.last_touch, now_ms, Some(now)),
         }
 
-        if let Some(cache) = &inner.cache {
+        if let Some(Caches { shared: cache, .. }) = &inner.cache {
             cache.insert(digest, Arc::clone(identity.shared()));
             // A revocation that ran while the store was read may have evicted before
             // this insert: then drop what was just cached (unconfirmed, no request
@@ -1377,8 +1384,8 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
     fn invalidate(&self, evict: impl FnOnce(&TokenCache<U>)) {
         let inner = &*self.inner;
         inner.revocations.fetch_add(1, Ordering::AcqRel);
-        if let Some(cache) = &inner.cache {
-            evict(cache);
+        if let Some(caches) = &inner.cache {
+            evict(&caches.shared);
             inner.revocations.fetch_add(1, Ordering::AcqRel);
         }
     }
@@ -1404,7 +1411,10 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
 
     /// How many tokens the cache holds now.
     pub fn cached_tokens(&self) -> usize {
-        self.inner.cache.as_ref().map_or(0, TokenCache::len)
+        self.inner
+            .cache
+            .as_ref()
+            .map_or(0, |caches| caches.shared.len())
     }
 }
 

@@ -19,7 +19,7 @@ use crate::digest::TokenDigest;
 
 /// Entries in each thread's memo; a power of two. A memo is for the tokens a thread
 /// sees most, not for all of them: the shared cache holds those.
-pub(crate) const LOCAL_SLOTS: usize = 64;
+const LOCAL_SLOTS: usize = 64;
 
 /// Per-thread memos of recent cache hits, mapped directly by digest (one slot a
 /// digest, the newest wins).
