@@ -718,6 +718,13 @@ mod cases {
                 .err(),
             Some(IssueError::InvalidUserId)
         );
+        for hostile in ["1\n", "\u{1b}[2J1", "1\u{7f}", "\u{9b}1"] {
+            assert_eq!(
+                authenticator.issue(hostile, IssueOptions::new()).await.err(),
+                Some(IssueError::InvalidUserId),
+                "{hostile:?}"
+            );
+        }
         assert_eq!(
             authenticator
                 .issue("1", IssueOptions::new().name("a\nb"))

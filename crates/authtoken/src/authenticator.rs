@@ -19,7 +19,7 @@ use crate::header::{Keyword, parse_authorization, parse_authorization_headers};
 use crate::limiter::{InvalidTokenLimit, Limiter};
 use crate::local::{LocalHits, LocalMemo};
 use crate::store::{
-    InsertOutcome, JoinedLookup, NewToken, TokenId, TokenInfo, TokenRecord, TokenStore,
+    InsertOutcome, check_user_id, JoinedLookup, NewToken, TokenId, TokenInfo, TokenRecord, TokenStore,
     TokenWithUser,
 };
 use crate::token::{PlaintextToken, TokenPrefix, classify};
@@ -762,9 +762,7 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
 
 /// Name, scopes and user id checks shared by issue and rotate.
 fn validate_issue(user_id: &str, options: &IssueOptions) -> Result<(), IssueError> {
-    if user_id.is_empty() || user_id.len() > 255 {
-        return Err(IssueError::InvalidUserId);
-    }
+    check_user_id(user_id)?;
     if options.name.chars().count() > 255 || options.name.chars().any(char::is_control) {
         return Err(IssueError::InvalidName);
     }

@@ -485,8 +485,8 @@ fn push_json_string(out: &mut String, value: &str) {
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum IssueError {
-    /// The user id is empty or longer than 255 bytes.
-    #[error("the user id must be 1 to 255 bytes long")]
+    /// The user id is empty, longer than 255 bytes, or holds control characters.
+    #[error("the user id must be 1 to 255 bytes long, without control characters")]
     InvalidUserId,
     /// The name is longer than 255 characters or holds control characters.
     #[error("the token name must be at most 255 characters, without control characters")]

@@ -29,7 +29,7 @@ pub use limiter::InvalidTokenLimit;
 pub use memory::MemoryStore;
 pub use store::{
     InsertOutcome, JoinedLookup, NewToken, TokenId, TokenInfo, TokenRecord, TokenStore,
-    TokenWithUser,
+    TokenWithUser, check_user_id,
 };
 pub use token::{PlaintextToken, TokenPrefix};
 pub use user::{UserIdLoader, UserLoader};

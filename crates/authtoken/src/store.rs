@@ -11,6 +11,33 @@ use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::digest::TokenDigest;
+use crate::error::IssueError;
+
+/// The longest user id a token may carry, in bytes.
+pub const MAX_USER_ID_LEN: usize = 255;
+
+/// `Ok` when `user_id` can be stored with a token: 1 to [`MAX_USER_ID_LEN`] bytes, no
+/// control characters. [`crate::Authenticator::issue`] checks it; so should anything
+/// that writes token rows another way (an import, say).
+///
+/// ```
+/// assert!(authtoken::store::check_user_id("42").is_ok());
+/// assert!(authtoken::store::check_user_id("").is_err());
+/// assert!(authtoken::store::check_user_id("4\u{1b}[2J").is_err());
+/// ```
+///
+/// # Errors
+///
+/// [`IssueError::InvalidUserId`] otherwise.
+pub fn check_user_id(user_id: &str) -> Result<(), IssueError> {
+    if user_id.is_empty()
+        || user_id.len() > MAX_USER_ID_LEN
+        || user_id.chars().any(char::is_control)
+    {
+        return Err(IssueError::InvalidUserId);
+    }
+    Ok(())
+}
 
 /// A token's id in its store: what an administrator names to revoke or rotate it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
