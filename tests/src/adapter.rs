@@ -61,7 +61,8 @@ use std::time::Duration;
 
 use authtoken::{
     Authenticator, AuthenticatorBuilder, InsertOutcome, IssueOptions, IssuedToken, ManualClock,
-    MemoryStore, NewToken, TokenDigest, TokenId, TokenInfo, TokenRecord, TokenStore, UserLoader,
+    MemoryStore, NewToken, Slide, TokenDigest, TokenId, TokenInfo, TokenRecord, TokenStore,
+    UserLoader,
 };
 use time::OffsetDateTime;
 
@@ -183,14 +184,13 @@ impl TokenStore for TestStore {
         &self,
         id: TokenId,
         used_at: OffsetDateTime,
-        expires: Option<OffsetDateTime>,
-    ) -> Result<(), Down> {
-        never(self.check()?.touch(id, used_at, expires).await);
-        Ok(())
+        slide: Option<Slide>,
+    ) -> Result<bool, Down> {
+        Ok(never(self.check()?.touch(id, used_at, slide).await))
     }
 
-    async fn set_expiry(&self, id: TokenId, expires: Option<OffsetDateTime>) -> Result<bool, Down> {
-        Ok(never(self.check()?.set_expiry(id, expires).await))
+    async fn shorten_expiry(&self, id: TokenId, at: OffsetDateTime) -> Result<bool, Down> {
+        Ok(never(self.check()?.shorten_expiry(id, at).await))
     }
 
     async fn replace_digest(

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use authtoken::{
-    AuthError, Authenticator, InsertOutcome, IssueOptions, MemoryStore, NewToken, TokenDigest,
-    TokenId, TokenInfo, TokenRecord, TokenStore, UserIdLoader,
+    AuthError, Authenticator, InsertOutcome, IssueOptions, MemoryStore, NewToken, Slide,
+    TokenDigest, TokenId, TokenInfo, TokenRecord, TokenStore, UserIdLoader,
 };
 use authtoken_axum::{AuthLayer, AuthRejection, Authenticated, Authentication, MaybeAuthenticated};
 use axum::body::Body;
@@ -60,16 +60,12 @@ impl TokenStore for CountingStore {
         &self,
         id: TokenId,
         at: OffsetDateTime,
-        expires: Option<OffsetDateTime>,
-    ) -> Result<(), Infallible> {
-        self.memory.touch(id, at, expires).await
-    }
-    async fn set_expiry(
-        &self,
-        id: TokenId,
-        expires: Option<OffsetDateTime>,
+        slide: Option<Slide>,
     ) -> Result<bool, Infallible> {
-        self.memory.set_expiry(id, expires).await
+        self.memory.touch(id, at, slide).await
+    }
+    async fn shorten_expiry(&self, id: TokenId, at: OffsetDateTime) -> Result<bool, Infallible> {
+        self.memory.shorten_expiry(id, at).await
     }
     async fn replace_digest(
         &self,

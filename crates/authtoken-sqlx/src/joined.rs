@@ -43,6 +43,7 @@ macro_rules! token_columns {
          authtoken_tokens.scopes AS authtoken_scopes, \
          authtoken_tokens.created_at AS authtoken_created_at, \
          authtoken_tokens.expires_at AS authtoken_expires_at, \
+         authtoken_tokens.expiry_limit AS authtoken_expiry_limit, \
          authtoken_tokens.last_used_at AS authtoken_last_used_at"
     };
 }

@@ -11,7 +11,7 @@ compile_error!(
 use std::time::Duration;
 
 use authtoken::{
-    Authenticator, InsertOutcome, NewToken, TokenDigest, TokenId, TokenInfo, TokenRecord,
+    Authenticator, InsertOutcome, NewToken, Slide, TokenDigest, TokenId, TokenInfo, TokenRecord,
     TokenStore,
 };
 use time::OffsetDateTime;
@@ -36,8 +36,12 @@ pub const MIGRATIONS_TABLE: &str = "_authtoken_migrations";
 pub const TOKENS_TABLE: &str = "authtoken_tokens";
 
 /// The PostgreSQL channel on which removed, re-keyed or shortened tokens are announced
-/// (payload: the token's digest in hex).
+/// (payload: the token's digest in hex), and users whose cached tokens every node must
+/// drop (payload: [`USER_CHANGE_PREFIX`] and the user id).
 pub const REVOCATION_CHANNEL: &str = "authtoken_revoked";
+
+/// What starts a [`REVOCATION_CHANNEL`] payload that names a user, not a token.
+pub const USER_CHANGE_PREFIX: &str = "user:";
 
 /// What went wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -388,6 +392,7 @@ pub(crate) struct Columns {
     scopes: &'static str,
     created_at: &'static str,
     expires_at: &'static str,
+    expiry_limit: &'static str,
     last_used_at: &'static str,
 }
 
@@ -402,6 +407,7 @@ impl Columns {
         scopes: "scopes",
         created_at: "created_at",
         expires_at: "expires_at",
+        expiry_limit: "expiry_limit",
         last_used_at: "last_used_at",
     };
 
@@ -415,6 +421,7 @@ impl Columns {
         scopes: "authtoken_scopes",
         created_at: "authtoken_created_at",
         expires_at: "authtoken_expires_at",
+        expiry_limit: "authtoken_expiry_limit",
         last_used_at: "authtoken_last_used_at",
     };
 }
@@ -429,6 +436,7 @@ struct Row {
     scopes: String,
     created_at: OffsetDateTime,
     expires_at: Option<OffsetDateTime>,
+    expiry_limit: Option<OffsetDateTime>,
     last_used_at: Option<OffsetDateTime>,
 }
 
@@ -450,6 +458,7 @@ impl Row {
             self.created_at,
         )
         .with_expires(self.expires_at)
+        .with_expiry_limit(self.expiry_limit)
         .with_last_used(self.last_used_at);
         Ok(TokenRecord::new(info, digest, key_version))
     }
@@ -486,17 +495,25 @@ impl TokenStore for SqlxStore {
         &self,
         id: TokenId,
         used_at: OffsetDateTime,
-        expires: Option<OffsetDateTime>,
-    ) -> Result<(), Error> {
-        dispatch!(self, touch(id, used_at, expires))
+        slide: Option<Slide>,
+    ) -> Result<bool, Error> {
+        dispatch!(self, touch(id, used_at, slide))
     }
 
-    async fn set_expiry(
-        &self,
-        id: TokenId,
-        expires: Option<OffsetDateTime>,
-    ) -> Result<bool, Error> {
-        dispatch!(self, set_expiry(id, expires))
+    async fn shorten_expiry(&self, id: TokenId, at: OffsetDateTime) -> Result<bool, Error> {
+        dispatch!(self, shorten_expiry(id, at))
+    }
+
+    async fn announce_user_change(&self, user_id: &str) -> Result<(), Error> {
+        match &self.backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres(pool) => postgres::announce_user_change(pool, user_id).await,
+            #[allow(unreachable_patterns)]
+            _ => {
+                let _ = user_id;
+                Ok(())
+            }
+        }
     }
 
     async fn replace_digest(

@@ -4,7 +4,7 @@
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
 
-use authtoken::{InsertOutcome, NewToken, TokenDigest, TokenId, TokenInfo, TokenRecord};
+use authtoken::{InsertOutcome, NewToken, Slide, TokenDigest, TokenId, TokenInfo, TokenRecord};
 use sqlx::mysql::{MySqlConnectOptions, MySqlRow};
 use sqlx::{MySqlConnection, MySqlPool, Row as _};
 use time::OffsetDateTime;
@@ -14,7 +14,8 @@ use crate::{Columns, Error, PoolConfig, Row, join_scopes};
 /// The columns every query returns, as a literal so that queries stay `&'static str`.
 macro_rules! columns {
     () => {
-        "id, digest, key_version, user_id, name, scopes, created_at, expires_at, last_used_at"
+        "id, digest, key_version, user_id, name, scopes, created_at, expires_at, expiry_limit, \
+         last_used_at"
     };
 }
 
@@ -89,6 +90,7 @@ pub(crate) fn read_columns(row: &MySqlRow, names: &Columns) -> Result<TokenRecor
         scopes: row.try_get(names.scopes)?,
         created_at: row.try_get(names.created_at)?,
         expires_at: row.try_get(names.expires_at)?,
+        expiry_limit: row.try_get(names.expiry_limit)?,
         last_used_at: row.try_get(names.last_used_at)?,
     }
     .into_record()
@@ -145,8 +147,9 @@ pub(crate) async fn insert(
     }
     let inserted = sqlx::query(
         "INSERT INTO authtoken_tokens \
-             (digest, key_version, user_id, name, scopes, created_at, expires_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?)",
+             (digest, key_version, user_id, name, scopes, created_at, expires_at, \
+              expiry_limit) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(token.digest.as_bytes().as_slice())
     .bind(i64::from(token.key_version))
@@ -155,6 +158,7 @@ pub(crate) async fn insert(
     .bind(join_scopes(&token.scopes))
     .bind(token.created)
     .bind(token.expires)
+    .bind(token.expiry_limit)
     .execute(&mut *tx)
     .await;
     let id = match inserted {
@@ -291,31 +295,56 @@ pub(crate) async fn touch(
     db: &MySqlDb,
     id: TokenId,
     used_at: OffsetDateTime,
-    expires: Option<OffsetDateTime>,
-) -> Result<(), Error> {
-    sqlx::query(
-        "UPDATE authtoken_tokens SET last_used_at = ?, expires_at = COALESCE(?, expires_at) \
-         WHERE id = ?",
-    )
-    .bind(used_at)
-    .bind(expires)
-    .bind(id.0)
-    .execute(&db.pool)
-    .await?;
-    Ok(())
-}
-
-pub(crate) async fn set_expiry(
-    db: &MySqlDb,
-    id: TokenId,
-    expires: Option<OffsetDateTime>,
+    slide: Option<Slide>,
 ) -> Result<bool, Error> {
-    // The connection reports matched rows (CLIENT_FOUND_ROWS), not changed ones.
-    let result = sqlx::query("UPDATE authtoken_tokens SET expires_at = ? WHERE id = ?")
-        .bind(expires)
+    if let Some(slide) = slide {
+        // Compare and set: a row whose expiry moved since it was read (a rotation
+        // shortened it) keeps it, and nothing moves past the limit. The connection
+        // reports matched rows (CLIENT_FOUND_ROWS), so a match is a slide made.
+        let slid = sqlx::query(
+            "UPDATE authtoken_tokens SET last_used_at = ?, expires_at = ? \
+             WHERE id = ? AND expires_at = ? AND COALESCE(expiry_limit, expires_at) >= ?",
+        )
+        .bind(used_at)
+        .bind(slide.to)
+        .bind(id.0)
+        .bind(slide.from)
+        .bind(slide.to)
+        .execute(&db.pool)
+        .await?;
+        if slid.rows_affected() > 0 {
+            return Ok(true);
+        }
+    }
+    let touched = sqlx::query("UPDATE authtoken_tokens SET last_used_at = ? WHERE id = ?")
+        .bind(used_at)
         .bind(id.0)
         .execute(&db.pool)
         .await?;
+    Ok(slide.is_none() && touched.rows_affected() > 0)
+}
+
+pub(crate) async fn shorten_expiry(
+    db: &MySqlDb,
+    id: TokenId,
+    at: OffsetDateTime,
+) -> Result<bool, Error> {
+    // The connection reports matched rows (CLIENT_FOUND_ROWS), not changed ones.
+    let result = sqlx::query(
+        "UPDATE authtoken_tokens SET \
+             expires_at = CASE WHEN expires_at IS NULL OR expires_at > ? \
+                 THEN ? ELSE expires_at END, \
+             expiry_limit = CASE WHEN expiry_limit IS NULL OR expiry_limit > ? \
+                 THEN ? ELSE expiry_limit END \
+         WHERE id = ?",
+    )
+    .bind(at)
+    .bind(at)
+    .bind(at)
+    .bind(at)
+    .bind(id.0)
+    .execute(&db.pool)
+    .await?;
     Ok(result.rows_affected() > 0)
 }
 
@@ -379,7 +408,7 @@ mod tests {
                 name VARCHAR(255) CHARACTER SET utf8mb4 NOT NULL DEFAULT '',
                 scopes TEXT CHARACTER SET utf8mb4 NOT NULL,
                 created_at DATETIME(6) NOT NULL, expires_at DATETIME(6) NULL,
-                last_used_at DATETIME(6) NULL)",
+                expiry_limit DATETIME(6) NULL, last_used_at DATETIME(6) NULL)",
         )
         .execute(&db.pool)
         .await

@@ -6,18 +6,22 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use authtoken::{
-    Authenticator, InsertOutcome, NewToken, TokenDigest, TokenId, TokenInfo, TokenRecord,
+    Authenticator, InsertOutcome, NewToken, Slide, TokenDigest, TokenId, TokenInfo, TokenRecord,
 };
 use sqlx::postgres::{PgConnectOptions, PgListener, PgRow};
 use sqlx::{PgPool, Row as _};
 use time::OffsetDateTime;
 
-use crate::{Columns, Error, PoolConfig, REVOCATION_CHANNEL, RevocationListener, Row, join_scopes};
+use crate::{
+    Columns, Error, PoolConfig, REVOCATION_CHANNEL, RevocationListener, Row, USER_CHANGE_PREFIX,
+    join_scopes,
+};
 
 /// The columns every query returns, as a literal so that queries stay `&'static str`.
 macro_rules! columns {
     () => {
-        "id, digest, key_version, user_id, name, scopes, created_at, expires_at, last_used_at"
+        "id, digest, key_version, user_id, name, scopes, created_at, expires_at, expiry_limit, \
+         last_used_at"
     };
 }
 
@@ -45,6 +49,7 @@ pub(crate) fn read_columns(row: &PgRow, names: &Columns) -> Result<TokenRecord, 
         scopes: row.try_get(names.scopes)?,
         created_at: row.try_get(names.created_at)?,
         expires_at: row.try_get(names.expires_at)?,
+        expiry_limit: row.try_get(names.expiry_limit)?,
         last_used_at: row.try_get(names.last_used_at)?,
     }
     .into_record()
@@ -61,8 +66,9 @@ pub(crate) async fn insert(
 ) -> Result<InsertOutcome, Error> {
     let sql = concat!(
         "INSERT INTO authtoken_tokens \
-             (digest, key_version, user_id, name, scopes, created_at, expires_at) \
-         SELECT $1, $2, $3, $4, $5, $6, $7 \
+             (digest, key_version, user_id, name, scopes, created_at, expires_at, \
+              expiry_limit) \
+         SELECT $1, $2, $3, $4, $5, $6, $7, $9 \
          WHERE $8::BIGINT IS NULL OR (SELECT COUNT(*) FROM authtoken_tokens \
              WHERE user_id = $3 AND (expires_at IS NULL OR expires_at > $6)) < $8 \
          RETURNING ",
@@ -76,7 +82,8 @@ pub(crate) async fn insert(
         .bind(join_scopes(&token.scopes))
         .bind(token.created)
         .bind(token.expires)
-        .bind(limit.map(i64::from));
+        .bind(limit.map(i64::from))
+        .bind(token.expiry_limit);
     let result = if limit.is_some() {
         // Issues for one user take turns: the lock is held until the transaction ends,
         // and the count runs after it is taken, so it sees every committed token.
@@ -184,31 +191,61 @@ pub(crate) async fn touch(
     pool: &PgPool,
     id: TokenId,
     used_at: OffsetDateTime,
-    expires: Option<OffsetDateTime>,
-) -> Result<(), Error> {
-    sqlx::query(
-        "UPDATE authtoken_tokens SET last_used_at = $2, expires_at = COALESCE($3, expires_at) \
+    slide: Option<Slide>,
+) -> Result<bool, Error> {
+    if let Some(slide) = slide {
+        // Compare and set: a row whose expiry moved since it was read (a rotation
+        // shortened it) keeps it, and nothing moves past the limit.
+        let slid = sqlx::query(
+            "UPDATE authtoken_tokens SET last_used_at = $2, expires_at = $4 \
+             WHERE id = $1 AND expires_at = $3 AND COALESCE(expiry_limit, expires_at) >= $4",
+        )
+        .bind(id.0)
+        .bind(used_at)
+        .bind(slide.from)
+        .bind(slide.to)
+        .execute(pool)
+        .await?;
+        if slid.rows_affected() > 0 {
+            return Ok(true);
+        }
+    }
+    let touched = sqlx::query("UPDATE authtoken_tokens SET last_used_at = $2 WHERE id = $1")
+        .bind(id.0)
+        .bind(used_at)
+        .execute(pool)
+        .await?;
+    Ok(slide.is_none() && touched.rows_affected() > 0)
+}
+
+pub(crate) async fn shorten_expiry(
+    pool: &PgPool,
+    id: TokenId,
+    at: OffsetDateTime,
+) -> Result<bool, Error> {
+    let result = sqlx::query(
+        "UPDATE authtoken_tokens SET \
+             expires_at = CASE WHEN expires_at IS NULL OR expires_at > $2 \
+                 THEN $2 ELSE expires_at END, \
+             expiry_limit = CASE WHEN expiry_limit IS NULL OR expiry_limit > $2 \
+                 THEN $2 ELSE expiry_limit END \
          WHERE id = $1",
     )
     .bind(id.0)
-    .bind(used_at)
-    .bind(expires)
+    .bind(at)
     .execute(pool)
     .await?;
-    Ok(())
+    Ok(result.rows_affected() > 0)
 }
 
-pub(crate) async fn set_expiry(
-    pool: &PgPool,
-    id: TokenId,
-    expires: Option<OffsetDateTime>,
-) -> Result<bool, Error> {
-    let result = sqlx::query("UPDATE authtoken_tokens SET expires_at = $2 WHERE id = $1")
-        .bind(id.0)
-        .bind(expires)
+/// Tells every listening node to drop the user's cached tokens.
+pub(crate) async fn announce_user_change(pool: &PgPool, user_id: &str) -> Result<(), Error> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(REVOCATION_CHANNEL)
+        .bind(format!("{USER_CHANGE_PREFIX}{user_id}"))
         .execute(pool)
         .await?;
-    Ok(result.rows_affected() > 0)
+    Ok(())
 }
 
 pub(crate) async fn replace_digest(
@@ -266,13 +303,19 @@ async fn listen<U: Send + Sync + 'static>(
 ) {
     loop {
         match listener.try_recv().await {
-            Ok(Some(notification)) => match TokenDigest::from_hex(notification.payload()) {
-                Some(digest) => authenticator.evict(&digest),
-                None => tracing::warn!(
-                    channel = REVOCATION_CHANNEL,
-                    "ignoring a revocation notice that is not a token digest"
-                ),
-            },
+            Ok(Some(notification)) => {
+                let payload = notification.payload();
+                if let Some(user_id) = payload.strip_prefix(USER_CHANGE_PREFIX) {
+                    authenticator.forget_user(user_id);
+                } else if let Some(digest) = TokenDigest::from_hex(payload) {
+                    authenticator.evict(&digest);
+                } else {
+                    tracing::warn!(
+                        channel = REVOCATION_CHANNEL,
+                        "ignoring a revocation notice that names neither a token nor a user"
+                    );
+                }
+            }
             // The connection was lost and made again: whatever was revoked in between
             // went unheard, so nothing cached before now can be trusted.
             Ok(None) => {

@@ -3,7 +3,7 @@
 
 use std::str::FromStr;
 
-use authtoken::{InsertOutcome, NewToken, TokenDigest, TokenId, TokenInfo, TokenRecord};
+use authtoken::{InsertOutcome, NewToken, Slide, TokenDigest, TokenId, TokenInfo, TokenRecord};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteRow};
 use sqlx::{Row as _, SqlitePool};
 use time::OffsetDateTime;
@@ -13,7 +13,8 @@ use crate::{Columns, Error, PoolConfig, Row, from_micros, join_scopes, to_micros
 /// The columns every query returns, as a literal so that queries stay `&'static str`.
 macro_rules! columns {
     () => {
-        "id, digest, key_version, user_id, name, scopes, created_at, expires_at, last_used_at"
+        "id, digest, key_version, user_id, name, scopes, created_at, expires_at, expiry_limit, \
+         last_used_at"
     };
 }
 
@@ -64,6 +65,7 @@ pub(crate) fn read_columns(row: &SqliteRow, names: &Columns) -> Result<TokenReco
         scopes: row.try_get(names.scopes)?,
         created_at: from_micros(id, row.try_get(names.created_at)?)?,
         expires_at: micros(names.expires_at)?,
+        expiry_limit: micros(names.expiry_limit)?,
         last_used_at: micros(names.last_used_at)?,
     }
     .into_record()
@@ -82,8 +84,9 @@ pub(crate) async fn insert(
     // cannot interleave with another issue.
     let sql = concat!(
         "INSERT INTO authtoken_tokens \
-             (digest, key_version, user_id, name, scopes, created_at, expires_at) \
-         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7 \
+             (digest, key_version, user_id, name, scopes, created_at, expires_at, \
+              expiry_limit) \
+         SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?9 \
          WHERE ?8 IS NULL OR (SELECT COUNT(*) FROM authtoken_tokens \
              WHERE user_id = ?3 AND (expires_at IS NULL OR expires_at > ?6)) < ?8 \
          RETURNING ",
@@ -98,6 +101,7 @@ pub(crate) async fn insert(
         .bind(to_micros(token.created))
         .bind(token.expires.map(to_micros))
         .bind(limit.map(i64::from))
+        .bind(token.expiry_limit.map(to_micros))
         .fetch_optional(pool)
         .await;
     match result {
@@ -191,30 +195,50 @@ pub(crate) async fn touch(
     pool: &SqlitePool,
     id: TokenId,
     used_at: OffsetDateTime,
-    expires: Option<OffsetDateTime>,
-) -> Result<(), Error> {
-    sqlx::query(
-        "UPDATE authtoken_tokens SET last_used_at = ?2, expires_at = COALESCE(?3, expires_at) \
+    slide: Option<Slide>,
+) -> Result<bool, Error> {
+    if let Some(slide) = slide {
+        // Compare and set: a row whose expiry moved since it was read (a rotation
+        // shortened it) keeps it, and nothing moves past the limit.
+        let slid = sqlx::query(
+            "UPDATE authtoken_tokens SET last_used_at = ?2, expires_at = ?4 \
+             WHERE id = ?1 AND expires_at = ?3 AND COALESCE(expiry_limit, expires_at) >= ?4",
+        )
+        .bind(id.0)
+        .bind(to_micros(used_at))
+        .bind(to_micros(slide.from))
+        .bind(to_micros(slide.to))
+        .execute(pool)
+        .await?;
+        if slid.rows_affected() > 0 {
+            return Ok(true);
+        }
+    }
+    let touched = sqlx::query("UPDATE authtoken_tokens SET last_used_at = ?2 WHERE id = ?1")
+        .bind(id.0)
+        .bind(to_micros(used_at))
+        .execute(pool)
+        .await?;
+    Ok(slide.is_none() && touched.rows_affected() > 0)
+}
+
+pub(crate) async fn shorten_expiry(
+    pool: &SqlitePool,
+    id: TokenId,
+    at: OffsetDateTime,
+) -> Result<bool, Error> {
+    let result = sqlx::query(
+        "UPDATE authtoken_tokens SET \
+             expires_at = CASE WHEN expires_at IS NULL OR expires_at > ?2 \
+                 THEN ?2 ELSE expires_at END, \
+             expiry_limit = CASE WHEN expiry_limit IS NULL OR expiry_limit > ?2 \
+                 THEN ?2 ELSE expiry_limit END \
          WHERE id = ?1",
     )
     .bind(id.0)
-    .bind(to_micros(used_at))
-    .bind(expires.map(to_micros))
+    .bind(to_micros(at))
     .execute(pool)
     .await?;
-    Ok(())
-}
-
-pub(crate) async fn set_expiry(
-    pool: &SqlitePool,
-    id: TokenId,
-    expires: Option<OffsetDateTime>,
-) -> Result<bool, Error> {
-    let result = sqlx::query("UPDATE authtoken_tokens SET expires_at = ?2 WHERE id = ?1")
-        .bind(id.0)
-        .bind(expires.map(to_micros))
-        .execute(pool)
-        .await?;
     Ok(result.rows_affected() > 0)
 }
 

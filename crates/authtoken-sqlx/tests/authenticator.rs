@@ -720,7 +720,10 @@ mod cases {
         );
         for hostile in ["1\n", "\u{1b}[2J1", "1\u{7f}", "\u{9b}1"] {
             assert_eq!(
-                authenticator.issue(hostile, IssueOptions::new()).await.err(),
+                authenticator
+                    .issue(hostile, IssueOptions::new())
+                    .await
+                    .err(),
                 Some(IssueError::InvalidUserId),
                 "{hostile:?}"
             );

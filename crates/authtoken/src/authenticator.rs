@@ -12,15 +12,17 @@ use tokio::sync::Notify;
 
 use crate::batch::{Batch, Batcher, Turn};
 use crate::cache::DigestCache;
-use crate::clock::{Clock, SystemClock, unix_millis};
+use crate::clock::{
+    Clock, SystemClock, from_unix_micros, to_store_precision, unix_micros, unix_millis,
+};
 use crate::digest::{TokenDigest, TokenHasher};
 use crate::error::{AuthError, Challenge, ErrorResponse, IssueError, StoreError};
 use crate::header::{Keyword, parse_authorization, parse_authorization_headers};
 use crate::limiter::{InvalidTokenLimit, Limiter};
 use crate::local::{LocalHits, LocalMemo};
 use crate::store::{
-    InsertOutcome, check_user_id, JoinedLookup, NewToken, TokenId, TokenInfo, TokenRecord, TokenStore,
-    TokenWithUser,
+    InsertOutcome, JoinedLookup, NewToken, Slide, TokenId, TokenInfo, TokenRecord, TokenStore,
+    TokenWithUser, check_user_id,
 };
 use crate::token::{PlaintextToken, TokenPrefix, classify};
 use crate::user::UserLoader;
@@ -58,14 +60,16 @@ impl<U> Identity<U> {
     }
 
     /// An identity built from a store read that began at revocation count `epoch`
-    /// and Unix millisecond `read_at`.
+    /// and millisecond `read_at` of the monotonic clock.
     fn read_at(user: U, token: TokenInfo, read_at: i64, epoch: u64) -> Self {
-        let expires = token.expires.map_or(i64::MAX, unix_millis);
+        let expires = token.expires.map_or(NEVER, unix_micros);
+        let limit = token.expiry_limit.map_or(expires, unix_micros).max(expires);
         let last_used = token.last_used.map_or(i64::MIN, unix_millis);
         Self::from_shared(Arc::new(Shared {
             token: TokenState {
                 info: token,
                 expires: AtomicI64::new(expires),
+                limit,
                 last_touch: AtomicI64::new(last_used),
                 read_at,
                 epoch: AtomicU64::new(epoch),
@@ -141,10 +145,36 @@ impl<U: fmt::Debug> fmt::Debug for Identity<U> {
 /// How long a token issued with [`IssueOptions`] lives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum Lifetime {
+    /// The configured `token_ttl`; with sliding expiry, moving with use up to
+    /// `max_sliding_lifetime`.
     #[default]
     Configured,
     Never,
+    /// Exactly this long: it never slides.
     For(Duration),
+    /// A rotation's replacement: expires after `expires_in`, may slide up to
+    /// `limit_in`.
+    Span {
+        expires_in: Duration,
+        limit_in: Duration,
+    },
+}
+
+/// The longest duration any setting or token lifetime may be: 100 years. Longer ones
+/// are refused where they enter ([`ConfigError`], [`IssueError::InvalidLifetime`]), so
+/// that no date arithmetic can overflow.
+pub const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+
+/// `at + by`, or [`IssueError::InvalidLifetime`] when `by` is over [`MAX_LIFETIME`]
+/// or the sum leaves the calendar.
+fn add_lifetime(at: OffsetDateTime, by: Duration) -> Result<OffsetDateTime, IssueError> {
+    if by > MAX_LIFETIME {
+        return Err(IssueError::InvalidLifetime);
+    }
+    time::Duration::try_from(by)
+        .ok()
+        .and_then(|by| at.checked_add(by))
+        .ok_or(IssueError::InvalidLifetime)
 }
 
 /// What to issue: a name (device label), scopes and a lifetime.
@@ -179,7 +209,8 @@ impl IssueOptions {
         self
     }
 
-    /// Expires after `ttl`, whatever the configured lifetime.
+    /// Expires after `ttl`, whatever the configured lifetime; sliding expiry never
+    /// moves it. At most [`MAX_LIFETIME`] ([`IssueError::InvalidLifetime`] otherwise).
     #[must_use]
     pub fn expires_in(mut self, ttl: Duration) -> Self {
         self.lifetime = Lifetime::For(ttl);
@@ -228,6 +259,12 @@ pub enum ConfigError {
     /// Sliding expiry needs a token lifetime to slide.
     #[error("sliding expiry needs a token lifetime (token_ttl)")]
     SlidingWithoutTtl,
+    /// A duration setting is longer than [`MAX_LIFETIME`].
+    #[error("{setting} must be at most 100 years")]
+    DurationTooLong {
+        /// The builder method that was given it.
+        setting: &'static str,
+    },
 }
 
 type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
@@ -252,9 +289,10 @@ trait ErasedStore: Send + Sync + 'static {
         &self,
         id: TokenId,
         used_at: OffsetDateTime,
-        expires: Option<OffsetDateTime>,
-    ) -> StoreFuture<'_, ()>;
-    fn set_expiry(&self, id: TokenId, expires: Option<OffsetDateTime>) -> StoreFuture<'_, bool>;
+        slide: Option<Slide>,
+    ) -> StoreFuture<'_, bool>;
+    fn shorten_expiry(&self, id: TokenId, at: OffsetDateTime) -> StoreFuture<'_, bool>;
+    fn announce_user_change<'a>(&'a self, user_id: &'a str) -> StoreFuture<'a, ()>;
     fn replace_digest<'a>(
         &'a self,
         id: TokenId,
@@ -310,17 +348,24 @@ impl<S: TokenStore> ErasedStore for S {
         &self,
         id: TokenId,
         used_at: OffsetDateTime,
-        expires: Option<OffsetDateTime>,
-    ) -> StoreFuture<'_, ()> {
+        slide: Option<Slide>,
+    ) -> StoreFuture<'_, bool> {
         Box::pin(async move {
-            TokenStore::touch(self, id, used_at, expires)
+            TokenStore::touch(self, id, used_at, slide)
                 .await
                 .map_err(StoreError::new)
         })
     }
-    fn set_expiry(&self, id: TokenId, expires: Option<OffsetDateTime>) -> StoreFuture<'_, bool> {
+    fn shorten_expiry(&self, id: TokenId, at: OffsetDateTime) -> StoreFuture<'_, bool> {
         Box::pin(async move {
-            TokenStore::set_expiry(self, id, expires)
+            TokenStore::shorten_expiry(self, id, at)
+                .await
+                .map_err(StoreError::new)
+        })
+    }
+    fn announce_user_change<'a>(&'a self, user_id: &'a str) -> StoreFuture<'a, ()> {
+        Box::pin(async move {
+            TokenStore::announce_user_change(self, user_id)
                 .await
                 .map_err(StoreError::new)
         })
@@ -401,12 +446,15 @@ struct Joined<U> {
 #[repr(C)]
 struct TokenState {
     info: TokenInfo,
-    /// Unix milliseconds, `i64::MAX` for never; moves with sliding expiry.
+    /// Unix microseconds, [`NEVER`] for never; moves with sliding expiry, up to
+    /// `limit`.
     expires: AtomicI64,
+    /// Unix microseconds of the token's expiry limit, [`NEVER`] for none.
+    limit: i64,
     /// Unix milliseconds of the last last-use write this node made or saw (with the
     /// token cache off, [`Inner::use_marks`] keeps it instead).
     last_touch: AtomicI64,
-    /// Unix milliseconds of the store read behind this state.
+    /// The monotonic clock's millisecond of the store read behind this state.
     read_at: i64,
     /// The revocation count when that store read began, or [`CONFIRMED`] once no
     /// revocation is known to have run during that read. Until then a cached entry
@@ -418,6 +466,9 @@ struct TokenState {
 
 /// [`TokenState::epoch`] of a cached entry no revocation raced.
 const CONFIRMED: u64 = u64::MAX;
+
+/// [`TokenState::expires`] and [`TokenState::limit`] of a token that never expires.
+const NEVER: i64 = i64::MAX;
 
 /// The fewest last-use marks kept with the token cache off.
 const USE_MARKS_MIN: usize = 4096;
@@ -445,6 +496,7 @@ struct Settings {
     hasher: TokenHasher,
     token_ttl: Option<Duration>,
     sliding_expiry: bool,
+    max_sliding_lifetime: Duration,
     last_used_interval: Duration,
     max_tokens_per_user: Option<u32>,
     cache_ttl: Duration,
@@ -480,6 +532,24 @@ struct Inner<U> {
 struct PendingWrites {
     count: AtomicUsize,
     idle: Notify,
+}
+
+/// What is known when a store read begins: the revocation count, the wall time, and
+/// the monotonic clock's reading (what a cache entry's age is counted from).
+struct ReadStart {
+    epoch: u64,
+    now: OffsetDateTime,
+    monotonic_millis: i64,
+}
+
+impl ReadStart {
+    fn now<U>(inner: &Inner<U>) -> Self {
+        Self {
+            epoch: inner.revocations.load(Ordering::Acquire),
+            now: inner.clock.now(),
+            monotonic_millis: inner.clock.monotonic_millis(),
+        }
+    }
 }
 
 /// One last-use write in flight: counted down when dropped.
@@ -525,6 +595,7 @@ impl<U> fmt::Debug for Authenticator<U> {
             .field("hasher_version", &settings.hasher.current_version())
             .field("token_ttl", &settings.token_ttl)
             .field("sliding_expiry", &settings.sliding_expiry)
+            .field("max_sliding_lifetime", &settings.max_sliding_lifetime)
             .field("last_used_interval", &settings.last_used_interval)
             .field("max_tokens_per_user", &settings.max_tokens_per_user)
             .field("cache_capacity", &settings.cache_capacity)
@@ -548,6 +619,7 @@ pub struct AuthenticatorBuilder<U> {
     hasher: TokenHasher,
     token_ttl: Option<Duration>,
     sliding_expiry: bool,
+    max_sliding_lifetime: Duration,
     last_used_interval: Duration,
     max_tokens_per_user: Option<u32>,
     cache_capacity: usize,
@@ -603,11 +675,24 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
         self
     }
 
-    /// With `true`, each use pushes a token's expiry to now plus the token ttl (at
-    /// most once per [`Self::last_used_interval`]). Off by default.
+    /// With `true`, each use pushes the expiry of a token issued with the configured
+    /// lifetime to now plus the token ttl (at most once per
+    /// [`Self::last_used_interval`]), never past its issue plus
+    /// [`Self::max_sliding_lifetime`]. Tokens issued with their own lifetime
+    /// ([`IssueOptions::expires_in`]) or none never slide, and a rotated token never
+    /// slides past the end of its grace period. Off by default.
     #[must_use]
     pub fn sliding_expiry(mut self, sliding: bool) -> Self {
         self.sliding_expiry = sliding;
+        self
+    }
+
+    /// With sliding expiry, how long after its issue a token stops working however
+    /// often it is used: its hard limit (default 365 days; never less than the token
+    /// ttl). At most [`MAX_LIFETIME`].
+    #[must_use]
+    pub fn max_sliding_lifetime(mut self, lifetime: Duration) -> Self {
+        self.max_sliding_lifetime = lifetime;
         self
     }
 
@@ -707,14 +792,24 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] when no keyword is accepted, or sliding expiry is on without a
-    /// token ttl.
+    /// [`ConfigError`] when no keyword is accepted, sliding expiry is on without a
+    /// token ttl, or a duration is longer than [`MAX_LIFETIME`].
     pub fn build(self) -> Result<Authenticator<U>, ConfigError> {
         if self.keywords.is_empty() {
             return Err(ConfigError::NoKeywords);
         }
         if self.sliding_expiry && self.token_ttl.is_none() {
             return Err(ConfigError::SlidingWithoutTtl);
+        }
+        for (setting, duration) in [
+            ("token_ttl", self.token_ttl.unwrap_or_default()),
+            ("max_sliding_lifetime", self.max_sliding_lifetime),
+            ("cache_ttl", self.cache_ttl),
+            ("last_used_interval", self.last_used_interval),
+        ] {
+            if duration > MAX_LIFETIME {
+                return Err(ConfigError::DurationTooLong { setting });
+            }
         }
         let challenge = if self.keywords.iter().any(|k| k.matches(b"Bearer")) {
             Challenge::bearer(&self.realm)
@@ -737,6 +832,7 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
                     hasher: self.hasher,
                     token_ttl: self.token_ttl,
                     sliding_expiry: self.sliding_expiry,
+                    max_sliding_lifetime: self.max_sliding_lifetime,
                     last_used_interval: self.last_used_interval,
                     max_tokens_per_user: self.max_tokens_per_user,
                     cache_ttl: self.cache_ttl,
@@ -816,6 +912,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             hasher: TokenHasher::sha256(),
             token_ttl: None,
             sliding_expiry: false,
+            max_sliding_lifetime: Duration::from_secs(365 * 24 * 3600),
             last_used_interval: Duration::from_secs(60),
             max_tokens_per_user: None,
             cache_capacity: 10_000,
@@ -936,27 +1033,25 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         let revocations = inner.revocations.load(Ordering::Acquire);
         let cache_ttl = millis(settings.cache_ttl);
         if let Some(identity) = local_hits.get(&digest, revocations) {
-            let now_ms = inner.clock.now_unix_millis();
             let state = identity.state();
-            if now_ms.saturating_sub(state.read_at) < cache_ttl {
-                return Ok(self.serve_cached(identity, now_ms));
+            if inner.clock.monotonic_millis().saturating_sub(state.read_at) < cache_ttl {
+                return Ok(self.serve_cached(identity));
             }
             // Past the cache ttl: the shared cache decides, as for any thread.
             local_hits.remove(&digest);
         }
         if let Some(shared) = cache.get(&digest) {
-            let now_ms = inner.clock.now_unix_millis();
             let identity = Identity::from_shared(shared);
             let state = identity.state();
             let epoch = state.epoch.load(Ordering::Acquire);
             let confirmed = epoch == CONFIRMED;
             if (confirmed || inner.revocations.load(Ordering::Acquire) == epoch)
-                && now_ms.saturating_sub(state.read_at) < cache_ttl
+                && inner.clock.monotonic_millis().saturating_sub(state.read_at) < cache_ttl
             {
                 if confirmed {
                     local_hits.put(digest, revocations, identity.clone());
                 }
-                return Ok(self.serve_cached(identity, now_ms));
+                return Ok(self.serve_cached(identity));
             }
             if confirmed {
                 cache.remove(&digest);
@@ -965,10 +1060,11 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         Err(digest)
     }
 
-    /// The answer for a cached identity still within the cache ttl at `now_ms`.
-    fn serve_cached(&self, identity: Identity<U>, now_ms: i64) -> Result<Identity<U>, AuthError> {
+    /// The answer for a cached identity still within the cache ttl.
+    fn serve_cached(&self, identity: Identity<U>) -> Result<Identity<U>, AuthError> {
         let state = identity.state();
-        if state.expires.load(Ordering::Acquire) <= now_ms {
+        let now_ms = self.inner.clock.now_unix_millis();
+        if state.expires.load(Ordering::Acquire) <= now_ms.saturating_mul(1_000) {
             return Err(AuthError::TokenExpired);
         }
         self.record_use(state, &state.last_touch, now_ms, None);
@@ -982,13 +1078,12 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         digest: TokenDigest,
     ) -> Result<Identity<U>, AuthError> {
         let inner = &*self.inner;
-        let now = inner.clock.now();
         if let Some(joined) = &inner.joined
             && let Some(identity) = self.lookup_joined(joined, digest).await?
         {
             return Ok(identity);
         }
-        let epoch = inner.revocations.load(Ordering::Acquire);
+        let read = ReadStart::now(inner);
         // With a joined lookup the current digest was just asked for.
         let Some(record) = self
             .find(credential, digest, inner.joined.is_none())
@@ -996,7 +1091,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         else {
             return Err(AuthError::InvalidToken);
         };
-        if record.info.is_expired_at(now) {
+        if record.info.is_expired_at(read.now) {
             return Err(AuthError::TokenExpired);
         }
         let user = inner
@@ -1004,7 +1099,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             .load(&record.info.user_id)
             .await
             .map_err(|error| unavailable("user loader", error))?;
-        self.admit(digest, record, user, epoch, now)
+        self.admit(digest, record, user, &read)
     }
 
     /// Asks the joined lookup for `digest`, in a batch with other requests' digests
@@ -1016,9 +1111,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             // The request that was to answer was dropped first.
             None => Batch::alone(digest),
         };
-        let inner = &*self.inner;
-        let epoch = inner.revocations.load(Ordering::Acquire);
-        let now = inner.clock.now();
+        let read = ReadStart::now(&self.inner);
         let found = joined.lookup.find_with_users(batch.digests()).await;
         batch.release();
         let rows = match found {
@@ -1034,7 +1127,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         for (record, user) in rows {
             let found = record.digest;
             if batch.digests().contains(&found) && !answers.iter().any(|(seen, _)| *seen == found) {
-                answers.push((found, self.admit(found, record, user, epoch, now)));
+                answers.push((found, self.admit(found, record, user, &read)));
             }
         }
         let answer_for = |digest: &TokenDigest| -> JoinedAnswer<U> {
@@ -1049,17 +1142,19 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         own
     }
 
-    /// Turns a token found in the store and its user into an identity, or the
-    /// rejection they call for; records the use and caches the identity.
+    /// Turns a token found in the store under `digest` and its user into an
+    /// identity, or the rejection they call for; records the use and caches the
+    /// identity, if the row holds `digest` (a token whose re-keying failed keeps its
+    /// older digest, which a revocation would evict: it is not cached under the new).
     fn admit(
         &self,
         digest: TokenDigest,
         record: TokenRecord,
         user: Option<U>,
-        epoch: u64,
-        now: OffsetDateTime,
+        read: &ReadStart,
     ) -> Result<Identity<U>, AuthError> {
         let inner = &*self.inner;
+        let now = read.now;
         if record.info.is_expired_at(now) {
             return Err(AuthError::TokenExpired);
         }
@@ -1067,8 +1162,10 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             Some(user) if inner.loader.is_active(&user) => user,
             _ => return Err(AuthError::UserInactive),
         };
+        let cacheable = record.digest == digest;
+        let epoch = read.epoch;
         let now_ms = unix_millis(now);
-        let identity = Identity::read_at(user, record.info, now_ms, epoch);
+        let identity = Identity::read_at(user, record.info, read.monotonic_millis, epoch);
         let state = identity.state();
         match &inner.use_marks {
             Some(marks) => {
@@ -1083,7 +1180,9 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             None => self.record_use(state, &state.last_touch, now_ms, Some(now)),
         }
 
-        if let Some(Caches { shared: cache, .. }) = &inner.cache {
+        if let Some(Caches { shared: cache, .. }) = &inner.cache
+            && cacheable
+        {
             cache.insert(digest, Arc::clone(identity.shared()));
             // A revocation that ran while the store was read may have evicted before
             // this insert: then drop what was just cached (unconfirmed, no request
@@ -1169,18 +1268,13 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         }
         // The time written, read from the clock only now that a write is due.
         let now = now.unwrap_or_else(|| inner.clock.now());
-        let new_expiry = if settings.sliding_expiry {
-            settings.token_ttl.map(|ttl| now + ttl)
+        let slide = if settings.sliding_expiry {
+            self.slide(state, now)
         } else {
             None
         };
-        if let Some(new_expiry) = new_expiry {
-            state
-                .expires
-                .store(unix_millis(new_expiry), Ordering::Release);
-        }
         let id = state.info.id;
-        let store = Arc::clone(&inner.store);
+        let authenticator = self.clone();
         let pending = Arc::clone(&inner.pending_writes);
         pending.count.fetch_add(1, Ordering::AcqRel);
         // Counts the write down however it ends: done, or dropped unfinished because
@@ -1189,8 +1283,15 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         let pending = PendingWrite(pending);
         let write = async move {
             let _pending = pending;
-            if let Err(error) = store.touch(id, now, new_expiry).await {
-                tracing::warn!(error = %error, token_id = %id, "could not record a token's last use");
+            match authenticator.inner.store.touch(id, now, slide).await {
+                Ok(true) => {}
+                // The row's expiry changed since it was read (a rotation shortened it,
+                // say): the shortening stands, and this node reads the token again.
+                Ok(false) => authenticator
+                    .invalidate(|cache| cache.retain(|shared| shared.token.info.id != id)),
+                Err(error) => {
+                    tracing::warn!(error = %error, token_id = %id, "could not record a token's last use");
+                }
             }
         };
         match tokio::runtime::Handle::try_current() {
@@ -1202,6 +1303,36 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
                 drop(write);
             }
         }
+    }
+
+    /// The sliding-expiry move for a use of `state`'s token at `now`: its expiry to
+    /// `now` plus the token ttl, never past its limit nor backwards; `None` when it
+    /// does not move (a token that never expires, or one at its limit). Moves the
+    /// state's own expiry at once; the store makes the same move only if the row
+    /// still holds the expiry it moves from.
+    fn slide(&self, state: &TokenState, now: OffsetDateTime) -> Option<Slide> {
+        let ttl = self.inner.settings.token_ttl?;
+        let from = state.expires.load(Ordering::Acquire);
+        if from == NEVER {
+            return None;
+        }
+        let wanted = time::Duration::try_from(ttl)
+            .ok()
+            .and_then(|ttl| now.checked_add(ttl))
+            .map_or(NEVER, |at| unix_micros(to_store_precision(at)));
+        let to = wanted.min(state.limit);
+        if to <= from
+            || state
+                .expires
+                .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return None;
+        }
+        Some(Slide {
+            from: from_unix_micros(from)?,
+            to: from_unix_micros(to)?,
+        })
     }
 
     /// Waits until every last-use write started so far has finished (for graceful
@@ -1246,13 +1377,29 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
     ) -> Result<IssuedToken, IssueError> {
         validate_issue(user_id, &options)?;
         let settings = &self.inner.settings;
-        let created = self.now();
-        let ttl = match options.lifetime {
-            Lifetime::Configured => settings.token_ttl,
-            Lifetime::Never => None,
-            Lifetime::For(ttl) => Some(ttl),
+        let created = to_store_precision(self.now());
+        // How long until it expires, and until the limit past which it never slides.
+        let (expires_in, limit_in) = match options.lifetime {
+            Lifetime::Never => (None, None),
+            Lifetime::Configured => match settings.token_ttl {
+                None => (None, None),
+                Some(ttl) if settings.sliding_expiry => {
+                    (Some(ttl), Some(settings.max_sliding_lifetime.max(ttl)))
+                }
+                Some(ttl) => (Some(ttl), Some(ttl)),
+            },
+            Lifetime::For(ttl) => (Some(ttl), Some(ttl)),
+            Lifetime::Span {
+                expires_in,
+                limit_in,
+            } => (Some(expires_in), Some(limit_in.max(expires_in))),
         };
-        let expires = ttl.map(|ttl| created + ttl);
+        let at = |lifetime: Option<Duration>| {
+            lifetime
+                .map(|lifetime| add_lifetime(created, lifetime).map(to_store_precision))
+                .transpose()
+        };
+        let (expires, expiry_limit) = (at(expires_in)?, at(limit_in)?);
         // A digest collision between two fresh tokens is beyond unlikely; one retry
         // covers it without looping forever on a broken store.
         for _ in 0..2 {
@@ -1266,7 +1413,8 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             )
             .with_name(options.name.clone())
             .with_scopes(options.scopes.clone())
-            .with_expires(expires);
+            .with_expires(expires)
+            .with_expiry_limit(expiry_limit);
             match self.inner.store.insert(&new, limit).await? {
                 InsertOutcome::Inserted(record) => {
                     return Ok(IssuedToken {
@@ -1287,38 +1435,48 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         ))))
     }
 
-    /// Replaces a token with a new one for the same user, name, scopes and lifetime
-    /// (the time between the old token's issue and its expiry). The old token keeps
-    /// working for `grace` (or until its own expiry, if sooner), then stops.
+    /// Replaces a token with a new one for the same user, name, scopes and lifetime.
+    /// The old token keeps working for `grace` (or until its own expiry, if sooner),
+    /// then stops; nothing, sliding expiry included, moves it past that.
+    ///
+    /// The new token expires as long after now as the old one was issued for (with
+    /// sliding expiry, the token ttl) and keeps the old one's span to its expiry limit;
+    /// a token without expiry rotates into one without.
     ///
     /// # Errors
     ///
-    /// [`IssueError::NotFound`] when there is no token `id`; store failures.
+    /// [`IssueError::NotFound`] when there is no token `id`;
+    /// [`IssueError::InvalidLifetime`] when `grace` is over [`MAX_LIFETIME`]; store
+    /// failures.
     pub async fn rotate(&self, id: TokenId, grace: Duration) -> Result<IssuedToken, IssueError> {
         let inner = &*self.inner;
+        // Checked before anything is written.
+        add_lifetime(self.now(), grace)?;
         let old = inner.store.get(id).await?.ok_or(IssueError::NotFound)?;
         let mut options = IssueOptions::new()
             .name(old.info.name.clone())
             .scopes(old.info.scopes.iter().cloned());
-        // The new token lives as long as the old one was issued for (a 30-day token
-        // rotates into a 30-day token); a token without expiry rotates into one without.
-        options = match old.info.expires {
-            None => options.never_expires(),
-            Some(expires) => match Duration::try_from(expires - old.info.created) {
-                Ok(lifetime) if !lifetime.is_zero() => options.expires_in(lifetime),
-                _ => options,
-            },
+        let span = |until: OffsetDateTime| Duration::try_from(until - old.info.created).ok();
+        options.lifetime = match (old.info.expires, old.info.expiry_limit) {
+            (None, _) => Lifetime::Never,
+            (Some(expires), limit) => {
+                let limit_in = span(limit.unwrap_or(expires).max(expires)).unwrap_or_default();
+                let expires_in = match inner.settings.token_ttl {
+                    Some(ttl) if inner.settings.sliding_expiry && limit_in > ttl => ttl,
+                    _ => limit_in,
+                };
+                Lifetime::Span {
+                    expires_in,
+                    limit_in,
+                }
+            }
         };
         // The new token replaces the old one, so it does not count against the limit.
         let issued = self
             .issue_with_limit(&old.info.user_id, options, None)
             .await?;
-        let grace_end = self.now() + grace;
-        let old_end = match old.info.expires {
-            Some(expires) if expires < grace_end => expires,
-            _ => grace_end,
-        };
-        inner.store.set_expiry(id, Some(old_end)).await?;
+        let grace_end = add_lifetime(to_store_precision(self.now()), grace)?;
+        inner.store.shorten_expiry(id, grace_end).await?;
         self.evict(&old.digest);
         Ok(issued)
     }
@@ -1348,8 +1506,22 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         for record in &revoked {
             self.evict(&record.digest);
         }
-        self.forget_user(user_id);
+        self.user_changed(user_id).await?;
         Ok(revoked.len() as u64)
+    }
+
+    /// Drops every cached token of a user on this node at once, and on every node
+    /// that shares a store that broadcasts it (PostgreSQL with
+    /// `SqlxStore::spawn_revocation_listener` running); elsewhere other nodes load
+    /// the user again within their cache ttl. Call it after deactivating or deleting a
+    /// user, or changing what the loader returns for them.
+    ///
+    /// # Errors
+    ///
+    /// The store's failure to broadcast (this node's cache is cleared all the same).
+    pub async fn user_changed(&self, user_id: &str) -> Result<(), StoreError> {
+        self.forget_user(user_id);
+        self.inner.store.announce_user_change(user_id).await
     }
 
     /// The tokens of one user, or of everyone with `None`: metadata, never secrets.

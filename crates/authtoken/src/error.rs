@@ -496,6 +496,10 @@ pub enum IssueError {
         "invalid scope {0:?}: scopes are 1 to 64 characters of [A-Za-z0-9_.:/-], at most 64 of them"
     )]
     InvalidScope(String),
+    /// A lifetime or grace period is longer than [`crate::MAX_LIFETIME`] (100 years),
+    /// or would end past the calendar's end.
+    #[error("a token lifetime or grace period must be at most 100 years")]
+    InvalidLifetime,
     /// The user already holds as many live tokens as the configured limit allows.
     #[error("the user already has {limit} active tokens, the most allowed")]
     LimitReached {

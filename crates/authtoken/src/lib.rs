@@ -20,6 +20,7 @@ mod user;
 pub use authentication::{Authentication, PendingAuthentication, ScopeName};
 pub use authenticator::{
     Authenticator, AuthenticatorBuilder, ConfigError, Identity, IssueOptions, IssuedToken,
+    MAX_LIFETIME,
 };
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use digest::{DigestKey, TokenDigest, TokenHasher};
@@ -28,7 +29,7 @@ pub use header::Keyword;
 pub use limiter::InvalidTokenLimit;
 pub use memory::MemoryStore;
 pub use store::{
-    InsertOutcome, JoinedLookup, NewToken, TokenId, TokenInfo, TokenRecord, TokenStore,
+    InsertOutcome, JoinedLookup, NewToken, Slide, TokenId, TokenInfo, TokenRecord, TokenStore,
     TokenWithUser, check_user_id,
 };
 pub use token::{PlaintextToken, TokenPrefix};

@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use time::OffsetDateTime;
 
 use crate::digest::TokenDigest;
-use crate::store::{InsertOutcome, NewToken, TokenId, TokenInfo, TokenRecord, TokenStore};
+use crate::store::{InsertOutcome, NewToken, Slide, TokenId, TokenInfo, TokenRecord, TokenStore};
 
 /// A [`TokenStore`] in a mutex-guarded map.
 #[derive(Debug, Default)]
@@ -76,7 +76,8 @@ impl TokenStore for MemoryStore {
             token.scopes.clone(),
             token.created,
         )
-        .with_expires(token.expires);
+        .with_expires(token.expires)
+        .with_expiry_limit(token.expiry_limit);
         let record = TokenRecord::new(info, token.digest, token.key_version);
         state.records.insert(id, record.clone());
         Ok(InsertOutcome::Inserted(record))
@@ -130,25 +131,31 @@ impl TokenStore for MemoryStore {
         &self,
         id: TokenId,
         used_at: OffsetDateTime,
-        expires: Option<OffsetDateTime>,
-    ) -> Result<(), Infallible> {
-        if let Some(record) = self.state().records.get_mut(&id) {
-            record.info.last_used = Some(used_at);
-            if expires.is_some() {
-                record.info.expires = expires;
+        slide: Option<Slide>,
+    ) -> Result<bool, Infallible> {
+        let mut state = self.state();
+        let Some(record) = state.records.get_mut(&id) else {
+            return Ok(false);
+        };
+        record.info.last_used = Some(used_at);
+        let Some(slide) = slide else {
+            return Ok(true);
+        };
+        match (record.info.expires, record.info.expiry_limit) {
+            (Some(expires), Some(limit)) if expires == slide.from => {
+                record.info.expires = Some(slide.to.min(limit));
+                Ok(true)
             }
+            _ => Ok(false),
         }
-        Ok(())
     }
 
-    async fn set_expiry(
-        &self,
-        id: TokenId,
-        expires: Option<OffsetDateTime>,
-    ) -> Result<bool, Infallible> {
+    async fn shorten_expiry(&self, id: TokenId, at: OffsetDateTime) -> Result<bool, Infallible> {
         Ok(match self.state().records.get_mut(&id) {
             Some(record) => {
-                record.info.expires = expires;
+                let info = &mut record.info;
+                info.expires = Some(info.expires.map_or(at, |expires| expires.min(at)));
+                info.expiry_limit = Some(info.expiry_limit.map_or(at, |limit| limit.min(at)));
                 true
             }
             None => false,

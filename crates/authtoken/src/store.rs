@@ -74,9 +74,14 @@ pub struct TokenInfo {
     /// When it was issued.
     #[serde(with = "time::serde::rfc3339")]
     pub created: OffsetDateTime,
-    /// When it stops working, if ever.
+    /// When it stops working, if ever. Sliding expiry moves it, never past
+    /// [`TokenInfo::expiry_limit`].
     #[serde(with = "time::serde::rfc3339::option")]
     pub expires: Option<OffsetDateTime>,
+    /// The latest `expires` can ever be: fixed at issue, lowered by a rotation's grace
+    /// period, raised by nothing. `None` exactly when the token never expires.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub expiry_limit: Option<OffsetDateTime>,
     /// When it was last used, written at most once per configured interval.
     #[serde(with = "time::serde::rfc3339::option")]
     pub last_used: Option<OffsetDateTime>,
@@ -98,14 +103,28 @@ impl TokenInfo {
             scopes,
             created,
             expires: None,
+            expiry_limit: None,
             last_used: None,
         }
     }
 
-    /// Sets the expiry.
+    /// Sets the expiry, and the expiry limit to the same (see
+    /// [`TokenInfo::with_expiry_limit`] for one beyond it).
     #[must_use]
     pub fn with_expires(mut self, expires: Option<OffsetDateTime>) -> Self {
         self.expires = expires;
+        self.expiry_limit = expires;
+        self
+    }
+
+    /// Sets the expiry limit. A limit before the expiry, or none for a token that
+    /// expires, is taken as the expiry itself.
+    #[must_use]
+    pub fn with_expiry_limit(mut self, limit: Option<OffsetDateTime>) -> Self {
+        self.expiry_limit = match (self.expires, limit) {
+            (Some(expires), Some(limit)) => Some(limit.max(expires)),
+            (expires, _) => expires,
+        };
         self
     }
 
@@ -179,6 +198,8 @@ pub struct NewToken {
     pub created: OffsetDateTime,
     /// Expiry, if any.
     pub expires: Option<OffsetDateTime>,
+    /// The latest the expiry may ever slide to (see [`TokenInfo::expiry_limit`]).
+    pub expiry_limit: Option<OffsetDateTime>,
 }
 
 impl NewToken {
@@ -197,6 +218,7 @@ impl NewToken {
             scopes: Vec::new(),
             created,
             expires: None,
+            expiry_limit: None,
         }
     }
 
@@ -214,12 +236,35 @@ impl NewToken {
         self
     }
 
-    /// Sets the expiry.
+    /// Sets the expiry, and the expiry limit to the same.
     #[must_use]
     pub fn with_expires(mut self, expires: Option<OffsetDateTime>) -> Self {
         self.expires = expires;
+        self.expiry_limit = expires;
         self
     }
+
+    /// Sets the expiry limit; as [`TokenInfo::with_expiry_limit`], never before the
+    /// expiry.
+    #[must_use]
+    pub fn with_expiry_limit(mut self, limit: Option<OffsetDateTime>) -> Self {
+        self.expiry_limit = match (self.expires, limit) {
+            (Some(expires), Some(limit)) => Some(limit.max(expires)),
+            (expires, _) => expires,
+        };
+        self
+    }
+}
+
+/// A sliding-expiry move asked of [`TokenStore::touch`]: the expiry goes from `from`
+/// to `to` only if the row still holds `from`, so that a shortening (a rotation, say)
+/// that landed in between always wins; and never past the row's expiry limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slide {
+    /// The expiry the token had when the move was decided.
+    pub from: OffsetDateTime,
+    /// The new expiry.
+    pub to: OffsetDateTime,
 }
 
 /// The result of [`TokenStore::insert`].
@@ -313,20 +358,37 @@ pub trait TokenStore: Send + Sync + 'static {
         user_id: Option<&str>,
     ) -> impl Future<Output = Result<Vec<TokenInfo>, Self::Error>> + Send;
 
-    /// Records a use; with `expires`, moves the expiry too (sliding expiry).
+    /// Records a use at `used_at`. With `slide`, also moves the expiry from
+    /// `slide.from` to `slide.to` (sliding expiry) in the same statement, as a
+    /// compare-and-set: only while the row's expiry is still exactly `slide.from`,
+    /// and never past the row's expiry limit. Returns `false` when a slide was asked
+    /// and not made (or there is no such token).
     fn touch(
         &self,
         id: TokenId,
         used_at: OffsetDateTime,
-        expires: Option<OffsetDateTime>,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send;
+        slide: Option<Slide>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
 
-    /// Sets the expiry of one token; `false` when there is no such token.
-    fn set_expiry(
+    /// Brings a token's expiry and its expiry limit forward to `at`; an expiry
+    /// already earlier stays. `false` when there is no such token.
+    fn shorten_expiry(
         &self,
         id: TokenId,
-        expires: Option<OffsetDateTime>,
+        at: OffsetDateTime,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send;
+
+    /// Tells every node that shares this store that a user changed (deactivated,
+    /// deleted, logged out everywhere), so that each drops the user's cached tokens
+    /// (see [`crate::Authenticator::user_changed`]). A store that cannot broadcast
+    /// does nothing: other nodes then notice within their cache ttl.
+    fn announce_user_change(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        let _ = user_id;
+        async { Ok(()) }
+    }
 
     /// Replaces a token's digest (re-keying it under a newer HMAC secret).
     fn replace_digest(
@@ -395,17 +457,24 @@ impl<S: TokenStore> TokenStore for std::sync::Arc<S> {
         &self,
         id: TokenId,
         used_at: OffsetDateTime,
-        expires: Option<OffsetDateTime>,
-    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
-        S::touch(self, id, used_at, expires)
+        slide: Option<Slide>,
+    ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
+        S::touch(self, id, used_at, slide)
     }
 
-    fn set_expiry(
+    fn shorten_expiry(
         &self,
         id: TokenId,
-        expires: Option<OffsetDateTime>,
+        at: OffsetDateTime,
     ) -> impl Future<Output = Result<bool, Self::Error>> + Send {
-        S::set_expiry(self, id, expires)
+        S::shorten_expiry(self, id, at)
+    }
+
+    fn announce_user_change(
+        &self,
+        user_id: &str,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        S::announce_user_change(self, user_id)
     }
 
     fn replace_digest(

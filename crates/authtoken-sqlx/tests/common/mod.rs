@@ -11,7 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use authtoken::{
-    InsertOutcome, NewToken, TokenDigest, TokenId, TokenInfo, TokenRecord, TokenStore, UserLoader,
+    InsertOutcome, NewToken, Slide, TokenDigest, TokenId, TokenInfo, TokenRecord, TokenStore,
+    UserLoader,
 };
 use authtoken_sqlx::{PoolConfig, SqlxStore};
 use sqlx::Connection as _;
@@ -295,17 +296,16 @@ impl<S: TokenStore + Clone> TokenStore for CountingStore<S> {
         &self,
         id: TokenId,
         used_at: OffsetDateTime,
-        expires: Option<OffsetDateTime>,
-    ) -> Result<(), S::Error> {
-        self.counts.touches.fetch_add(1, Ordering::SeqCst);
-        self.inner.touch(id, used_at, expires).await
-    }
-    async fn set_expiry(
-        &self,
-        id: TokenId,
-        expires: Option<OffsetDateTime>,
+        slide: Option<Slide>,
     ) -> Result<bool, S::Error> {
-        self.inner.set_expiry(id, expires).await
+        self.counts.touches.fetch_add(1, Ordering::SeqCst);
+        self.inner.touch(id, used_at, slide).await
+    }
+    async fn shorten_expiry(&self, id: TokenId, at: OffsetDateTime) -> Result<bool, S::Error> {
+        self.inner.shorten_expiry(id, at).await
+    }
+    async fn announce_user_change(&self, user_id: &str) -> Result<(), S::Error> {
+        self.inner.announce_user_change(user_id).await
     }
     async fn replace_digest(
         &self,
