@@ -33,6 +33,9 @@ const LOGOUT_ROUNDS: usize = 12;
 /// Concurrent "login" tasks per logout-all round.
 const LOGINS: usize = 3;
 
+/// How many times the use-against-rotate race runs per backend.
+const ROTATE_ROUNDS: usize = 500;
+
 /// The store is cloned: `db` keeps a file database's folder alive.
 fn authenticator(db: &TestDb, users: &TestUsers) -> Authenticator<TestUser> {
     Authenticator::builder(db.store.clone(), users.clone())
@@ -119,6 +122,81 @@ mod cases {
         }
         // The race was a race: requests before the revocation were served.
         assert!(accepted_before > 0, "no request ran before a revocation");
+    }
+
+    /// Use racing a rotation with no grace, under sliding expiry with last-use
+    /// writes as often as every millisecond: no request that starts after `rotate` returned is accepted with the
+    /// old token, and no last-use write already on its way when the rotation ran
+    /// revives it (the store's slide is a compare-and-set).
+    pub async fn use_racing_rotate_with_no_grace(db: TestDb) {
+        let users = TestUsers::new();
+        let auth = Authenticator::builder(db.store.clone(), users.clone())
+            .token_ttl(Some(std::time::Duration::from_secs(3600)))
+            .sliding_expiry(true)
+            // A write about every millisecond a token is used: enough that one is in
+            // flight when the rotation runs, few enough for a pool of five.
+            .last_used_interval(std::time::Duration::from_millis(1))
+            .build()
+            .expect("config");
+        let mut accepted_before = 0;
+        for round in 0..ROTATE_ROUNDS {
+            let issued = auth.issue("1", IssueOptions::new()).await.expect("issue");
+            let header = Arc::new(header(&issued));
+            let rotated = Arc::new(AtomicBool::new(false));
+            let mut requesters = Vec::new();
+            for _ in 0..2 {
+                let (auth, header, rotated) =
+                    (auth.clone(), Arc::clone(&header), Arc::clone(&rotated));
+                requesters.push(tokio::spawn(async move {
+                    let mut accepted = 0;
+                    let mut checked_after = 0;
+                    for _ in 0..MAX_REQUESTS {
+                        let after = rotated.load(Ordering::SeqCst);
+                        let outcome = check(&auth, &header).await;
+                        if after {
+                            assert!(
+                                matches!(
+                                    outcome,
+                                    Err(AuthError::TokenExpired | AuthError::InvalidToken)
+                                ),
+                                "round {round}: a request that started after rotate \
+                                 returned was answered {outcome:?}"
+                            );
+                            checked_after += 1;
+                            if checked_after == CHECKS_AFTER {
+                                return accepted;
+                            }
+                        } else if outcome.is_ok() {
+                            accepted += 1;
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                    panic!("round {round}: the rotation never became visible");
+                }));
+            }
+            for _ in 0..(round % 5) {
+                tokio::task::yield_now().await;
+            }
+            auth.rotate(issued.info().id, std::time::Duration::ZERO)
+                .await
+                .expect("rotate");
+            rotated.store(true, Ordering::SeqCst);
+            for requester in requesters {
+                accepted_before += requester.await.expect("a requester panicked");
+            }
+            // Every last-use write started before the rotation has landed by now.
+            auth.flush().await;
+            let outcome = check(&auth, &header).await;
+            assert!(
+                matches!(
+                    outcome,
+                    Err(AuthError::TokenExpired | AuthError::InvalidToken)
+                ),
+                "round {round}: a last-use write revived the rotated token: {outcome:?}"
+            );
+            auth.revoke_user("1").await.expect("clean up");
+        }
+        assert!(accepted_before > 0, "no request ran before a rotation");
     }
 
     /// Logout-all racing fresh logins of the same user: every token whose issue
@@ -263,6 +341,7 @@ mod cases {
 
 backend_tests!(
     revoke_racing_authenticate,
+    use_racing_rotate_with_no_grace,
     logout_all_racing_fresh_logins,
     the_per_user_limit_holds_under_logins_and_logouts,
 );
