@@ -10,7 +10,7 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::Notify;
 
-use crate::batch::{Batch, Batcher, Turn};
+use crate::batch::{Batcher, Turn};
 use crate::cache::DigestCache;
 use crate::clock::{
     Clock, SystemClock, from_unix_micros, to_store_precision, unix_micros, unix_millis,
@@ -1105,11 +1105,13 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
     /// Asks the joined lookup for `digest`, in a batch with other requests' digests
     /// when lookups are busy.
     async fn lookup_joined(&self, joined: &Joined<U>, digest: TokenDigest) -> JoinedAnswer<U> {
-        let mut batch = match joined.batcher.join(digest).await {
-            Some(Turn::Answered(answer)) => return answer,
-            Some(Turn::Lead(batch)) => batch,
-            // The request that was to answer was dropped first.
-            None => Batch::alone(digest),
+        let mut batch = loop {
+            match joined.batcher.join(digest).await {
+                Some(Turn::Answered(answer)) => return answer,
+                Some(Turn::Lead(batch)) => break batch,
+                // Never expected: a dropped batch hands its waiters on. Queue again.
+                None => {}
+            }
         };
         let read = ReadStart::now(&self.inner);
         let found = joined.lookup.find_with_users(batch.digests()).await;

@@ -8,7 +8,9 @@
 //! A request that leads a batch holds a [`Permit`]. When its query is done (or the
 //! request is dropped mid-way) the permit passes to the oldest waiting request, with
 //! the digests queued behind it, or is returned when nobody waits. Waiters of a batch
-//! whose leader was dropped are told so and ask alone.
+//! whose leader was dropped (its client hung up) go back to the front of the queue,
+//! and the permit passes to them: no query ever runs without a permit, so at most
+//! `max_in_flight` run at once whoever hangs up.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -49,6 +51,7 @@ pub(crate) struct Batch<A> {
     digests: Vec<TokenDigest>,
     waiters: Vec<Waiter<A>>,
     permit: Option<Permit<A>>,
+    batcher: Arc<Batcher<A>>,
 }
 
 /// One of the `max_in_flight` queries that may run at once.
@@ -72,8 +75,7 @@ impl<A> Batcher<A> {
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Joins the queue for `digest`. `None` when the request that was to answer it
-    /// was dropped first: ask alone ([`Batch::alone`]).
+    /// Joins the queue for `digest`. `None` only if the queue itself went away.
     pub(crate) async fn join(self: &Arc<Self>, digest: TokenDigest) -> Option<Turn<A>> {
         let reply = {
             let mut queue = self.lock();
@@ -86,6 +88,7 @@ impl<A> Batcher<A> {
                     permit: Some(Permit {
                         batcher: Some(Arc::clone(self)),
                     }),
+                    batcher: Arc::clone(self),
                 }));
             }
             let (reply, answer) = oneshot::channel();
@@ -120,6 +123,7 @@ impl<A> Batcher<A> {
                 permit: Some(Permit {
                     batcher: Some(Arc::clone(&self)),
                 }),
+                batcher: Arc::clone(&self),
             };
             match leader.reply.send(Turn::Lead(batch)) {
                 Ok(()) => return,
@@ -137,15 +141,6 @@ impl<A> Batcher<A> {
 }
 
 impl<A: Clone> Batch<A> {
-    /// A query for `digest` alone, outside the queue.
-    pub(crate) fn alone(digest: TokenDigest) -> Self {
-        Self {
-            digests: vec![digest],
-            waiters: Vec::new(),
-            permit: None,
-        }
-    }
-
     /// The digests to ask for: the leader's own first, then the waiters'.
     pub(crate) fn digests(&self) -> &[TokenDigest] {
         &self.digests
@@ -164,6 +159,34 @@ impl<A: Clone> Batch<A> {
             // A waiter that is gone needs no answer.
             let _ = waiter.reply.send(Turn::Answered(answer));
         }
+    }
+}
+
+/// A batch dropped before it answered (its leader's client hung up): its waiters go
+/// back to the front of the queue, where the batch's permit, passed on as it drops,
+/// leads them. If the permit was already released, they take a free one if there is
+/// one, or wait for a permit in use to pass on.
+impl<A> Drop for Batch<A> {
+    fn drop(&mut self) {
+        if self.waiters.is_empty() {
+            return;
+        }
+        let batcher = Arc::clone(&self.batcher);
+        let free_permit = {
+            let mut queue = batcher.lock();
+            for waiter in self.waiters.drain(..).rev() {
+                queue.waiting.push_front(waiter);
+            }
+            let free = self.permit.is_none() && queue.in_flight < batcher.max_in_flight;
+            if free {
+                queue.in_flight += 1;
+            }
+            free
+        };
+        if free_permit {
+            batcher.pass_on();
+        }
+        // Otherwise the batch's own permit passes on as it drops, right after this.
     }
 }
 
@@ -252,7 +275,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_dropped_leader_passes_its_permit_on_and_frees_its_waiters() {
+    async fn a_dropped_leader_hands_its_permit_and_its_waiters_on() {
         let batcher = Arc::new(Batcher::new(1));
         let first = lead(batcher.join(digest(1)).await);
         let second = tokio::spawn({
@@ -261,7 +284,7 @@ mod tests {
         });
         let third = tokio::spawn({
             let batcher = Arc::clone(&batcher);
-            async move { batcher.join(digest(3)).await.is_none() }
+            async move { lead(batcher.join(digest(3)).await) }
         });
         while batcher.lock().waiting.len() < 2 {
             tokio::task::yield_now().await;
@@ -269,9 +292,39 @@ mod tests {
         drop(first);
         let second = second.await.expect("second leads next");
         assert_eq!(second.digests(), [digest(2), digest(3)]);
-        // The second leader is dropped before answering: the third is told to ask alone.
+        // The second leader is dropped before answering: the third leads next, under
+        // the permit the second held, never beside it.
         drop(second);
-        assert!(third.await.expect("no panic"), "the third asks alone");
+        let third = third.await.expect("the third leads");
+        assert_eq!(third.digests(), [digest(3)]);
+        assert_eq!(in_flight(&batcher), 1, "one permit, handed on");
+        third.answer(|_| 0);
+        assert_eq!(in_flight(&batcher), 0);
+    }
+
+    #[tokio::test]
+    async fn waiters_of_a_released_batch_dropped_unanswered_take_a_free_permit() {
+        let batcher = Arc::new(Batcher::new(1));
+        let first = lead(batcher.join(digest(1)).await);
+        let second = tokio::spawn({
+            let batcher = Arc::clone(&batcher);
+            async move { lead(batcher.join(digest(2)).await) }
+        });
+        let third = tokio::spawn({
+            let batcher = Arc::clone(&batcher);
+            async move { lead(batcher.join(digest(3)).await) }
+        });
+        while batcher.lock().waiting.len() < 2 {
+            tokio::task::yield_now().await;
+        }
+        first.answer(|_| 0);
+        let mut second = second.await.expect("second leads next");
+        second.release();
+        assert_eq!(in_flight(&batcher), 0, "released");
+        drop(second);
+        let third = third.await.expect("the third leads");
+        assert_eq!(in_flight(&batcher), 1);
+        third.answer(|_| 0);
         assert_eq!(in_flight(&batcher), 0);
     }
 

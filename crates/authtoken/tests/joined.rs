@@ -66,6 +66,18 @@ struct Joined {
     sizes: Arc<Mutex<Vec<usize>>>,
     /// When set, the next call waits for this before it answers.
     hold: Arc<Mutex<Option<tokio::sync::oneshot::Receiver<()>>>>,
+    /// Calls running now, and the most that ever ran at once.
+    running: Arc<AtomicUsize>,
+    most_running: Arc<AtomicUsize>,
+}
+
+/// Counts a call as running until it returns or is dropped unfinished.
+struct Running(Arc<AtomicUsize>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl JoinedLookup for Joined {
@@ -77,6 +89,9 @@ impl JoinedLookup for Joined {
         digests: &[TokenDigest],
     ) -> Result<Vec<TokenWithUser<User>>, Self::Error> {
         self.calls.fetch_add(1, Ordering::SeqCst);
+        let now_running = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+        let _running = Running(Arc::clone(&self.running));
+        self.most_running.fetch_max(now_running, Ordering::SeqCst);
         self.sizes.lock().expect("sizes").push(digests.len());
         let hold = self.hold.lock().expect("hold").take();
         if let Some(hold) = hold {
@@ -85,6 +100,8 @@ impl JoinedLookup for Joined {
         if self.failing.load(Ordering::SeqCst) {
             return Err(std::io::Error::other("database unreachable"));
         }
+        // A round trip's worth of time, so that calls made together overlap.
+        tokio::time::sleep(Duration::from_millis(5)).await;
         let mut found = Vec::new();
         for digest in digests {
             let record = self
@@ -121,6 +138,8 @@ impl Setup {
             failing: Arc::default(),
             sizes: Arc::default(),
             hold: Arc::default(),
+            running: Arc::default(),
+            most_running: Arc::default(),
         };
         Self {
             store,
@@ -367,4 +386,46 @@ async fn a_failed_batch_fails_every_request_in_it_closed() {
             .expect_err("the store failed");
         assert_eq!(error.status(), 503, "{error:?}");
     }
+}
+
+/// Clients that hang up while their request leads a batch do not let the requests
+/// queued behind it run their lookups beside the next one: the permit is handed on,
+/// and `max_concurrent_lookups` holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_hangs_up_hands_its_permit_to_its_followers() {
+    let setup = Setup::new();
+    let authenticator = setup.authenticator(0, TokenHasher::sha256());
+    let alice = issue(&authenticator, "1", IssueOptions::new()).await;
+    let (_release_first, first) = start_held_lookup(&setup, &authenticator, header(&alice)).await;
+    // The oldest waiter leads the next batch; the others ride in it.
+    let next_leader = spawn_auth(&authenticator, header(&alice));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let followers: Vec<_> = (0..20)
+        .map(|_| spawn_auth(&authenticator, header(&alice)))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(setup.calls(), 1, "everyone waits behind the first lookup");
+
+    // The first client hangs up: the next leader's lookup starts, and is held too.
+    let (_release_second, hold) = tokio::sync::oneshot::channel();
+    *setup.joined.hold.lock().expect("hold") = Some(hold);
+    first.abort();
+    while setup.joined.sizes.lock().expect("sizes").len() < 2 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(
+        setup.joined.sizes.lock().expect("sizes")[1],
+        21,
+        "the next leader asks for everyone"
+    );
+    // Its client hangs up as well, mid-lookup.
+    next_leader.abort();
+    for follower in followers {
+        assert_eq!(follower.await.expect("no panic"), Ok("alice".into()));
+    }
+    assert_eq!(
+        setup.joined.most_running.load(Ordering::SeqCst),
+        1,
+        "more lookups ran at once than max_concurrent_lookups"
+    );
 }
