@@ -185,6 +185,64 @@ async fn postgres_pushes_every_revocation_to_every_node() {
     cleanup.run().await;
 }
 
+/// A user deactivated on one node (`user_changed`) is refused by every node whose
+/// cache held the user's tokens, within the push deadline; other users stay cached.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_pushes_user_changes_to_every_node() {
+    let Some((url, cleanup)) = postgres_schema().await else {
+        return;
+    };
+    let users = TestUsers::new();
+    let store_a = migrated(&url).await;
+    let store_b = SqlxStore::connect(&url).await.expect("connect node B");
+    let node_a = node(store_a.clone(), &users);
+    let node_b = node(store_b.clone(), &users);
+    let listener = store_b
+        .spawn_revocation_listener(node_b.clone())
+        .await
+        .expect("listen")
+        .expect("PostgreSQL pushes user changes");
+
+    let mut theirs = Vec::new();
+    for _ in 0..2 {
+        let issued = node_a.issue("8", IssueOptions::new()).await.expect("issue");
+        cache_on(&node_b, &issued).await;
+        theirs.push(issued);
+    }
+    let other = node_a.issue("9", IssueOptions::new()).await.expect("issue");
+    cache_on(&node_b, &other).await;
+
+    // The application deactivates user 8 (in the users table both nodes read) and
+    // says so on node A.
+    users.set("8", Some(false));
+    node_a.user_changed("8").await.expect("announce");
+    for issued in &theirs {
+        assert!(refused_within(&node_b, issued).await, "deactivated user");
+        assert_eq!(
+            check(&node_b, issued).await.err(),
+            Some(AuthError::UserInactive)
+        );
+    }
+    assert!(check(&node_b, &other).await.is_ok(), "another user stays");
+
+    // A user id that is not a token digest, and holds the prefix's separator too.
+    users.set("user:9", Some(true));
+    let odd = node_a
+        .issue("user:9", IssueOptions::new())
+        .await
+        .expect("issue");
+    cache_on(&node_b, &odd).await;
+    users.set("user:9", None);
+    node_a.user_changed("user:9").await.expect("announce");
+    assert!(refused_within(&node_b, &odd).await, "deleted user");
+    assert!(check(&node_b, &other).await.is_ok(), "user 9 is not user:9");
+
+    listener.stop();
+    store_a.close().await;
+    store_b.close().await;
+    cleanup.run().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_listener_reconnects_after_a_dropped_connection() {
     let Some((url, cleanup)) = postgres_schema().await else {
