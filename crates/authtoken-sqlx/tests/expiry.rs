@@ -67,7 +67,7 @@ fn now(clock: &ManualClock) -> OffsetDateTime {
 }
 
 /// Refused as expired or unknown: either way, not accepted.
-fn refused(outcome: Result<(), AuthError>) -> bool {
+fn refused(outcome: &Result<(), AuthError>) -> bool {
     matches!(
         outcome,
         Err(AuthError::TokenExpired | AuthError::InvalidToken)
@@ -104,7 +104,7 @@ mod cases {
             );
             clock.advance(21 * HOUR);
             assert!(
-                refused(use_once(&auth, &old).await),
+                refused(&use_once(&auth, &old).await),
                 "cache {cache}: the old token outlived its grace period"
             );
             use_once(&auth, &new)
@@ -220,7 +220,7 @@ mod cases {
         assert!(!moved, "the slide was refused");
         let after = stored(&auth, issued.info().id).await;
         assert!(after.expires.is_some_and(|expires| expires <= now(&clock)));
-        assert!(refused(use_once(&auth, &issued).await));
+        assert!(refused(&use_once(&auth, &issued).await));
     }
 
     /// A re-key that fails leaves the row under the old key's digest: the token is

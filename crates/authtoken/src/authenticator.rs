@@ -1562,8 +1562,9 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         }
     }
 
-    /// Drops every cached token of a user (after deactivating the user, say), so that
-    /// the user is loaded again on the next request.
+    /// Drops every cached token of a user from this node's cache, so that the user
+    /// is loaded again on the next request. [`Self::user_changed`] does this and
+    /// tells the other nodes too: call that after deactivating or deleting a user.
     pub fn forget_user(&self, user_id: &str) {
         self.invalidate(|cache| cache.retain(|shared| shared.token.info.user_id != user_id));
     }
