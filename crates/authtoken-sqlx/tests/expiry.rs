@@ -195,6 +195,38 @@ mod cases {
         }
     }
 
+    /// With sliding expiry on two nodes, a node whose cached copy says expired asks
+    /// the store, where the other node's use moved the expiry; past the hard limit it
+    /// refuses without asking.
+    pub async fn a_slide_made_on_another_node_is_honoured(db: TestDb) {
+        let users = TestUsers::new();
+        let clock = Arc::new(ManualClock::starting_now());
+        let node = |max_lifetime| {
+            sliding(db.store.clone(), &users, &clock, HOUR, 100)
+                .cache_ttl(10 * HOUR)
+                .max_sliding_lifetime(max_lifetime)
+                .build()
+                .expect("config")
+        };
+        let (a, b) = (node(2 * HOUR), node(2 * HOUR));
+        let issued = a.issue("1", IssueOptions::new()).await.expect("issue");
+        use_once(&b, &issued).await.expect("cached on B");
+        clock.advance(50 * MINUTE);
+        use_once(&a, &issued)
+            .await
+            .expect("used on A, which slides it");
+        clock.advance(20 * MINUTE);
+        use_once(&b, &issued)
+            .await
+            .expect("B's cached expiry passed, the store's did not");
+        clock.advance(HOUR);
+        assert_eq!(
+            use_once(&b, &issued).await,
+            Err(AuthError::TokenExpired),
+            "past the hard limit"
+        );
+    }
+
     /// A last-use write that read the expiry before a rotation and lands after it does
     /// not undo the rotation's shortening: the store's slide is a compare-and-set.
     pub async fn a_stale_slide_never_undoes_a_shortening(db: TestDb) {
@@ -351,6 +383,7 @@ backend_tests!(
     a_token_that_never_expires_gains_no_expiry,
     sliding_stops_at_the_hard_limit,
     a_stale_slide_never_undoes_a_shortening,
+    a_slide_made_on_another_node_is_honoured,
     a_failed_rekey_never_outlives_a_revocation,
     a_wall_clock_stepped_back_does_not_stretch_the_cache_ttl,
     huge_durations_are_refused_not_panicking,

@@ -1034,8 +1034,10 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         let cache_ttl = millis(settings.cache_ttl);
         if let Some(identity) = local_hits.get(&digest, revocations) {
             let state = identity.state();
-            if inner.clock.monotonic_millis().saturating_sub(state.read_at) < cache_ttl {
-                return Ok(self.serve_cached(identity));
+            if inner.clock.monotonic_millis().saturating_sub(state.read_at) < cache_ttl
+                && let Some(answer) = self.serve_cached(identity)
+            {
+                return Ok(answer);
             }
             // Past the cache ttl: the shared cache decides, as for any thread.
             local_hits.remove(&digest);
@@ -1051,7 +1053,9 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
                 if confirmed {
                     local_hits.put(digest, revocations, identity.clone());
                 }
-                return Ok(self.serve_cached(identity));
+                if let Some(answer) = self.serve_cached(identity) {
+                    return Ok(answer);
+                }
             }
             if confirmed {
                 cache.remove(&digest);
@@ -1060,15 +1064,19 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         Err(digest)
     }
 
-    /// The answer for a cached identity still within the cache ttl.
-    fn serve_cached(&self, identity: Identity<U>) -> Result<Identity<U>, AuthError> {
+    /// The answer for a cached identity still within the cache ttl; `None` when the
+    /// store must say it: an expiry passed under sliding expiry, which another node
+    /// may have moved since this one read it.
+    fn serve_cached(&self, identity: Identity<U>) -> Option<Result<Identity<U>, AuthError>> {
         let state = identity.state();
         let now_ms = self.inner.clock.now_unix_millis();
         if state.expires.load(Ordering::Acquire) <= now_ms.saturating_mul(1_000) {
-            return Err(AuthError::TokenExpired);
+            let expiry_may_have_moved =
+                self.inner.settings.sliding_expiry && state.limit > now_ms.saturating_mul(1_000);
+            return (!expiry_may_have_moved).then_some(Err(AuthError::TokenExpired));
         }
         self.record_use(state, &state.last_touch, now_ms, None);
-        Ok(identity)
+        Some(Ok(identity))
     }
 
     /// Asks the store about a well-formed credential the cache did not answer for.
