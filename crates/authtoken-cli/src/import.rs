@@ -289,7 +289,7 @@ pub async fn run(
                 if shown < SKIPS_SHOWN {
                     let whose = user.map_or_else(
                         || "a token".to_owned(),
-                        |u| format!("the token of user {u}"),
+                        |u| format!("the token of user {}", report::excerpt(&u)),
                     );
                     bar.suspend(|| eprintln!("skipped {whose}: {reason}"));
                 }

@@ -324,7 +324,8 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(code) => code,
         Err(Failure(message)) => {
-            eprintln!("error: {message}");
+            // A database's error may quote what it was given: escape the whole line.
+            eprintln!("error: {}", report::escape(&message));
             ExitCode::from(2)
         }
     }
@@ -407,8 +408,9 @@ async fn create(auth: &Authenticator<String>, args: &CreateArgs) -> Outcome<()> 
             }
         }
         eprintln!(
-            "Revoked {} of user {user_id}.",
-            report::count(revoked, "other token")
+            "Revoked {} of user {}.",
+            report::count(revoked, "other token"),
+            report::escape(user_id)
         );
     }
     Ok(())
@@ -438,8 +440,9 @@ async fn revoke(auth: &Authenticator<String>, args: &RevokeArgs) -> Outcome<()> 
             .await
             .map_err(|e| store_failure(&e))?;
         println!(
-            "Revoked {} of user {user_id}.",
-            report::count(revoked, "token")
+            "Revoked {} of user {}.",
+            report::count(revoked, "token"),
+            report::escape(user_id)
         );
         return Ok(());
     }

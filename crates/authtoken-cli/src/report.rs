@@ -1,12 +1,67 @@
 //! What the command prints about tokens: counts, one-line descriptions, a table for
 //! people and JSON for scripts. Never a secret: only [`TokenInfo`] reaches here.
+//!
+//! User ids, names and scopes come from the database, where an import or a row
+//! written by hand may have put anything: every one of them is printed through
+//! [`escape`], so that none can move the cursor, clear the screen or retitle the
+//! window of the terminal reading the output.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use authtoken::TokenInfo;
 use serde::Serialize;
 use time::OffsetDateTime;
 use time::macros::format_description;
+
+/// How many characters of a value [`excerpt`] shows.
+const EXCERPT_CHARS: usize = 40;
+
+/// True for a character that must not reach a terminal as it is: a control character
+/// (C0, DEL and C1; ESC and CSI start the sequences that drive a terminal), or one
+/// that reorders or splits the text around it (the bidirectional controls and the
+/// line and paragraph separators).
+pub fn needs_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{61c}'
+                | '\u{200e}'
+                | '\u{200f}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{2028}'
+                | '\u{2029}'
+        )
+}
+
+/// `text` with each character of [`needs_escape`] written as Rust writes it in a
+/// string (`\n`, `\t`, `\u{1b}`) and every other one as it is: `ユーザー` prints as
+/// it is, an ESC as `\u{1b}`. A backslash is left alone, so escaping twice changes
+/// nothing; `list --json` gives the exact value.
+pub fn escape(text: &str) -> Cow<'_, str> {
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut escaped = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if needs_escape(c) {
+            escaped.extend(c.escape_debug());
+        } else {
+            escaped.push(c);
+        }
+    }
+    Cow::Owned(escaped)
+}
+
+/// [`escape`]d `text`, cut after a few dozen characters (`xxxx… (5000 bytes)`), for
+/// messages that name a value which may be long.
+pub fn excerpt(text: &str) -> String {
+    match text.char_indices().nth(EXCERPT_CHARS) {
+        Some((end, _)) => format!("{}… ({} bytes)", escape(&text[..end]), text.len()),
+        None => escape(text).into_owned(),
+    }
+}
 
 /// `1 token`, `3 tokens`.
 pub fn count(n: u64, noun: &str) -> String {
@@ -37,13 +92,13 @@ pub fn state(info: &TokenInfo, now: OffsetDateTime) -> &'static str {
 
 /// `token 5 for user 42 (name "laptop", scopes read write, never expires)`.
 pub fn describe_token(info: &TokenInfo) -> String {
-    let mut text = format!("token {} for user {}", info.id, info.user_id);
+    let mut text = format!("token {} for user {}", info.id, escape(&info.user_id));
     let mut details = Vec::new();
     if !info.name.is_empty() {
-        details.push(format!("name {:?}", info.name));
+        details.push(format!("name \"{}\"", escape(&info.name)));
     }
     if !info.scopes.is_empty() {
-        details.push(format!("scopes {}", info.scopes.join(" ")));
+        details.push(format!("scopes {}", escape(&info.scopes.join(" "))));
     }
     details.push(match info.expires {
         Some(expires) => format!("expires {}", time(expires)),
@@ -56,10 +111,10 @@ pub fn describe_token(info: &TokenInfo) -> String {
 /// What `check` prints about the token it accepted.
 pub fn identity(user: &str, info: &TokenInfo, now: OffsetDateTime) -> String {
     let mut text = String::new();
-    let _ = writeln!(text, "user: {user}");
+    let _ = writeln!(text, "user: {}", escape(user));
     let _ = writeln!(text, "token: {}", info.id);
-    let _ = writeln!(text, "name: {}", info.name);
-    let _ = writeln!(text, "scopes: {}", info.scopes.join(" "));
+    let _ = writeln!(text, "name: {}", escape(&info.name));
+    let _ = writeln!(text, "scopes: {}", escape(&info.scopes.join(" ")));
     let _ = writeln!(text, "created: {}", time(info.created));
     let _ = writeln!(
         text,
@@ -95,9 +150,9 @@ pub fn table(tokens: &[TokenInfo], now: OffsetDateTime) -> String {
         .map(|info| {
             [
                 info.id.to_string(),
-                info.user_id.clone(),
-                info.name.clone(),
-                info.scopes.join(" "),
+                escape(&info.user_id).into_owned(),
+                escape(&info.name).into_owned(),
+                escape(&info.scopes.join(" ")).into_owned(),
                 time(info.created),
                 info.last_used.map_or_else(|| "-".to_owned(), time),
                 info.expires.map_or_else(|| "never".to_owned(), time),
@@ -134,7 +189,9 @@ struct JsonToken<'a> {
     state: &'static str,
 }
 
-/// JSON for scripts: an array of token objects, each with its `state`.
+/// JSON for scripts: an array of token objects, each with its `state`. Strings keep
+/// their exact values; the characters of [`needs_escape`] are written as JSON escapes
+/// (`\u001b`), as serde leaves DEL, C1 and the bidirectional controls raw.
 pub fn json(tokens: &[TokenInfo], now: OffsetDateTime) -> String {
     let rows: Vec<JsonToken<'_>> = tokens
         .iter()
@@ -143,7 +200,18 @@ pub fn json(tokens: &[TokenInfo], now: OffsetDateTime) -> String {
             state: state(info, now),
         })
         .collect();
-    let mut text = serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".to_owned());
+    let raw = serde_json::to_string_pretty(&rows).unwrap_or_else(|_| "[]".to_owned());
+    let mut text = String::with_capacity(raw.len() + 1);
+    for c in raw.chars() {
+        // serde escapes C0 inside strings, so a raw one is the layout's own newline;
+        // any other such character is inside a string, where `\uXXXX` stands for it
+        // (each of them is in the BMP).
+        if c >= ' ' && needs_escape(c) {
+            let _ = write!(text, "\\u{:04x}", u32::from(c));
+        } else {
+            text.push(c);
+        }
+    }
     text.push('\n');
     text
 }
@@ -194,6 +262,65 @@ mod tests {
         assert_eq!(value[0]["state"], "active");
         assert_eq!(value[0]["scopes"][1], "write");
         assert_eq!(value[0]["created"], "2026-01-02T03:04:05Z");
+    }
+
+    #[test]
+    fn escapes_what_drives_a_terminal_and_nothing_else() {
+        assert_eq!(escape("42"), "42");
+        assert!(matches!(escape("ユーザー"), Cow::Borrowed("ユーザー")));
+        assert_eq!(escape("Zoë 🦀 C:\\x"), "Zoë 🦀 C:\\x");
+        assert_eq!(escape("1\u{1b}[2J"), "1\\u{1b}[2J");
+        assert_eq!(escape("a\tb\nc\r\0"), "a\\tb\\nc\\r\\0");
+        assert_eq!(escape("\u{7f}\u{9b}2J"), "\\u{7f}\\u{9b}2J");
+        assert_eq!(escape("\u{202e}fdp.exe"), "\\u{202e}fdp.exe");
+        assert_eq!(escape("a\u{2028}b"), "a\\u{2028}b");
+        // Twice is once.
+        let once = escape("1\u{1b}[2J\u{9b}").into_owned();
+        assert_eq!(escape(&once), once);
+    }
+
+    #[test]
+    fn excerpts_are_short_and_escaped() {
+        assert_eq!(excerpt("42"), "42");
+        let long = format!("{}\u{1b}[2J", "7".repeat(4996));
+        let shown = excerpt(&long);
+        assert_eq!(shown, format!("{}… (5000 bytes)", "7".repeat(40)));
+        let hostile = format!("\u{1b}{}", "x".repeat(100));
+        assert!(excerpt(&hostile).starts_with("\\u{1b}xxx"));
+        assert!(!excerpt(&hostile).contains('\u{1b}'));
+    }
+
+    #[test]
+    fn hostile_values_are_escaped_in_every_output() {
+        let now = datetime!(2026-06-01 00:00:00 UTC);
+        let info = TokenInfo::new(
+            TokenId(3),
+            "1\u{1b}[2J".to_owned(),
+            "\u{1b}]0;owned\u{7}".to_owned(),
+            vec!["read\u{9b}".to_owned()],
+            datetime!(2026-01-02 03:04:05 UTC),
+        );
+        let all = [
+            table(std::slice::from_ref(&info), now),
+            describe_token(&info),
+            identity(&info.user_id, &info, now),
+            json(std::slice::from_ref(&info), now),
+        ];
+        for text in &all {
+            assert!(!text.chars().any(needs_escape_raw), "{text:?}");
+        }
+        assert!(all[0].contains("1\\u{1b}[2J") && all[0].contains("\\u{1b}]0;owned\\u{7}"));
+        assert!(all[1].contains("user 1\\u{1b}[2J"), "{}", all[1]);
+        assert!(all[2].contains("user: 1\\u{1b}[2J"), "{}", all[2]);
+        let value: serde_json::Value = serde_json::from_str(&all[3]).expect("valid JSON");
+        assert_eq!(value[0]["user_id"], "1\u{1b}[2J");
+        assert_eq!(value[0]["name"], "\u{1b}]0;owned\u{7}");
+        assert_eq!(value[0]["scopes"][0], "read\u{9b}");
+    }
+
+    /// A character that would reach the terminal raw (newlines are the layout's own).
+    fn needs_escape_raw(c: char) -> bool {
+        c != '\n' && needs_escape(c)
     }
 
     #[test]

@@ -586,6 +586,113 @@ async fn import_drf(db: Db) {
     store.close().await;
 }
 
+/// Hostile user ids: one that clears the screen, and one of 5,000 characters ending in
+/// a colour change.
+fn hostile_ids() -> [String; 2] {
+    [
+        "1\u{1b}[2J".to_owned(),
+        format!("{}\u{1b}[31m", "7".repeat(4995)),
+    ]
+}
+
+/// What [`hostile_ids`] look like escaped (`\u{1b}` for ESC).
+fn escaped(text: &str) -> String {
+    text.replace('\u{1b}', "\\u{1b}")
+}
+
+/// No ESC byte (nor any other C0 but the newline, DEL or C1 control) in `text`.
+#[track_caller]
+fn no_raw_controls(text: &str) {
+    let raw: Vec<char> = text
+        .chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect();
+    assert!(raw.is_empty(), "raw controls {raw:?} in {text:?}");
+}
+
+/// Writes a token row by hand, as an administrator with SQL (or an old import)
+/// might: nothing checks its user id, name or scopes. The row stores the digest of
+/// `key`, a legacy 40-hex key, so that `check` finds it. SQLite only.
+async fn insert_by_hand(db: &Db, key: &str, user_id: &str, name: &str, scopes: &str) {
+    assert_eq!(db.kind, Kind::Sqlite);
+    let digest = authtoken::TokenHasher::sha256().digest(key.as_bytes());
+    let sql = format!(
+        "INSERT INTO authtoken_tokens (digest, user_id, name, scopes, created_at) \
+         VALUES (X'{}', ?, ?, ?, 1767225600000000)",
+        digest.to_hex()
+    );
+    sqlx::any::install_default_drivers();
+    let mut connection = sqlx::AnyConnection::connect(&db.url)
+        .await
+        .expect("connect");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(user_id)
+        .bind(name)
+        .bind(scopes)
+        .execute(&mut connection)
+        .await
+        .expect("insert a row by hand");
+    connection.close().await.expect("close");
+}
+
+#[tokio::test]
+async fn hostile_ids_and_names_in_the_database_are_printed_escaped() {
+    let db = sqlite().await;
+    succeeded(&run(&db, &["migrate"]));
+    let [clear, long] = hostile_ids();
+    let keys = [drf_key(1), drf_key(2), drf_key(3), drf_key(4)];
+    insert_by_hand(&db, &keys[0], &clear, "\u{1b}]0;owned\u{7}", "read").await;
+    insert_by_hand(&db, &keys[1], &long, "laptop", "read\u{1b}[8m").await;
+    // C1 CSI, DEL and a right-to-left override: escaped too, in the table and JSON.
+    let c1 = "2\u{9b}2J\u{7f}\u{202e}";
+    insert_by_hand(&db, &keys[2], c1, "", "").await;
+    // A plain Unicode id prints as it is.
+    insert_by_hand(&db, &keys[3], "ユーザー", "Zoë's phone", "").await;
+
+    let table = succeeded(&run(&db, &["list"]));
+    no_raw_controls(&table);
+    assert!(!table.contains('\u{202e}'), "{table}");
+    assert!(table.contains("1\\u{1b}[2J"), "{table}");
+    assert!(table.contains(&escaped(&long)), "the long id, escaped");
+    assert!(table.contains("\\u{1b}]0;owned\\u{7}"), "{table}");
+    assert!(table.contains("read\\u{1b}[8m"), "{table}");
+    assert!(table.contains("2\\u{9b}2J\\u{7f}\\u{202e}"), "{table}");
+    assert!(
+        table.contains("ユーザー") && table.contains("Zoë's phone"),
+        "{table}"
+    );
+
+    // JSON escapes them the JSON way, and scripts read the exact values back.
+    let raw_json = succeeded(&run(&db, &["list", "--json"]));
+    no_raw_controls(&raw_json);
+    assert!(!raw_json.contains('\u{202e}'), "{raw_json}");
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&raw_json).expect("JSON");
+    let ids: Vec<&str> = listed
+        .iter()
+        .map(|token| token["user_id"].as_str().expect("user_id"))
+        .collect();
+    assert_eq!(ids, [clear.as_str(), long.as_str(), c1, "ユーザー"]);
+    assert_eq!(listed[0]["name"], "\u{1b}]0;owned\u{7}");
+
+    // check names the user of the row it found, escaped.
+    let checked = succeeded(&check(&db, &keys[0]));
+    no_raw_controls(&checked);
+    assert!(checked.contains("user: 1\\u{1b}[2J\n"), "{checked}");
+    assert!(
+        checked.contains("name: \\u{1b}]0;owned\\u{7}\n"),
+        "{checked}"
+    );
+    let checked = succeeded(&check(&db, &keys[1]));
+    no_raw_controls(&checked);
+    assert!(checked.contains("scopes: read\\u{1b}[8m\n"), "{checked}");
+
+    // Such a row is still removed by its token id.
+    let id = listed[0]["id"].as_i64().expect("id").to_string();
+    let revoked = succeeded(&run(&db, &["revoke", &id]));
+    assert!(revoked.starts_with("Revoked 1 token"), "{revoked}");
+    refused(&check(&db, &keys[0]), "Invalid token.");
+}
+
 macro_rules! backend_tests {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
