@@ -228,10 +228,17 @@ fn supported_schemes() -> &'static str {
     }
 }
 
+/// `user_id` when a token may carry it, as the authenticator decides at issue.
 fn require_user_id(user_id: &str) -> Outcome<&str> {
     if user_id.trim().is_empty() {
         return Err(Failure::new("the user id must not be empty"));
     }
+    authtoken::check_user_id(user_id).map_err(|error| {
+        Failure::new(format!(
+            "invalid user id \"{}\": {error}",
+            report::excerpt(user_id)
+        ))
+    })?;
     Ok(user_id)
 }
 

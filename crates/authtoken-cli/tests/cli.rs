@@ -693,6 +693,47 @@ async fn hostile_ids_and_names_in_the_database_are_printed_escaped() {
     refused(&check(&db, &keys[0]), "Invalid token.");
 }
 
+#[tokio::test]
+async fn a_bad_user_id_on_the_command_line_is_refused_by_name() {
+    let db = sqlite().await;
+    succeeded(&run(&db, &["migrate"]));
+    let [clear, long] = hostile_ids();
+    let refused_id = |output: &Output, shown: &str| {
+        failed_with(output, &format!("invalid user id \"{shown}\""));
+        let text = stderr(output);
+        no_raw_controls(&text);
+        assert!(text.contains("without control characters"), "{text}");
+        assert!(text.len() < 300, "a short line: {text}");
+    };
+    refused_id(&run(&db, &["create", &clear]), "1\\u{1b}[2J");
+    // Named by its first characters and its length, not all 5,000 of them.
+    refused_id(
+        &run(&db, &["create", &long]),
+        &format!("{}… (5000 bytes)", "7".repeat(40)),
+    );
+    let too_long = "9".repeat(256);
+    refused_id(
+        &run(&db, &["create", &too_long]),
+        &format!("{}… (256 bytes)", "9".repeat(40)),
+    );
+    refused_id(&run(&db, &["create", "42\t"]), "42\\t");
+    refused_id(&run(&db, &["list", "--user", &clear]), "1\\u{1b}[2J");
+    refused_id(&run(&db, &["revoke", "--user", &clear]), "1\\u{1b}[2J");
+    assert_eq!(succeeded(&run(&db, &["list"])), "No tokens.\n");
+
+    // The longest id the authenticator takes, and a Unicode one, are fine.
+    let longest = "9".repeat(255);
+    printed_token(&run(&db, &["create", &longest]));
+    let created = run(&db, &["create", "ユーザー", "--name", "Zoë"]);
+    printed_token(&created);
+    assert!(
+        stderr(&created).contains("for user ユーザー (name \"Zoë\""),
+        "{}",
+        stderr(&created)
+    );
+    assert_eq!(json_list(&db, &["--user", "ユーザー"]).len(), 1);
+}
+
 macro_rules! backend_tests {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
