@@ -30,6 +30,9 @@ const SERVER_CONCURRENCY: usize = 16;
 /// How many skipped rows are named one by one before the rest are only counted.
 const SKIPS_SHOWN: usize = 20;
 
+/// Why a row whose user id `authtoken::check_user_id` refuses is skipped.
+const BAD_USER_ID: &str = "the user id is longer than 255 bytes or holds control characters";
+
 /// The SQL dialects a Django database may speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Dialect {
@@ -224,6 +227,10 @@ fn prepare(row: DrfRow, hasher: &TokenHasher) -> Result<NewToken, (Option<String
     let Some(user) = user_id else {
         return Err((None, "no user id"));
     };
+    // A token the authenticator would not issue for this id is not imported either.
+    if authtoken::check_user_id(&user).is_err() {
+        return Err((Some(user), BAD_USER_ID));
+    }
     let Some(created) = row.created.as_deref().and_then(parse_django_time) else {
         return Err((Some(user), "unreadable creation time"));
     };
@@ -499,5 +506,14 @@ mod tests {
             Some((None, "no user id"))
         );
         assert!(prepare(row(key, Some("9"), "soon"), &hasher).is_err());
+        for bad in ["1\u{1b}[2J", "\u{7}", &"9".repeat(256)] {
+            assert_eq!(
+                prepare(row(key, Some(bad), "2024-01-02 03:04:05"), &hasher).err(),
+                Some((Some(bad.to_owned()), BAD_USER_ID))
+            );
+        }
+        let longest = "9".repeat(255);
+        let token = prepare(row(key, Some(&longest), "2024-01-02 03:04:05"), &hasher);
+        assert_eq!(token.expect("valid").user_id, longest);
     }
 }

@@ -734,6 +734,142 @@ async fn a_bad_user_id_on_the_command_line_is_refused_by_name() {
     assert_eq!(json_list(&db, &["--user", "ユーザー"]).len(), 1);
 }
 
+/// Why `import-drf` skips a row whose user id the authenticator would refuse.
+const BAD_USER_ID: &str = "the user id is longer than 255 bytes or holds control characters";
+
+/// Imports a DRF table whose `user_id` is text (a user model with a `CharField`
+/// primary key), holding good ids, hostile ones and none at all.
+async fn import_drf_skips_bad_user_ids(db: Db) {
+    let (django_url, build_url) = match db.kind {
+        Kind::Sqlite => {
+            let path = db.dir.path().join("django.sqlite3");
+            (
+                format!("sqlite://{}", path.display()),
+                format!("sqlite://{}?mode=rwc", path.display()),
+            )
+        }
+        _ => (db.url.clone(), db.url.clone()),
+    };
+    let (create, key_column, zone) = match db.kind {
+        Kind::Sqlite => (
+            r#"CREATE TABLE "authtoken_token" ("key" varchar(40) NOT NULL PRIMARY KEY, "created" datetime NOT NULL, "user_id" varchar(6000) NOT NULL)"#,
+            "\"key\"",
+            "",
+        ),
+        Kind::Postgres => (
+            r#"CREATE TABLE "authtoken_token" ("key" varchar(40) NOT NULL PRIMARY KEY, "created" timestamp with time zone NOT NULL, "user_id" text NOT NULL)"#,
+            "\"key\"",
+            "+00",
+        ),
+        Kind::MySql => (
+            "CREATE TABLE `authtoken_token` (`key` varchar(40) NOT NULL PRIMARY KEY, `created` datetime(6) NOT NULL, `user_id` text NOT NULL)",
+            "`key`",
+            "",
+        ),
+    };
+    let [clear, long] = hostile_ids();
+    let good = [
+        "7".to_owned(),
+        "ユーザー".to_owned(),
+        "550e8400-e29b-41d4-a716-446655440000".to_owned(),
+        "9".repeat(255),
+    ];
+    let bad_ids = [
+        clear.clone(),
+        long.clone(),
+        "\u{7}".to_owned(),
+        "42\n".to_owned(),
+    ];
+    let mut rows: Vec<(String, String)> = Vec::new();
+    for (i, user) in good.iter().chain(&bad_ids).enumerate() {
+        rows.push((drf_key(i), user.clone()));
+    }
+    rows.push((drf_key(100), String::new()));
+    rows.push((drf_key(101), "   ".to_owned()));
+    rows.push((BAD_KEYS[0].to_owned(), clear.clone()));
+    let placeholders = if db.kind == Kind::Postgres {
+        "$1, $2"
+    } else {
+        "?, ?"
+    };
+    let insert = format!(
+        "INSERT INTO authtoken_token ({key_column}, user_id, created) \
+         VALUES ({placeholders}, '2020-01-01 00:00:00{zone}')"
+    );
+    sqlx::any::install_default_drivers();
+    let mut connection = sqlx::AnyConnection::connect(&build_url)
+        .await
+        .expect("connect");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+        .execute(&mut connection)
+        .await
+        .expect("build the DRF table");
+    for (key, user) in &rows {
+        sqlx::query(sqlx::AssertSqlSafe(insert.clone()))
+            .bind(key)
+            .bind(user)
+            .execute(&mut connection)
+            .await
+            .expect("insert a DRF row");
+    }
+    connection.close().await.expect("close");
+    succeeded(&run(&db, &["migrate"]));
+
+    let imported = run(&db, &["import-drf", "--from", &django_url]);
+    let summary = succeeded(&imported);
+    assert_eq!(
+        summary,
+        format!(
+            "Imported 4 tokens; 0 already present; 7 skipped (2: no user id; \
+             1: the key is not 40 lowercase hex characters; 4: {BAD_USER_ID}).\n"
+        )
+    );
+    let notes = stderr(&imported);
+    no_raw_controls(&notes);
+    assert!(
+        notes.contains(&format!(
+            "skipped the token of user 1\\u{{1b}}[2J: {BAD_USER_ID}\n"
+        )),
+        "{notes}"
+    );
+    assert!(
+        notes.contains(&format!(
+            "skipped the token of user {}… (5000 bytes): {BAD_USER_ID}\n",
+            "7".repeat(40)
+        )),
+        "{notes}"
+    );
+    assert!(
+        notes.contains(&format!("skipped the token of user 42\\n: {BAD_USER_ID}\n")),
+        "{notes}"
+    );
+    assert!(notes.lines().all(|line| line.len() < 200), "{notes}");
+
+    let store = SqlxStore::connect(&db.url).await.expect("connect");
+    let mut stored: Vec<String> = store
+        .list(None)
+        .await
+        .expect("list")
+        .into_iter()
+        .map(|info| info.user_id)
+        .collect();
+    stored.sort();
+    let mut expected = good.to_vec();
+    expected.sort();
+    assert_eq!(stored, expected);
+    store.close().await;
+
+    // Again: the good rows are present, the bad ones skipped again.
+    let again = succeeded(&run(&db, &["import-drf", "--from", &django_url]));
+    assert!(
+        again.starts_with("Imported 0 tokens; 4 already present; 7 skipped"),
+        "{again}"
+    );
+    let text = succeeded(&check(&db, &drf_key(1)));
+    assert!(text.contains("user: ユーザー\n"), "{text}");
+    refused(&check(&db, &drf_key(good.len())), "Invalid token.");
+}
+
 macro_rules! backend_tests {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -767,7 +903,7 @@ macro_rules! backend_tests {
     };
 }
 
-backend_tests!(lifecycle, import_drf);
+backend_tests!(lifecycle, import_drf, import_drf_skips_bad_user_ids);
 
 #[tokio::test]
 async fn bad_input_gets_one_line_and_a_failing_status() {
