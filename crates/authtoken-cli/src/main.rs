@@ -3,6 +3,7 @@
 mod duration;
 mod import;
 mod report;
+mod terminal;
 
 use std::io::{IsTerminal as _, Read as _, Write as _};
 use std::process::ExitCode;
@@ -24,7 +25,8 @@ Environment:
                                tokens are digested with HMAC-SHA-256 instead of SHA-256
   AUTHTOKEN_HMAC_KEY_VERSION   that secret's version number (default 1)
 
-Exit status: 0 on success; 1 when `check` refuses the token; 2 on any error.";
+Exit status: 0 on success; 1 when `check` refuses the token; 2 on any error; 130
+when Ctrl-C interrupts `check` at its prompt.";
 
 /// Manage the API tokens of an authtoken application: issue, list, check, rotate and
 /// revoke them, and import Django REST Framework's.
@@ -482,18 +484,19 @@ async fn rotate(auth: &Authenticator<String>, args: &RotateArgs) -> Outcome<()> 
 /// The longest token `check` reads; anything longer is not a token.
 const MAX_TOKEN_INPUT: u64 = 4096;
 
+/// The exit status after Ctrl-C at the prompt, as a shell reports a SIGINT.
+const INTERRUPTED: u8 = 130;
+
 async fn check(auth: &Authenticator<String>) -> Outcome<ExitCode> {
     let stdin = std::io::stdin();
-    if stdin.is_terminal() {
-        eprint!("Token: ");
-    }
     let mut input = Vec::new();
     if stdin.is_terminal() {
-        let mut line = String::new();
-        stdin
-            .read_line(&mut line)
-            .map_err(|error| Failure::new(format!("cannot read the token: {error}")))?;
-        input = line.into_bytes();
+        // Typed, not piped: not shown as it is typed.
+        match terminal::read_hidden_line("Token: ").await {
+            Ok(terminal::Typed::Line(line)) => input = line.into_bytes(),
+            Ok(terminal::Typed::Interrupted) => return Ok(ExitCode::from(INTERRUPTED)),
+            Err(error) => return Err(Failure::new(format!("cannot read the token: {error}"))),
+        }
     } else {
         stdin
             .lock()

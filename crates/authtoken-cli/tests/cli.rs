@@ -1045,6 +1045,146 @@ fn every_subcommand_has_help() {
     );
 }
 
+/// What a run of `check` at a terminal left behind.
+#[cfg(unix)]
+struct AtTerminal {
+    output: Output,
+    /// Everything the terminal showed.
+    shown: String,
+    /// Whether the terminal echoes again afterwards.
+    echoes_after: bool,
+}
+
+/// Runs `check` with a pseudo-terminal as its stdin and stderr and, once the prompt
+/// is up, types `typed` at it, as a person would; then, with `interrupt`, sends it
+/// the SIGINT that Ctrl-C sends (the test's terminal controls no process group).
+#[cfg(unix)]
+fn check_at_a_terminal(db: &Db, typed: &str, interrupt: bool) -> AtTerminal {
+    use std::io::{Read as _, Write as _};
+    use std::sync::{Arc, Mutex};
+    use std::time::{Duration, Instant};
+
+    use rustix::fs::{Mode, OFlags};
+    use rustix::pty::{OpenptFlags, grantpt, openpt, ptsname, unlockpt};
+    use rustix::termios::{LocalModes, tcgetattr};
+
+    let master = openpt(OpenptFlags::RDWR | OpenptFlags::NOCTTY).expect("a pseudo-terminal");
+    grantpt(&master).expect("grantpt");
+    unlockpt(&master).expect("unlockpt");
+    let name = ptsname(&master, Vec::new()).expect("ptsname");
+    let terminal = || -> std::fs::File {
+        rustix::fs::open(
+            name.as_c_str(),
+            OFlags::RDWR | OFlags::NOCTTY,
+            Mode::empty(),
+        )
+        .expect("the terminal side")
+        .into()
+    };
+    let mut master = std::fs::File::from(master);
+    let echoes = |master: &std::fs::File| {
+        tcgetattr(master)
+            .expect("terminal settings")
+            .local_modes
+            .contains(LocalModes::ECHO)
+    };
+    assert!(echoes(&master), "a new terminal echoes");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_authtoken"))
+        .env_clear()
+        .env("DATABASE_URL", &db.url)
+        .arg("check")
+        .stdin(terminal())
+        .stderr(terminal())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run authtoken");
+    let shown = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let mut master = master.try_clone().expect("clone");
+        let shown = Arc::clone(&shown);
+        // Until the child, the last holder of the terminal side, exits (EIO).
+        std::thread::spawn(move || {
+            let mut buffer = [0u8; 1024];
+            while let Ok(n @ 1..) = master.read(&mut buffer) {
+                shown.lock().expect("lock").extend_from_slice(&buffer[..n]);
+            }
+        })
+    };
+    let shown_text = || String::from_utf8_lossy(&shown.lock().expect("lock")).into_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !shown_text().contains("Token: ") {
+        if Instant::now() > deadline || child.try_wait().expect("wait").is_some() {
+            let _ = child.kill();
+            panic!("no prompt; the terminal showed {:?}", shown_text());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    master.write_all(typed.as_bytes()).expect("type");
+    if interrupt {
+        // Let the typing reach the terminal's line first.
+        std::thread::sleep(Duration::from_millis(100));
+        let pid = rustix::process::Pid::from_child(&child);
+        rustix::process::kill_process(pid, rustix::process::Signal::INT).expect("SIGINT");
+    }
+    while child.try_wait().expect("wait").is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "check did not finish; the terminal showed {:?}",
+                shown_text()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let output = child.wait_with_output().expect("output");
+    reader.join().expect("reader");
+    AtTerminal {
+        output,
+        shown: shown_text(),
+        echoes_after: echoes(&master),
+    }
+}
+
+/// `check` reading from a terminal: the token typed is not echoed, and the terminal
+/// echoes again afterwards, also after Ctrl-C at the prompt.
+#[cfg(unix)]
+#[test]
+fn check_does_not_echo_a_token_typed_at_a_terminal() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let db = runtime.block_on(sqlite());
+    succeeded(&run(&db, &["migrate"]));
+    let token = printed_token(&run(&db, &["create", "42"]));
+
+    let typed = check_at_a_terminal(&db, &format!("{token}\r"), false);
+    let shown = &typed.shown;
+    assert!(
+        typed.output.status.success(),
+        "{:?}: {shown:?}",
+        typed.output.status
+    );
+    assert!(stdout(&typed.output).contains("user: 42\n"));
+    assert!(shown.starts_with("Token: "), "{shown:?}");
+    assert!(
+        !shown.contains(&token[4..12]),
+        "the token was echoed: {shown:?}"
+    );
+    assert!(typed.echoes_after, "echo is back on after check");
+
+    // Ctrl-C halfway through: interrupted, nothing shown, echo back on.
+    let interrupted = check_at_a_terminal(&db, &token[..12], true);
+    let shown = &interrupted.shown;
+    assert_eq!(interrupted.output.status.code(), Some(130), "{shown:?}");
+    assert!(interrupted.output.stdout.is_empty());
+    assert!(
+        !shown.contains(&token[4..12]),
+        "the token was echoed: {shown:?}"
+    );
+    assert!(interrupted.echoes_after, "echo is back on after Ctrl-C");
+}
+
 #[test]
 fn an_hmac_secret_changes_the_digest_and_is_checked() {
     let runtime = tokio::runtime::Builder::new_current_thread()
