@@ -93,7 +93,8 @@ pub(crate) async fn baseline(pool: &DemoPool, authorization: Option<&[u8]>) -> R
     let found: Result<Option<(String, bool)>, sqlx::Error> = on_pool!(pool, pool => {
         sqlx::query(
             "SELECT u.username, u.is_active FROM authtoken_tokens t \
-             JOIN users u ON u.id = CAST(t.user_id AS BIGINT) WHERE t.digest = $1",
+             JOIN users u ON u.id = CAST(t.user_id AS BIGINT) \
+                 AND CAST(u.id AS TEXT) = t.user_id WHERE t.digest = $1",
         )
         .bind(digest.as_bytes().as_slice())
         .fetch_optional(pool)

@@ -25,7 +25,7 @@ pub use db::DemoPool;
 pub use error::{CONTENT_TYPE, DemoError, FieldErrors, Reply};
 pub use quickstart::quickstart;
 pub use shutdown::shutdown_signal;
-pub use users::{DemoUser, DemoUsers};
+pub use users::{DemoUser, DemoUsers, parse_user_id};
 
 use body::Accept;
 

@@ -30,6 +30,29 @@ impl DemoUser {
     }
 }
 
+/// The row id a token's user id names, when it is written exactly as the demo writes
+/// it (`i64::to_string` of a positive id): decimal digits, no sign, no leading zero,
+/// no whitespace. Any other spelling (`"01"`, `"+1"`, `" 1"`, `"1abc"`, `"1.9"`) names
+/// nobody, so that every token a user can use carries the one id that `logout-all`
+/// and account deletion revoke.
+///
+/// ```
+/// use authtoken_demo::parse_user_id;
+///
+/// assert_eq!(parse_user_id("42"), Some(42));
+/// assert_eq!(parse_user_id("9223372036854775807"), Some(i64::MAX));
+/// for other in ["042", "+42", " 42", "42 ", "42abc", "42.0", "0", "-42", "", "99999999999999999999"] {
+///     assert_eq!(parse_user_id(other), None, "{other:?}");
+/// }
+/// ```
+pub fn parse_user_id(user_id: &str) -> Option<i64> {
+    let bytes = user_id.as_bytes();
+    let canonical =
+        matches!(bytes.first(), Some(b'1'..=b'9')) && bytes.iter().all(u8::is_ascii_digit);
+    // Digits only, so `parse` fails only past `i64::MAX`.
+    canonical.then(|| user_id.parse().ok()).flatten()
+}
+
 /// Loads [`DemoUser`]s for the authenticator, from the pool the tokens share.
 #[derive(Debug, Clone)]
 pub struct DemoUsers {
@@ -48,8 +71,7 @@ impl UserLoader for DemoUsers {
     type Error = sqlx::Error;
 
     async fn load(&self, user_id: &str) -> Result<Option<DemoUser>, sqlx::Error> {
-        // Ids are written by `Demo` as plain decimal; anything else names nobody.
-        let Ok(id) = user_id.parse::<i64>() else {
+        let Some(id) = parse_user_id(user_id) else {
             return Ok(None);
         };
         let row: Option<(i64, String, bool)> = on_pool!(&self.pool, pool => {
@@ -71,23 +93,33 @@ impl UserLoader for DemoUsers {
 }
 
 /// Tokens and their users in one query (the authenticator's joined lookup), for any
-/// number of digests, bound as a JSON array of hex strings. A token whose user id is
-/// not a number names nobody: the join finds no user.
+/// number of digests, bound as a JSON array of hex strings. As in [`parse_user_id`],
+/// only the canonical spelling of a positive row id names a user; any other names
+/// nobody (the join finds no user). The cast finds the row by its primary key; the
+/// text comparison is what refuses `01`, `+1`, ` 1`, `1abc` and `1.9`, which SQLite
+/// casts to 1.
 const FIND_WITH_USER_SQLITE: &str = concat!(
     "SELECT ",
     token_columns!(),
     ", users.id AS user_row_id, users.username, users.is_active FROM authtoken_tokens \
      LEFT JOIN users ON users.id = CAST(authtoken_tokens.user_id AS INTEGER) \
+         AND CAST(users.id AS TEXT) = authtoken_tokens.user_id AND users.id > 0 \
      WHERE authtoken_tokens.digest IN (SELECT unhex(value) FROM json_each($1))"
 );
-/// As [`FIND_WITH_USER_SQLITE`], the digests bound as a `BYTEA[]`; PostgreSQL refuses
-/// to cast text that is not a number.
+/// As [`FIND_WITH_USER_SQLITE`], the digests bound as a `BYTEA[]`. PostgreSQL refuses
+/// to cast text that is not a number, so the cast is guarded: only 1 to 19 digits
+/// without a leading zero, at most `i64::MAX` (compared as text, which orders digit
+/// strings of one length as numbers), reach it.
 const FIND_WITH_USER_POSTGRES: &str = concat!(
     "SELECT ",
     token_columns!(),
     ", users.id AS user_row_id, users.username, users.is_active FROM authtoken_tokens \
-     LEFT JOIN users ON users.id = CASE WHEN authtoken_tokens.user_id ~ '^[0-9]{1,18}$' \
-         THEN CAST(authtoken_tokens.user_id AS BIGINT) END \
+     LEFT JOIN users ON users.id = CASE \
+             WHEN authtoken_tokens.user_id ~ '^[1-9][0-9]{0,18}$' \
+                 AND (length(authtoken_tokens.user_id) < 19 \
+                     OR authtoken_tokens.user_id <= '9223372036854775807' COLLATE \"C\") \
+             THEN CAST(authtoken_tokens.user_id AS BIGINT) END \
+         AND CAST(users.id AS TEXT) = authtoken_tokens.user_id \
      WHERE authtoken_tokens.digest = ANY($1)"
 );
 
