@@ -273,10 +273,7 @@ impl Demo {
     ///
     /// 503 when the database fails.
     pub async fn logout_all(&self, identity: &Identity<DemoUser>) -> Result<Reply, DemoError> {
-        self.auth
-            .revoke_user(&identity.user().id().to_string())
-            .await
-            .map_err(DemoError::unavailable)?;
+        self.revoke_every_token(identity).await?;
         Ok(Reply::no_content())
     }
 
@@ -293,11 +290,27 @@ impl Demo {
             .map_err(DemoError::unavailable)?;
         // Without the user its tokens already fail ("User inactive or deleted."); revoke
         // them too, so that nothing of the account is left behind.
+        self.revoke_every_token(identity).await?;
+        Ok(Reply::no_content())
+    }
+
+    /// Revokes every token of the identity's user: by the user id its token row holds,
+    /// and by the user's canonical id too should the two differ (they do not when
+    /// [`DemoUsers`] loaded the user: it knows only the canonical id).
+    async fn revoke_every_token(&self, identity: &Identity<DemoUser>) -> Result<(), DemoError> {
+        let held = identity.token().user_id.as_str();
+        let canonical = identity.user().id().to_string();
         self.auth
-            .revoke_user(&user.id().to_string())
+            .revoke_user(held)
             .await
             .map_err(DemoError::unavailable)?;
-        Ok(Reply::no_content())
+        if canonical != held {
+            self.auth
+                .revoke_user(&canonical)
+                .await
+                .map_err(DemoError::unavailable)?;
+        }
+        Ok(())
     }
 
     /// Waits for pending last-used writes, then closes the pool.

@@ -3,7 +3,7 @@
 //! accepted. On SQLite always, and on PostgreSQL when `AUTHTOKEN_TEST_POSTGRES_URL`
 //! names a server (in a schema of its own).
 
-use authtoken::{AuthError, Identity, IssueOptions, UserLoader};
+use authtoken::{AuthError, Authenticator, Identity, IssueOptions, UserLoader};
 use authtoken_demo::{Demo, DemoUser, DemoUsers};
 use sqlx::Connection as _;
 
@@ -153,6 +153,48 @@ async fn logout_all_and_account_deletion_leave_no_token_accepted(demo: Demo) {
     demo.close().await;
 }
 
+/// A loader that takes any spelling `i64` parsing takes, as the demo's once did.
+struct Lenient(DemoUsers);
+
+impl UserLoader for Lenient {
+    type User = DemoUser;
+    type Error = sqlx::Error;
+
+    async fn load(&self, user_id: &str) -> Result<Option<DemoUser>, sqlx::Error> {
+        match user_id.trim().parse::<i64>() {
+            Ok(id) => self.0.load(&id.to_string()).await,
+            Err(_) => Ok(None),
+        }
+    }
+}
+
+/// An identity whose token row holds another spelling of its user's id (made here by a
+/// lenient loader on the same database): logging out everywhere with it revokes the
+/// rows of both spellings.
+async fn logout_all_revokes_by_the_id_the_token_row_holds(demo: Demo) {
+    let canonical = register_ada(&demo).await;
+    let lenient = Authenticator::builder(
+        demo.pool().token_store(),
+        Lenient(DemoUsers::new(demo.pool().clone())),
+    )
+    .cache_capacity(0)
+    .build()
+    .expect("an authenticator");
+    let padded = issue(&demo, "01").await;
+    let header = format!("Token {padded}");
+    let me = lenient
+        .authenticate(Some(header.as_bytes()))
+        .await
+        .expect("the lenient loader takes 01")
+        .expect("a token was sent");
+    assert_eq!((me.user().id(), me.token().user_id.as_str()), (1, "01"));
+    demo.logout_all(&me).await.expect("204");
+    assert_eq!(rows_of(&demo, "01").await, 0, "the row the token came from");
+    assert_eq!(rows_of(&demo, "1").await, 0, "the user's canonical rows");
+    none_accepted(&demo, &[canonical, padded]).await;
+    demo.close().await;
+}
+
 /// A schema of its own on the PostgreSQL server, dropped at the end of the test.
 struct Schema {
     server_url: String,
@@ -249,4 +291,5 @@ macro_rules! backend_tests {
 backend_tests!(
     only_the_canonical_user_id_names_a_user,
     logout_all_and_account_deletion_leave_no_token_accepted,
+    logout_all_revokes_by_the_id_the_token_row_holds,
 );
