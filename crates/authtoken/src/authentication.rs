@@ -23,7 +23,7 @@ use crate::limiter::counts_as_failure;
 /// (anonymous is fine, bad credentials are not) and
 /// [`Authentication::require_scope`].
 ///
-/// Cheap to clone: the identity is shared, the challenge interned. It keeps no
+/// Cheap to clone: the identity and the challenge are shared. It keeps no
 /// authenticator (every request makes one, and a reference count shared by the
 /// server's threads would move between their cores on each request): a handler that
 /// manages tokens takes the authenticator from its application state.

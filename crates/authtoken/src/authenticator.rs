@@ -19,7 +19,6 @@ use crate::digest::{TokenDigest, TokenHasher};
 use crate::error::{AuthError, Challenge, ErrorResponse, IssueError, StoreError};
 use crate::header::{Keyword, parse_authorization, parse_authorization_headers};
 use crate::limiter::{InvalidTokenLimit, Limiter};
-use crate::local::{LocalHits, LocalMemo};
 use crate::store::{
     InsertOutcome, JoinedLookup, NewToken, Slide, TokenId, TokenInfo, TokenRecord, TokenStore,
     TokenWithUser, check_user_id,
@@ -28,26 +27,12 @@ use crate::token::{PlaintextToken, TokenPrefix, classify};
 use crate::user::UserLoader;
 
 /// A request's authenticated user and the token it came with. Cheap to clone: one
-/// shared pointer, to a handle on the value the cache holds. Each thread that answers
-/// the token from its memo of cache hits clones its own handle, so that requests on
-/// different cores do not write the same reference count.
+/// shared pointer, to the value the cache holds.
 pub struct Identity<U> {
-    handle: Arc<Handle<U>>,
-}
-
-/// A thread's own reference to a cached value: what its requests clone and drop.
-struct Handle<U> {
     shared: Arc<Shared<U>>,
 }
 
 /// What an [`Identity`] points to: the user and the token's state, in one allocation.
-///
-/// Laid out in this order (`repr(C)`), the token's metadata first: the fields that
-/// every cached request reads (the token state's atomics, the user) then sit more
-/// than a cache line pair away from the `Arc`'s reference counts, which change
-/// whenever a thread takes or drops a handle, so that another core's change does not
-/// evict them.
-#[repr(C)]
 struct Shared<U> {
     token: TokenState,
     user: U,
@@ -78,30 +63,28 @@ impl<U> Identity<U> {
         }))
     }
 
-    /// A new handle on `shared`.
+    /// The identity of a cached value.
     fn from_shared(shared: Arc<Shared<U>>) -> Self {
-        Self {
-            handle: Arc::new(Handle { shared }),
-        }
+        Self { shared }
     }
 
-    /// The value the handle points to, as the shared cache keeps it.
+    /// The value, as the cache keeps it.
     fn shared(&self) -> &Arc<Shared<U>> {
-        &self.handle.shared
+        &self.shared
     }
 
     fn state(&self) -> &TokenState {
-        &self.handle.shared.token
+        &self.shared.token
     }
 
     /// The user.
     pub fn user(&self) -> &U {
-        &self.handle.shared.user
+        &self.shared.user
     }
 
     /// The token's metadata (never its secret).
     pub fn token(&self) -> &TokenInfo {
-        &self.handle.shared.token.info
+        &self.shared.token.info
     }
 
     /// True when the token carries `scope`.
@@ -128,7 +111,7 @@ impl<U> Identity<U> {
 impl<U> Clone for Identity<U> {
     fn clone(&self) -> Self {
         Self {
-            handle: Arc::clone(&self.handle),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
@@ -443,7 +426,6 @@ struct Joined<U> {
 
 /// A verified token's metadata and what this node tracks about it; the metadata
 /// first, read on a cache hit only for a last-use write (see [`Shared`]).
-#[repr(C)]
 struct TokenState {
     info: TokenInfo,
     /// Unix microseconds, [`NEVER`] for never; moves with sliding expiry, up to
@@ -476,14 +458,9 @@ const USE_MARKS_MIN: usize = 4096;
 /// Verified tokens by digest: one shared pointer to the user and token state.
 type TokenCache<U> = DigestCache<Arc<Shared<U>>>;
 
-/// The token cache, and each thread's memo of its hits in it.
-struct Caches<U> {
-    shared: TokenCache<U>,
-    local: Box<dyn LocalMemo<Identity<U>>>,
-}
-
-/// The last-use write time of recently seen tokens, by id, with the token cache off.
-type UseMarks = quick_cache::sync::Cache<TokenId, Arc<AtomicI64>>;
+/// The last-use write time of recently seen tokens, by digest, with the token cache
+/// off.
+type UseMarks = DigestCache<Arc<AtomicI64>>;
 
 fn millis(duration: Duration) -> i64 {
     i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
@@ -515,13 +492,12 @@ struct Inner<U> {
     loader: Box<dyn ErasedLoader<U>>,
     joined: Option<Joined<U>>,
     clock: Arc<dyn Clock>,
-    cache: Option<Caches<U>>,
+    cache: Option<TokenCache<U>>,
     /// Throttles last-use writes with the token cache off (a cached token carries its
     /// own mark).
     use_marks: Option<UseMarks>,
-    /// Bumped by every revocation, before and after it evicts, so that a lookup that
-    /// raced one never caches what was revoked, and so that no thread's memo keeps
-    /// an entry taken while the eviction ran (stamped with the count between the two).
+    /// Bumped by every revocation before it evicts, so that a lookup that raced one
+    /// never caches what was revoked.
     revocations: AtomicU64,
     pending_writes: Arc<PendingWrites>,
     /// Throttles clients that keep sending invalid credentials, when configured.
@@ -816,10 +792,8 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
         } else {
             Challenge::keyword(self.keywords[0].as_str())
         };
-        let cache = (self.cache_capacity > 0 && !self.cache_ttl.is_zero()).then(|| Caches {
-            shared: TokenCache::new(self.cache_capacity),
-            local: Box::new(LocalHits::new()),
-        });
+        let cache = (self.cache_capacity > 0 && !self.cache_ttl.is_zero())
+            .then(|| TokenCache::new(self.cache_capacity));
         let use_marks = cache
             .is_none()
             .then(|| UseMarks::new(self.cache_capacity.max(USE_MARKS_MIN)));
@@ -1021,38 +995,18 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             return Ok(Err(AuthError::InvalidToken));
         }
         let digest = settings.hasher.digest(credential);
-        let Some(Caches {
-            shared: cache,
-            local: local_hits,
-        }) = &inner.cache
-        else {
+        let Some(cache) = &inner.cache else {
             return Err(digest);
         };
-        // Read before either lookup: a memo entry taken under this count serves only
-        // while no revocation has run since.
-        let revocations = inner.revocations.load(Ordering::Acquire);
-        let cache_ttl = millis(settings.cache_ttl);
-        if let Some(identity) = local_hits.get(&digest, revocations) {
-            let state = identity.state();
-            if inner.clock.monotonic_millis().saturating_sub(state.read_at) < cache_ttl
-                && let Some(answer) = self.serve_cached(identity)
-            {
-                return Ok(answer);
-            }
-            // Past the cache ttl: the shared cache decides, as for any thread.
-            local_hits.remove(&digest);
-        }
         if let Some(shared) = cache.get(&digest) {
             let identity = Identity::from_shared(shared);
             let state = identity.state();
             let epoch = state.epoch.load(Ordering::Acquire);
             let confirmed = epoch == CONFIRMED;
             if (confirmed || inner.revocations.load(Ordering::Acquire) == epoch)
-                && inner.clock.monotonic_millis().saturating_sub(state.read_at) < cache_ttl
+                && inner.clock.monotonic_millis().saturating_sub(state.read_at)
+                    < millis(settings.cache_ttl)
             {
-                if confirmed {
-                    local_hits.put(digest, revocations, identity.clone());
-                }
                 if let Some(answer) = self.serve_cached(identity) {
                     return Ok(answer);
                 }
@@ -1180,17 +1134,17 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         match &inner.use_marks {
             Some(marks) => {
                 let last_used = state.last_touch.load(Ordering::Acquire);
-                let mark = marks
-                    .get_or_insert_with(&state.info.id, || {
-                        Ok::<_, std::convert::Infallible>(Arc::new(AtomicI64::new(last_used)))
-                    })
-                    .unwrap_or_else(|never| match never {});
+                let mark = marks.get(&digest).unwrap_or_else(|| {
+                    let mark = Arc::new(AtomicI64::new(last_used));
+                    marks.insert(digest, Arc::clone(&mark));
+                    mark
+                });
                 self.record_use(state, &mark, now_ms, Some(now));
             }
             None => self.record_use(state, &state.last_touch, now_ms, Some(now)),
         }
 
-        if let Some(Caches { shared: cache, .. }) = &inner.cache
+        if let Some(cache) = &inner.cache
             && cacheable
         {
             cache.insert(digest, Arc::clone(identity.shared()));
@@ -1558,15 +1512,14 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         self.invalidate(|cache| cache.remove(digest));
     }
 
-    /// Runs `evict` on the cache between two bumps of the revocation count: the
-    /// first turns away a store read racing it, the second every memo entry a thread
-    /// took from the cache before `evict` reached it.
+    /// Bumps the revocation count, then runs `evict` on the cache: a store read that
+    /// began before the bump and caches after `evict` ran sees the count moved, and
+    /// drops what it cached (see [`TokenState::epoch`]).
     fn invalidate(&self, evict: impl FnOnce(&TokenCache<U>)) {
         let inner = &*self.inner;
         inner.revocations.fetch_add(1, Ordering::AcqRel);
-        if let Some(caches) = &inner.cache {
-            evict(&caches.shared);
-            inner.revocations.fetch_add(1, Ordering::AcqRel);
+        if let Some(cache) = &inner.cache {
+            evict(cache);
         }
     }
 
@@ -1592,10 +1545,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
 
     /// How many tokens the cache holds now.
     pub fn cached_tokens(&self) -> usize {
-        self.inner
-            .cache
-            .as_ref()
-            .map_or(0, |caches| caches.shared.len())
+        self.inner.cache.as_ref().map_or(0, DigestCache::len)
     }
 }
 
@@ -1610,75 +1560,5 @@ impl PendingWrites {
     /// Counts one write down; true when none is left.
     fn count_down(&self) -> bool {
         self.count.fetch_sub(1, Ordering::AcqRel) == 1
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::mem::offset_of;
-
-    use super::{Authenticator, IssueOptions, Shared, TokenState};
-    use crate::{MemoryStore, UserIdLoader};
-
-    /// A request that reads the cache while an eviction runs (after the revocation
-    /// count was bumped, before the entry is gone) may still be answered, but the
-    /// memo entry its thread takes must not outlive the eviction.
-    #[test]
-    fn a_memo_entry_taken_while_an_eviction_runs_does_not_serve_after_it() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .build()
-            .expect("a runtime");
-        let _entered = rt.enter();
-        let auth = Authenticator::builder(MemoryStore::new(), UserIdLoader)
-            .build()
-            .expect("settings");
-        let issued = rt
-            .block_on(auth.issue("ada", IssueOptions::new()))
-            .expect("issued");
-        let header = format!("Token {}", issued.token().expose_secret());
-        let digest = auth.inner.settings.hasher.digest(
-            header
-                .strip_prefix("Token ")
-                .expect("the keyword")
-                .as_bytes(),
-        );
-        let first = rt.block_on(auth.authenticate_request(Some(header.as_bytes())));
-        assert!(first.require().is_ok(), "the store read caches the token");
-
-        let served = || {
-            auth.authenticate_request_now(None, [header.as_bytes()])
-                .is_ok_and(|authentication| authentication.require().is_ok())
-        };
-        auth.invalidate(|cache| {
-            assert!(served(), "a request racing the eviction is still answered");
-            cache.remove(&digest);
-        });
-        assert!(!served(), "after the eviction memory does not answer");
-    }
-
-    /// Where a field of `Shared<u64>` starts in its `Arc` allocation, whose first 16
-    /// bytes are the two reference counts.
-    fn in_allocation(offset: usize) -> usize {
-        16 + offset
-    }
-
-    #[test]
-    fn what_a_cached_request_reads_sits_apart_from_the_reference_counts() {
-        let token = offset_of!(Shared<u64>, token);
-        let read = [
-            ("expires", token + offset_of!(TokenState, expires)),
-            ("last_touch", token + offset_of!(TokenState, last_touch)),
-            ("read_at", token + offset_of!(TokenState, read_at)),
-            ("epoch", token + offset_of!(TokenState, epoch)),
-            ("user", offset_of!(Shared<u64>, user)),
-        ];
-        for (field, offset) in read {
-            // Not in the counts' pair of 64-byte lines (CPUs fetch lines in pairs).
-            assert!(
-                in_allocation(offset) >= 128,
-                "{field} starts {} bytes into the allocation",
-                in_allocation(offset)
-            );
-        }
     }
 }

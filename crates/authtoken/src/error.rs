@@ -6,7 +6,7 @@
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -334,15 +334,10 @@ impl ErrorResponse {
 /// It writes out the `WWW-Authenticate` value of every error whose value depends on
 /// the challenge alone once, when it is made, so that a rejected request costs no
 /// formatting ([`AuthError::www_authenticate_bytes`]).
-///
-/// Challenges are interned: each distinct style, realm and keyword is written out
-/// once and kept for the life of the process (a few hundred bytes), and a
-/// challenge is a reference to it. Cloning one, or a value it wrote out, touches no
-/// reference count: every rejected request clones them, and a count shared by the
-/// server's threads would move between their cores on each request.
+/// Cheap to clone: one shared pointer.
 #[derive(Clone)]
 pub struct Challenge {
-    inner: &'static ChallengeInner,
+    inner: Arc<ChallengeInner>,
 }
 
 struct ChallengeInner {
@@ -370,29 +365,20 @@ impl Challenge {
         Self::new(ChallengeStyle::Keyword, "", keyword)
     }
 
-    /// The interned challenge of this style, realm and keyword, made on first use.
+    /// The challenge of this style, realm and keyword, with the fixed values written
+    /// out.
     fn new(style: ChallengeStyle, realm: &str, keyword: &str) -> Self {
-        static INTERNED: Mutex<Vec<&'static ChallengeInner>> = Mutex::new(Vec::new());
-        let mut interned = INTERNED.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(&inner) = interned.iter().find(|inner| {
-            inner.style == style && *inner.realm == *realm && *inner.keyword == *keyword
-        }) {
-            return Self { inner };
-        }
         let mut challenge = ChallengeInner {
             style,
             realm: realm.into(),
             keyword: keyword.into(),
             fixed: Default::default(),
         };
-        challenge.fixed = FIXED_CHALLENGE_ERRORS.map(|error| {
-            challenge
-                .build(&error)
-                .map(|value| Bytes::from_static(String::leak(value).as_bytes()))
-        });
-        let inner: &'static ChallengeInner = Box::leak(Box::new(challenge));
-        interned.push(inner);
-        Self { inner }
+        challenge.fixed =
+            FIXED_CHALLENGE_ERRORS.map(|error| challenge.build(&error).map(Bytes::from));
+        Self {
+            inner: Arc::new(challenge),
+        }
     }
 
     /// The realm of a Bearer challenge (empty for a keyword challenge).
@@ -440,11 +426,11 @@ impl ChallengeInner {
     }
 }
 
-/// Equal when made with the same style, realm and keyword: interned, they are then
-/// the same value.
+/// Equal when made with the same style, realm and keyword.
 impl PartialEq for Challenge {
     fn eq(&self, other: &Self) -> bool {
-        std::ptr::eq(self.inner, other.inner)
+        let (a, b) = (&*self.inner, &*other.inner);
+        a.style == b.style && a.realm == b.realm && a.keyword == b.keyword
     }
 }
 
@@ -678,21 +664,18 @@ mod tests {
                 }
             }
         }
-        // The fixed ones are built once, when a challenge of these settings is first
-        // made, not per call nor per challenge made.
+        // The fixed ones are built once, when the challenge is made, not per call.
         let challenge = Challenge::bearer("api");
         let pointer = |challenge: &Challenge| {
             AuthError::InvalidToken
                 .www_authenticate_bytes(challenge)
                 .map(|value| value.as_ptr())
         };
+        assert_eq!(pointer(&challenge), pointer(&challenge));
         assert_eq!(pointer(&challenge), pointer(&challenge.clone()));
-        assert_eq!(pointer(&challenge), pointer(&Challenge::bearer("api")));
-        assert_ne!(pointer(&challenge), pointer(&Challenge::bearer("other")));
-        assert_ne!(
-            pointer(&Challenge::keyword("Token")),
-            pointer(&Challenge::keyword("Bearer"))
-        );
+        assert_eq!(challenge, Challenge::bearer("api"));
+        assert_ne!(challenge, Challenge::bearer("other"));
+        assert_ne!(Challenge::keyword("Token"), Challenge::keyword("Bearer"));
     }
 
     #[test]

@@ -11,7 +11,6 @@ pub mod digest;
 mod error;
 pub mod header;
 pub mod limiter;
-mod local;
 pub mod memory;
 pub mod store;
 pub mod token;
