@@ -1006,10 +1006,9 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             if (confirmed || inner.revocations.load(Ordering::Acquire) == epoch)
                 && inner.clock.monotonic_millis().saturating_sub(state.read_at)
                     < millis(settings.cache_ttl)
+                && let Some(answer) = self.serve_cached(identity)
             {
-                if let Some(answer) = self.serve_cached(identity) {
-                    return Ok(answer);
-                }
+                return Ok(answer);
             }
             if confirmed {
                 cache.remove(&digest);
