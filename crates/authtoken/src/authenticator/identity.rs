@@ -1,0 +1,137 @@
+//! What a request authenticated as: the user and its token, and the state this node
+//! keeps about a verified token (the cached value).
+
+use std::fmt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64};
+
+use crate::clock::{unix_micros, unix_millis};
+use crate::error::AuthError;
+use crate::store::TokenInfo;
+
+/// A request's authenticated user and the token it came with. Cheap to clone: one
+/// shared pointer, to the value the cache holds.
+pub struct Identity<U> {
+    shared: Arc<Shared<U>>,
+}
+
+/// What an [`Identity`] points to: the user and the token's state, in one allocation.
+pub(super) struct Shared<U> {
+    pub(super) token: TokenState,
+    pub(super) user: U,
+}
+
+impl<U> Identity<U> {
+    /// Pairs a user with a token's metadata.
+    pub fn new(user: U, token: TokenInfo) -> Self {
+        Self::read_at(user, token, 0, 0)
+    }
+
+    /// An identity built from a store read that began at revocation count `epoch`
+    /// and millisecond `read_at` of the monotonic clock.
+    pub(super) fn read_at(user: U, token: TokenInfo, read_at: i64, epoch: u64) -> Self {
+        let expires = token.expires.map_or(NEVER, unix_micros);
+        let limit = token.expiry_limit.map_or(expires, unix_micros).max(expires);
+        let last_used = token.last_used.map_or(i64::MIN, unix_millis);
+        Self::from_shared(Arc::new(Shared {
+            token: TokenState {
+                info: token,
+                expires: AtomicI64::new(expires),
+                limit,
+                last_touch: AtomicI64::new(last_used),
+                read_at,
+                epoch: AtomicU64::new(epoch),
+            },
+            user,
+        }))
+    }
+
+    /// The identity of a cached value.
+    pub(super) fn from_shared(shared: Arc<Shared<U>>) -> Self {
+        Self { shared }
+    }
+
+    /// The value, as the cache keeps it.
+    pub(super) fn shared(&self) -> &Arc<Shared<U>> {
+        &self.shared
+    }
+
+    pub(super) fn state(&self) -> &TokenState {
+        &self.shared.token
+    }
+
+    /// The user.
+    pub fn user(&self) -> &U {
+        &self.shared.user
+    }
+
+    /// The token's metadata (never its secret).
+    pub fn token(&self) -> &TokenInfo {
+        &self.shared.token.info
+    }
+
+    /// True when the token carries `scope`.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.token().has_scope(scope)
+    }
+
+    /// `Ok` when the token carries `scope`.
+    ///
+    /// # Errors
+    ///
+    /// [`AuthError::InsufficientScope`] (403) otherwise.
+    pub fn require_scope(&self, scope: &str) -> Result<(), AuthError> {
+        if self.has_scope(scope) {
+            Ok(())
+        } else {
+            Err(AuthError::InsufficientScope {
+                required: scope.into(),
+            })
+        }
+    }
+}
+
+impl<U> Clone for Identity<U> {
+    fn clone(&self) -> Self {
+        Self {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<U: fmt::Debug> fmt::Debug for Identity<U> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Identity")
+            .field("user", self.user())
+            .field("token", self.token())
+            .finish()
+    }
+}
+
+/// A verified token's metadata and what this node tracks about it; the metadata
+/// first, read on a cache hit only for a last-use write (see [`Shared`]).
+pub(super) struct TokenState {
+    pub(super) info: TokenInfo,
+    /// Unix microseconds, [`NEVER`] for never; moves with sliding expiry, up to
+    /// `limit`.
+    pub(super) expires: AtomicI64,
+    /// Unix microseconds of the token's expiry limit, [`NEVER`] for none.
+    pub(super) limit: i64,
+    /// Unix milliseconds of the last last-use write this node made or saw (with the
+    /// token cache off, [`Inner::use_marks`] keeps it instead).
+    pub(super) last_touch: AtomicI64,
+    /// The monotonic clock's millisecond of the store read behind this state.
+    pub(super) read_at: i64,
+    /// The revocation count when that store read began, or [`CONFIRMED`] once no
+    /// revocation is known to have run during that read. Until then a cached entry
+    /// serves only while the revocation count is still this, so that a request
+    /// starting after a revocation returned never sees an entry the revocation raced
+    /// (between its insert and its removal).
+    pub(super) epoch: AtomicU64,
+}
+
+/// [`TokenState::epoch`] of a cached entry no revocation raced.
+pub(super) const CONFIRMED: u64 = u64::MAX;
+
+/// [`TokenState::expires`] and [`TokenState::limit`] of a token that never expires.
+pub(super) const NEVER: i64 = i64::MAX;

@@ -1,0 +1,468 @@
+//! The request path: header -> format and checksum -> digest -> cache -> store ->
+//! expiry -> user, and the last-use writes it starts off the request path.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+
+use time::OffsetDateTime;
+use tokio::sync::Notify;
+
+use super::erased::ErasedJoined;
+use super::identity::{CONFIRMED, Identity, NEVER, TokenState};
+use super::{Authenticator, Inner, millis};
+use crate::batch::{Batcher, Turn};
+use crate::clock::{from_unix_micros, to_store_precision, unix_micros, unix_millis};
+use crate::digest::TokenDigest;
+use crate::error::{AuthError, StoreError};
+use crate::header::{parse_authorization, parse_authorization_headers};
+use crate::store::{Slide, TokenRecord};
+use crate::token::classify;
+
+/// What a joined lookup answers a request: its identity, a rejection, or `None`
+/// when no token has the digest (under the current key).
+pub(super) type JoinedAnswer<U> = Result<Option<Identity<U>>, AuthError>;
+
+/// A joined lookup, and the queue that batches its calls.
+pub(super) struct Joined<U> {
+    pub(super) lookup: Box<dyn ErasedJoined<U>>,
+    pub(super) batcher: Arc<Batcher<JoinedAnswer<U>>>,
+}
+
+#[derive(Default)]
+pub(super) struct PendingWrites {
+    count: AtomicUsize,
+    idle: Notify,
+}
+
+/// What is known when a store read begins: the revocation count, the wall time, and
+/// the monotonic clock's reading (what a cache entry's age is counted from).
+pub(super) struct ReadStart {
+    epoch: u64,
+    now: OffsetDateTime,
+    monotonic_millis: i64,
+}
+
+impl ReadStart {
+    fn now<U>(inner: &Inner<U>) -> Self {
+        Self {
+            epoch: inner.revocations.load(Ordering::Acquire),
+            now: inner.clock.now(),
+            monotonic_millis: inner.clock.monotonic_millis(),
+        }
+    }
+}
+
+/// One last-use write in flight: counted down when dropped.
+pub(super) struct PendingWrite(Arc<PendingWrites>);
+
+impl Drop for PendingWrite {
+    fn drop(&mut self) {
+        if self.0.count_down() {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Logs a failed store, lookup or loader during authentication, which then fails
+/// closed with 503.
+pub(super) fn unavailable(what: &'static str, error: StoreError) -> AuthError {
+    tracing::warn!(error = %error, "{what} failed during authentication");
+    AuthError::Unavailable(error)
+}
+
+impl PendingWrites {
+    /// Counts one write down; true when none is left.
+    fn count_down(&self) -> bool {
+        self.count.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+}
+
+impl<U: Send + Sync + 'static> Authenticator<U> {
+    /// Authenticates a request from its `Authorization` header value, if any.
+    ///
+    /// `Ok(None)`: anonymous (no header, or another scheme); the route decides.
+    /// `Ok(Some(identity))`: authenticated.
+    ///
+    /// # Errors
+    ///
+    /// An [`AuthError`] for every row of the error table: bad headers and tokens
+    /// (401), and [`AuthError::Unavailable`] (503) when the store or loader failed.
+    pub async fn authenticate(
+        &self,
+        header: Option<&[u8]>,
+    ) -> Result<Option<Identity<U>>, AuthError> {
+        let Some(header) = header else {
+            return Ok(None);
+        };
+        match parse_authorization(header, &self.inner.settings.keywords)? {
+            None => Ok(None),
+            Some(credential) => self.authenticate_credential(credential).await.map(Some),
+        }
+    }
+
+    /// Like [`Self::authenticate`], for every `Authorization` header of a request:
+    /// several different values are refused with [`AuthError::ConflictingHeaders`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::authenticate`].
+    pub async fn authenticate_headers<'h, I>(
+        &self,
+        headers: I,
+    ) -> Result<Option<Identity<U>>, AuthError>
+    where
+        I: IntoIterator<Item = &'h [u8]>,
+    {
+        match parse_authorization_headers(headers, &self.inner.settings.keywords)? {
+            None => Ok(None),
+            Some(credential) => self.authenticate_credential(credential).await.map(Some),
+        }
+    }
+
+    /// Authenticates a bare token (no keyword), as read from a terminal.
+    ///
+    /// # Errors
+    ///
+    /// As [`Self::authenticate`].
+    pub async fn authenticate_credential(
+        &self,
+        credential: &[u8],
+    ) -> Result<Identity<U>, AuthError> {
+        match self.answer_from_memory(credential) {
+            Ok(answer) => answer,
+            Err(digest) => self.answer_from_store(credential, digest).await,
+        }
+    }
+
+    /// What memory alone answers for a credential, without waiting: a rejection for a
+    /// malformed or bad-checksum token, or the identity of a cached token. `Err` with
+    /// the credential's digest when the store must be asked
+    /// ([`Self::answer_from_store`]).
+    pub(crate) fn answer_from_memory(
+        &self,
+        credential: &[u8],
+    ) -> Result<Result<Identity<U>, AuthError>, TokenDigest> {
+        let inner = &*self.inner;
+        let settings = &inner.settings;
+        if classify(&settings.prefix, credential, settings.legacy_keys).is_none() {
+            return Ok(Err(AuthError::InvalidToken));
+        }
+        let digest = settings.hasher.digest(credential);
+        let Some(cache) = &inner.cache else {
+            return Err(digest);
+        };
+        if let Some(shared) = cache.get(&digest) {
+            let identity = Identity::from_shared(shared);
+            let state = identity.state();
+            let epoch = state.epoch.load(Ordering::Acquire);
+            let confirmed = epoch == CONFIRMED;
+            if (confirmed || inner.revocations.load(Ordering::Acquire) == epoch)
+                && inner.clock.monotonic_millis().saturating_sub(state.read_at)
+                    < millis(settings.cache_ttl)
+                && let Some(answer) = self.serve_cached(identity)
+            {
+                return Ok(answer);
+            }
+            if confirmed {
+                cache.remove(&digest);
+            }
+        }
+        Err(digest)
+    }
+
+    /// The answer for a cached identity still within the cache ttl; `None` when the
+    /// store must say it: an expiry passed under sliding expiry, which another node
+    /// may have moved since this one read it.
+    fn serve_cached(&self, identity: Identity<U>) -> Option<Result<Identity<U>, AuthError>> {
+        let state = identity.state();
+        let now_ms = self.inner.clock.now_unix_millis();
+        if state.expires.load(Ordering::Acquire) <= now_ms.saturating_mul(1_000) {
+            let expiry_may_have_moved =
+                self.inner.settings.sliding_expiry && state.limit > now_ms.saturating_mul(1_000);
+            return (!expiry_may_have_moved).then_some(Err(AuthError::TokenExpired));
+        }
+        self.record_use(state, &state.last_touch, now_ms, None);
+        Some(Ok(identity))
+    }
+
+    /// Asks the store about a well-formed credential the cache did not answer for.
+    pub(crate) async fn answer_from_store(
+        &self,
+        credential: &[u8],
+        digest: TokenDigest,
+    ) -> Result<Identity<U>, AuthError> {
+        let inner = &*self.inner;
+        if let Some(joined) = &inner.joined
+            && let Some(identity) = self.lookup_joined(joined, digest).await?
+        {
+            return Ok(identity);
+        }
+        let read = ReadStart::now(inner);
+        // With a joined lookup the current digest was just asked for.
+        let Some(record) = self
+            .find(credential, digest, inner.joined.is_none())
+            .await?
+        else {
+            return Err(AuthError::InvalidToken);
+        };
+        if record.info.is_expired_at(read.now) {
+            return Err(AuthError::TokenExpired);
+        }
+        let user = inner
+            .loader
+            .load(&record.info.user_id)
+            .await
+            .map_err(|error| unavailable("user loader", error))?;
+        self.admit(digest, record, user, &read)
+    }
+
+    /// Asks the joined lookup for `digest`, in a batch with other requests' digests
+    /// when lookups are busy.
+    async fn lookup_joined(&self, joined: &Joined<U>, digest: TokenDigest) -> JoinedAnswer<U> {
+        let mut batch = loop {
+            match joined.batcher.join(digest).await {
+                Some(Turn::Answered(answer)) => return answer,
+                Some(Turn::Lead(batch)) => break batch,
+                // Never expected: a dropped batch hands its waiters on. Queue again.
+                None => {}
+            }
+        };
+        let read = ReadStart::now(&self.inner);
+        let found = joined.lookup.find_with_users(batch.digests()).await;
+        batch.release();
+        let rows = match found {
+            Ok(rows) => rows,
+            Err(error) => {
+                let error = unavailable("token lookup", error);
+                batch.answer(|_| Err(error.clone()));
+                return Err(error);
+            }
+        };
+        let mut answers: Vec<(TokenDigest, Result<Identity<U>, AuthError>)> =
+            Vec::with_capacity(rows.len());
+        for (record, user) in rows {
+            let found = record.digest;
+            if batch.digests().contains(&found) && !answers.iter().any(|(seen, _)| *seen == found) {
+                answers.push((found, self.admit(found, record, user, &read)));
+            }
+        }
+        let answer_for = |digest: &TokenDigest| -> JoinedAnswer<U> {
+            answers
+                .iter()
+                .find(|(found, _)| found == digest)
+                .map(|(_, answer)| answer.clone())
+                .transpose()
+        };
+        let own = answer_for(&digest);
+        batch.answer(answer_for);
+        own
+    }
+
+    /// Turns a token found in the store under `digest` and its user into an
+    /// identity, or the rejection they call for; records the use and caches the
+    /// identity, if the row holds `digest` (a token whose re-keying failed keeps its
+    /// older digest, which a revocation would evict: it is not cached under the new).
+    fn admit(
+        &self,
+        digest: TokenDigest,
+        record: TokenRecord,
+        user: Option<U>,
+        read: &ReadStart,
+    ) -> Result<Identity<U>, AuthError> {
+        let inner = &*self.inner;
+        let now = read.now;
+        if record.info.is_expired_at(now) {
+            return Err(AuthError::TokenExpired);
+        }
+        let user = match user {
+            Some(user) if inner.loader.is_active(&user) => user,
+            _ => return Err(AuthError::UserInactive),
+        };
+        let cacheable = record.digest == digest;
+        let epoch = read.epoch;
+        let now_ms = unix_millis(now);
+        let identity = Identity::read_at(user, record.info, read.monotonic_millis, epoch);
+        let state = identity.state();
+        match &inner.use_marks {
+            Some(marks) => {
+                let last_used = state.last_touch.load(Ordering::Acquire);
+                let mark = marks.get(&digest).unwrap_or_else(|| {
+                    let mark = Arc::new(AtomicI64::new(last_used));
+                    marks.insert(digest, Arc::clone(&mark));
+                    mark
+                });
+                self.record_use(state, &mark, now_ms, Some(now));
+            }
+            None => self.record_use(state, &state.last_touch, now_ms, Some(now)),
+        }
+
+        if let Some(cache) = &inner.cache
+            && cacheable
+        {
+            cache.insert(digest, Arc::clone(identity.shared()));
+            // A revocation that ran while the store was read may have evicted before
+            // this insert: then drop what was just cached (unconfirmed, no request
+            // uses it meanwhile). Otherwise any later revocation evicts it.
+            if inner.revocations.load(Ordering::Acquire) == epoch {
+                state.epoch.store(CONFIRMED, Ordering::Release);
+            } else {
+                cache.remove(&digest);
+            }
+        }
+        Ok(identity)
+    }
+
+    /// Looks a credential up under the current digest (unless `current` is false),
+    /// then under older HMAC keys (re-keying what it finds there).
+    async fn find(
+        &self,
+        credential: &[u8],
+        digest: TokenDigest,
+        current: bool,
+    ) -> Result<Option<TokenRecord>, AuthError> {
+        let inner = &*self.inner;
+        let unavailable = |error| unavailable("token store", error);
+        if current
+            && let Some(record) = inner
+                .store
+                .find_by_digest(&digest)
+                .await
+                .map_err(unavailable)?
+        {
+            return Ok(Some(record));
+        }
+        for (version, old_digest) in inner.settings.hasher.previous_digests(credential) {
+            if let Some(mut record) = inner
+                .store
+                .find_by_digest(&old_digest)
+                .await
+                .map_err(unavailable)?
+            {
+                let current = inner.settings.hasher.current_version();
+                match inner
+                    .store
+                    .replace_digest(record.info.id, &digest, current)
+                    .await
+                {
+                    Ok(()) => {
+                        record.digest = digest;
+                        record.key_version = current;
+                    }
+                    Err(error) => {
+                        tracing::warn!(error = %error, key_version = version, "could not re-key a token");
+                    }
+                }
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Writes the last use of `state`'s token (and, with sliding expiry, the new
+    /// expiry) at most once per interval, off the request path. `last_touch` is the
+    /// mark the interval is counted from: the state's own, or the token's use mark
+    /// with the cache off. `now_ms` is the time of the use; `now` the same instant
+    /// when the caller has it (else the clock is read once a write is due).
+    fn record_use(
+        &self,
+        state: &TokenState,
+        last_touch: &AtomicI64,
+        now_ms: i64,
+        now: Option<OffsetDateTime>,
+    ) {
+        let inner = &*self.inner;
+        let settings = &inner.settings;
+        let previous = last_touch.load(Ordering::Acquire);
+        if now_ms.saturating_sub(previous) < millis(settings.last_used_interval) {
+            return;
+        }
+        if last_touch
+            .compare_exchange(previous, now_ms, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            return; // another request is writing it
+        }
+        // The time written, read from the clock only now that a write is due.
+        let now = now.unwrap_or_else(|| inner.clock.now());
+        let slide = if settings.sliding_expiry {
+            self.slide(state, now)
+        } else {
+            None
+        };
+        let id = state.info.id;
+        let authenticator = self.clone();
+        let pending = Arc::clone(&inner.pending_writes);
+        pending.count.fetch_add(1, Ordering::AcqRel);
+        // Counts the write down however it ends: done, or dropped unfinished because
+        // its runtime shut down first (an actix-web worker's, say), so that `flush`
+        // never waits for a write that will not happen.
+        let pending = PendingWrite(pending);
+        let write = async move {
+            let _pending = pending;
+            match authenticator.inner.store.touch(id, now, slide).await {
+                Ok(true) => {}
+                // The row's expiry changed since it was read (a rotation shortened it,
+                // say): the shortening stands, and this node reads the token again.
+                Ok(false) => authenticator
+                    .invalidate(|cache| cache.retain(|shared| shared.token.info.id != id)),
+                Err(error) => {
+                    tracing::warn!(error = %error, token_id = %id, "could not record a token's last use");
+                }
+            }
+        };
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(write);
+            }
+            Err(_) => {
+                tracing::debug!("no tokio runtime: last-use write skipped");
+                drop(write);
+            }
+        }
+    }
+
+    /// The sliding-expiry move for a use of `state`'s token at `now`: its expiry to
+    /// `now` plus the token ttl, never past its limit nor backwards; `None` when it
+    /// does not move (a token that never expires, or one at its limit). Moves the
+    /// state's own expiry at once; the store makes the same move only if the row
+    /// still holds the expiry it moves from.
+    fn slide(&self, state: &TokenState, now: OffsetDateTime) -> Option<Slide> {
+        let ttl = self.inner.settings.token_ttl?;
+        let from = state.expires.load(Ordering::Acquire);
+        if from == NEVER {
+            return None;
+        }
+        let wanted = time::Duration::try_from(ttl)
+            .ok()
+            .and_then(|ttl| now.checked_add(ttl))
+            .map_or(NEVER, |at| unix_micros(to_store_precision(at)));
+        let to = wanted.min(state.limit);
+        if to <= from
+            || state
+                .expires
+                .compare_exchange(from, to, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+        {
+            return None;
+        }
+        Some(Slide {
+            from: from_unix_micros(from)?,
+            to: from_unix_micros(to)?,
+        })
+    }
+
+    /// Waits until every last-use write started so far has finished (for graceful
+    /// shutdown, and for tests that count writes).
+    pub async fn flush(&self) {
+        let pending = &self.inner.pending_writes;
+        loop {
+            let idle = pending.idle.notified();
+            tokio::pin!(idle);
+            idle.as_mut().enable();
+            if pending.count.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}
