@@ -11,7 +11,7 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{Error, HttpMessage, HttpRequest, ResponseError};
-use authtoken::{AuthError, Authentication, Authenticator, PendingAuthentication};
+use authtoken::{Authentication, Authenticator, PendingAuthentication};
 use pin_project_lite::pin_project;
 
 use crate::AuthRejection;
@@ -21,7 +21,7 @@ use crate::AuthRejection;
 /// challenge, and a missing middleware the 500 rejection naming it.
 pub(crate) fn ask<U, T>(
     req: &HttpRequest,
-    question: impl FnOnce(&Authentication<U>) -> Result<T, AuthError>,
+    question: impl FnOnce(&Authentication<U>) -> Result<T, authtoken::Rejection>,
 ) -> Result<T, AuthRejection>
 where
     U: Send + Sync + 'static,
@@ -30,8 +30,7 @@ where
     let authentication = extensions
         .get::<Authentication<U>>()
         .ok_or_else(AuthRejection::missing_middleware::<U>)?;
-    question(authentication)
-        .map_err(|error| AuthRejection::new(error, authentication.challenge().clone()))
+    question(authentication).map_err(AuthRejection::from)
 }
 
 /// actix-web middleware that authenticates every request it wraps, once.
@@ -219,10 +218,10 @@ impl<S, U> AuthMiddlewareService<S, U> {
 /// to a request without a user.
 fn reject<U: Send + Sync + 'static, B>(
     req: ServiceRequest,
-    error: AuthError,
+    rejection: authtoken::Rejection,
     authentication: Authentication<U>,
 ) -> ServiceResponse<EitherBody<B>> {
-    let rejection = AuthRejection::new(error, authentication.challenge().clone());
+    let rejection = AuthRejection::from(rejection);
     // Kept on the request for the middleware outside (a request log, say).
     req.extensions_mut().insert(authentication);
     req.into_response(rejection.error_response())

@@ -109,6 +109,20 @@ impl AuthRejection {
     }
 }
 
+impl From<authtoken::Rejection> for AuthRejection {
+    fn from(rejection: authtoken::Rejection) -> Self {
+        match rejection {
+            authtoken::Rejection::Auth {
+                error, challenge, ..
+            } => Self::new(error, challenge),
+            authtoken::Rejection::MissingAuthenticator { user_type, .. } => {
+                Self::MissingMiddleware { user_type }
+            }
+            _ => Self::MissingMiddleware { user_type: "" },
+        }
+    }
+}
+
 impl fmt::Display for AuthRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -12,7 +12,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use authtoken::{AuthError, Authentication, Identity, ScopeName};
+use authtoken::{Authentication, Identity, ScopeName};
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 
@@ -25,14 +25,6 @@ fn authentication<U: Send + Sync + 'static>(
         .extensions
         .get::<Authentication<U>>()
         .ok_or_else(AuthRejection::missing_layer::<U>)
-}
-
-/// The rejection for `error`, with the challenge of the authenticator that decided.
-fn reject<U: Send + Sync + 'static>(
-    authentication: &Authentication<U>,
-    error: AuthError,
-) -> AuthRejection {
-    AuthRejection::new(error, authentication.challenge().clone())
 }
 
 /// A required user: the handler runs only for an authenticated request.
@@ -83,7 +75,7 @@ where
         authentication
             .require()
             .map(|identity| Self(identity.clone()))
-            .map_err(|error| reject(authentication, error))
+            .map_err(AuthRejection::from)
     }
 }
 
@@ -102,7 +94,7 @@ where
         authentication
             .optional()
             .map(|identity| identity.map(|identity| Self(identity.clone())))
-            .map_err(|error| reject(authentication, error))
+            .map_err(AuthRejection::from)
     }
 }
 
@@ -150,7 +142,7 @@ where
         authentication
             .optional()
             .map(|identity| Self(identity.cloned()))
-            .map_err(|error| reject(authentication, error))
+            .map_err(AuthRejection::from)
     }
 }
 
@@ -226,6 +218,6 @@ where
                 identity: identity.clone(),
                 scope: PhantomData,
             })
-            .map_err(|error| reject(authentication, error))
+            .map_err(AuthRejection::from)
     }
 }

@@ -356,7 +356,7 @@ where
                 {
                     return RequireAuthFuture {
                         kind: RequireKind::Rejected {
-                            response: Some(rejection_response(error, authentication)),
+                            response: Some(rejection_response(error)),
                         },
                     };
                 }
@@ -366,7 +366,7 @@ where
                 let future = Box::pin(async move {
                     let authentication = pending.finish().await;
                     if let Err(error) = authentication.require() {
-                        return Ok(rejection_response(error, &authentication));
+                        return Ok(rejection_response(error));
                     }
                     request.extensions_mut().insert(authentication);
                     let response = inner.call(request).await?;
@@ -426,11 +426,8 @@ fn take_ready<S: Clone>(service: &mut S) -> S {
 }
 
 /// The response of a [`RequireAuthService`] to a request without a user.
-fn rejection_response<U: Send + Sync + 'static, B>(
-    error: authtoken::AuthError,
-    authentication: &Authentication<U>,
-) -> Response<ResponseBody<B>> {
-    AuthRejection::new(error, authentication.challenge().clone())
+fn rejection_response<B>(rejection: authtoken::Rejection) -> Response<ResponseBody<B>> {
+    AuthRejection::from(rejection)
         .to_shared_response()
         .map(ResponseBody::rejection)
 }

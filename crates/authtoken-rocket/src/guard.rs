@@ -3,7 +3,7 @@
 use std::fmt;
 use std::ops::Deref;
 
-use authtoken::{AuthError, Authentication, Authenticator, Identity};
+use authtoken::{Authentication, Authenticator, Identity};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 
@@ -19,7 +19,7 @@ struct Cached<U>(Option<Authentication<U>>);
 /// records a rejection for the catchers.
 pub(crate) async fn guard<'r, U, T>(
     request: &'r Request<'_>,
-    ask: impl FnOnce(&'r Authentication<U>) -> Result<T, AuthError>,
+    ask: impl FnOnce(&'r Authentication<U>) -> Result<T, authtoken::Rejection>,
 ) -> Outcome<T, AuthRejection>
 where
     U: Send + Sync + 'static,
@@ -49,8 +49,7 @@ where
         })
         .await;
     let result = match &cached.0 {
-        Some(authentication) => ask(authentication)
-            .map_err(|error| AuthRejection::new(error, authentication.challenge().clone())),
+        Some(authentication) => ask(authentication).map_err(AuthRejection::from),
         None => Err(AuthRejection::missing::<U>()),
     };
     match result {

@@ -141,6 +141,20 @@ impl AuthRejection {
 #[derive(Default)]
 struct Recorded(Mutex<Option<AuthRejection>>);
 
+impl From<authtoken::Rejection> for AuthRejection {
+    fn from(rejection: authtoken::Rejection) -> Self {
+        match rejection {
+            authtoken::Rejection::Auth {
+                error, challenge, ..
+            } => Self::new(error, challenge),
+            authtoken::Rejection::MissingAuthenticator { user_type, .. } => {
+                Self::MissingAuthenticator { user_type }
+            }
+            _ => Self::MissingAuthenticator { user_type: "" },
+        }
+    }
+}
+
 impl fmt::Display for AuthRejection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -11,6 +11,7 @@ use crate::digest::TokenDigest;
 use crate::error::{AuthError, Challenge};
 use crate::header::parse_authorization_headers;
 use crate::limiter::counts_as_failure;
+use crate::rejection::Rejection;
 
 /// The outcome of authenticating one request, with the challenge to answer a failure
 /// with.
@@ -39,17 +40,19 @@ use crate::limiter::counts_as_failure;
 ///
 /// let signed_in = auth.authenticate_request([header.as_bytes()]).await;
 /// assert_eq!(signed_in.require()?.user(), "7");
+/// let forbidden = signed_in.require_scope("write").unwrap_err();
+/// assert_eq!(forbidden.status(), 403);
 /// assert_eq!(
-///     signed_in.require_scope("write").unwrap_err(),
-///     AuthError::InsufficientScope { required: "write".into() }
+///     forbidden.error(),
+///     Some(&AuthError::InsufficientScope { required: "write".into() })
 /// );
 ///
 /// let anonymous = auth.authenticate_request(None::<&[u8]>).await;
 /// assert!(anonymous.optional()?.is_none());
-/// assert_eq!(anonymous.require().unwrap_err(), AuthError::NotProvided);
+/// assert_eq!(anonymous.require().unwrap_err().error(), Some(&AuthError::NotProvided));
 ///
 /// let bad = auth.authenticate_request([b"Token atk_typo".as_slice()]).await;
-/// assert_eq!(bad.optional().unwrap_err(), AuthError::InvalidToken);
+/// assert_eq!(bad.optional().unwrap_err().error(), Some(&AuthError::InvalidToken));
 /// # Ok(()) }
 /// ```
 pub struct Authentication<U> {
@@ -108,12 +111,13 @@ impl<U: Send + Sync + 'static> Authentication<U> {
     ///
     /// # Errors
     ///
-    /// The stored error, or [`AuthError::NotProvided`] for an anonymous request.
-    pub fn require(&self) -> Result<&Identity<U>, AuthError> {
+    /// The stored error, or [`AuthError::NotProvided`] for an anonymous request, as a
+    /// [`Rejection`] with this request's challenge.
+    pub fn require(&self) -> Result<&Identity<U>, Rejection> {
         match &self.result {
             Ok(Some(identity)) => Ok(identity),
-            Ok(None) => Err(AuthError::NotProvided),
-            Err(error) => Err(error.clone()),
+            Ok(None) => Err(self.reject(AuthError::NotProvided)),
+            Err(error) => Err(self.reject(error.clone())),
         }
     }
 
@@ -121,13 +125,13 @@ impl<U: Send + Sync + 'static> Authentication<U> {
     ///
     /// # Errors
     ///
-    /// The stored error: bad credentials are refused even where a user is optional,
-    /// as Django REST Framework does.
-    pub fn optional(&self) -> Result<Option<&Identity<U>>, AuthError> {
-        self.result
-            .as_ref()
-            .map(Option::as_ref)
-            .map_err(Clone::clone)
+    /// The stored error, as a [`Rejection`]: bad credentials are refused even where a
+    /// user is optional, as Django REST Framework does.
+    pub fn optional(&self) -> Result<Option<&Identity<U>>, Rejection> {
+        match &self.result {
+            Ok(identity) => Ok(identity.as_ref()),
+            Err(error) => Err(self.reject(error.clone())),
+        }
     }
 
     /// The identity, where a user holding `scope` is required.
@@ -136,10 +140,17 @@ impl<U: Send + Sync + 'static> Authentication<U> {
     ///
     /// As [`Self::require`], then [`AuthError::InsufficientScope`] (403) when the
     /// token lacks `scope`.
-    pub fn require_scope(&self, scope: &str) -> Result<&Identity<U>, AuthError> {
+    pub fn require_scope(&self, scope: &str) -> Result<&Identity<U>, Rejection> {
         let identity = self.require()?;
-        identity.require_scope(scope)?;
+        identity
+            .require_scope(scope)
+            .map_err(|error| self.reject(error))?;
         Ok(identity)
+    }
+
+    /// `error` as a rejection, with this request's challenge.
+    pub fn reject(&self, error: AuthError) -> Rejection {
+        Rejection::new(error, self.challenge.clone())
     }
 }
 
@@ -279,7 +290,7 @@ pub trait ScopeName {
 
 #[cfg(test)]
 mod tests {
-    use crate::{AuthError, Authenticator, IssueOptions, MemoryStore, UserIdLoader};
+    use crate::{AuthError, Authenticator, IssueOptions, MemoryStore, Rejection, UserIdLoader};
 
     #[tokio::test(flavor = "current_thread")]
     async fn the_three_ways_to_ask() {
@@ -306,18 +317,27 @@ mod tests {
         let anonymous = auth.authenticate_request(None::<&[u8]>).await;
         assert!(anonymous.identity().is_none());
         assert!(anonymous.optional().unwrap().is_none());
-        assert_eq!(anonymous.require().unwrap_err(), AuthError::NotProvided);
         assert_eq!(
-            anonymous.require_scope("read").unwrap_err(),
-            AuthError::NotProvided
+            anonymous.require().unwrap_err().error(),
+            Some(&AuthError::NotProvided)
+        );
+        assert_eq!(
+            anonymous.require_scope("read").unwrap_err().error(),
+            Some(&AuthError::NotProvided)
         );
 
         let bad = auth
             .authenticate_request([b"Bearer atk_nope".as_slice()])
             .await;
         assert_eq!(bad.error(), Some(&AuthError::InvalidToken));
-        assert_eq!(bad.optional().unwrap_err(), AuthError::InvalidToken);
-        assert_eq!(bad.require().unwrap_err(), AuthError::InvalidToken);
+        assert_eq!(
+            bad.optional().unwrap_err(),
+            Rejection::new(AuthError::InvalidToken, auth.challenge().clone())
+        );
+        assert_eq!(
+            bad.require().unwrap_err().error(),
+            Some(&AuthError::InvalidToken)
+        );
         assert_eq!(bad.challenge(), auth.challenge());
     }
 

@@ -12,6 +12,7 @@ mod error;
 pub mod header;
 pub mod limiter;
 pub mod memory;
+mod rejection;
 pub mod store;
 pub mod token;
 mod user;
@@ -27,6 +28,7 @@ pub use error::{AuthError, Challenge, ErrorResponse, IssueError, StoreError};
 pub use header::Keyword;
 pub use limiter::InvalidTokenLimit;
 pub use memory::MemoryStore;
+pub use rejection::Rejection;
 pub use store::{
     InsertOutcome, JoinedLookup, NewToken, Slide, TokenId, TokenInfo, TokenRecord, TokenStore,
     TokenWithUser, check_user_id,

@@ -1,0 +1,178 @@
+//! [`Rejection`]: why a request was refused, with everything an adapter needs to
+//! answer it. Each adapter's `AuthRejection` is a newtype over it that adds the one
+//! trait its framework asks for.
+
+use std::fmt;
+
+use bytes::Bytes;
+
+use crate::error::{AuthError, Challenge, ErrorResponse};
+
+/// The body of [`Rejection::MissingAuthenticator`]: Django REST Framework's words for
+/// a server error, naming nothing internal.
+const SERVER_ERROR_BODY: &str = r#"{"detail":"A server error occurred."}"#;
+
+/// Why a request was refused: the core's [`AuthError`] with the challenge to answer
+/// it with, or an extractor that found no authenticator for its user type on the
+/// request (the adapter's layer, middleware or managed state is missing).
+///
+/// Status, `WWW-Authenticate`, `Retry-After` and the JSON body all come from here
+/// ([`Rejection::response`]); an adapter copies them into its framework's response.
+///
+/// ```
+/// use authtoken::{AuthError, Challenge, Rejection};
+///
+/// let rejection = Rejection::new(AuthError::InvalidToken, Challenge::bearer("api"));
+/// assert_eq!(rejection.status(), 401);
+/// assert_eq!(rejection.error(), Some(&AuthError::InvalidToken));
+/// assert_eq!(rejection.body(), r#"{"detail":"Invalid token."}"#);
+/// assert_eq!(
+///     rejection.www_authenticate().as_deref(),
+///     Some(r#"Bearer realm="api", error="invalid_token", error_description="Invalid token.""#)
+/// );
+/// match rejection {
+///     Rejection::Auth { error: AuthError::TokenExpired, .. } => println!("log in again"),
+///     Rejection::Auth { .. } => println!("not authenticated"),
+///     Rejection::MissingAuthenticator { .. } => println!("the app is miswired"),
+///     _ => println!("refused"),
+/// }
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// Authentication failed, was required and nothing was sent
+    /// ([`AuthError::NotProvided`]), or the token lacks a required scope.
+    #[non_exhaustive]
+    Auth {
+        /// What went wrong, as the core tells it.
+        error: AuthError,
+        /// The challenge of the authenticator that decided.
+        challenge: Challenge,
+    },
+    /// An extractor ran on a request that no authenticator for this user type had
+    /// seen: a programming error, answered with 500 and a generic body (the user
+    /// type is logged, never sent).
+    #[non_exhaustive]
+    MissingAuthenticator {
+        /// The user type the extractor asked for.
+        user_type: &'static str,
+    },
+}
+
+impl Rejection {
+    /// A rejection for `error`, answered with `challenge`.
+    pub fn new(error: AuthError, challenge: Challenge) -> Self {
+        Self::Auth { error, challenge }
+    }
+
+    /// The rejection of an extractor for user type `U` that found no authenticator
+    /// on the request; logs it as an error, with `installing` saying how to fix it
+    /// in the adapter's framework.
+    pub fn missing_authenticator<U>(installing: &str) -> Self {
+        let user_type = std::any::type_name::<U>();
+        tracing::error!(
+            user_type,
+            "an authtoken extractor ran on a request no authenticator for {user_type} saw: {installing}"
+        );
+        Self::MissingAuthenticator { user_type }
+    }
+
+    /// The core's error, unless the authenticator was missing.
+    pub fn error(&self) -> Option<&AuthError> {
+        match self {
+            Self::Auth { error, .. } => Some(error),
+            Self::MissingAuthenticator { .. } => None,
+        }
+    }
+
+    /// The HTTP status: the core's ([`AuthError::status`]), or 500.
+    pub fn status(&self) -> u16 {
+        self.error().map_or(500, AuthError::status)
+    }
+
+    /// The `Retry-After` seconds of a throttled request (429), if this is one.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.error().and_then(AuthError::retry_after)
+    }
+
+    /// The `WWW-Authenticate` value, if the response carries one.
+    pub fn www_authenticate(&self) -> Option<String> {
+        match self {
+            Self::Auth { error, challenge } => error.www_authenticate(challenge),
+            Self::MissingAuthenticator { .. } => None,
+        }
+    }
+
+    /// The JSON body, `{"detail":"..."}`, sent as [`ErrorResponse::CONTENT_TYPE`].
+    pub fn body(&self) -> String {
+        match self {
+            Self::Auth { error, .. } => error.json_body(),
+            Self::MissingAuthenticator { .. } => SERVER_ERROR_BODY.to_owned(),
+        }
+    }
+
+    /// Status, `WWW-Authenticate`, `Retry-After` and body, as shared bytes ready to
+    /// copy into a framework's response.
+    pub fn response(&self) -> ErrorResponse {
+        match self {
+            Self::Auth { error, challenge } => error.response(challenge),
+            Self::MissingAuthenticator { .. } => ErrorResponse {
+                status: 500,
+                www_authenticate: None,
+                retry_after: None,
+                body: Bytes::from_static(SERVER_ERROR_BODY.as_bytes()),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Auth { error, .. } => fmt::Display::fmt(error, f),
+            Self::MissingAuthenticator { user_type } => write!(
+                f,
+                "no authenticator for {user_type} ran before this extractor: install the \
+                 adapter's layer, middleware or managed state"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Rejection {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error().map(|error| error as _)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_authenticator_is_a_generic_500() {
+        let rejection = Rejection::missing_authenticator::<u64>("add the layer");
+        assert_eq!(rejection.status(), 500);
+        assert!(rejection.www_authenticate().is_none());
+        let response = rejection.response();
+        assert_eq!(response.status, 500);
+        assert_eq!(&response.body[..], rejection.body().as_bytes());
+        assert!(!rejection.body().contains("u64"), "no type name to clients");
+        assert!(rejection.to_string().contains("u64"), "but in the log line");
+        assert!(std::error::Error::source(&rejection).is_none());
+    }
+
+    #[test]
+    fn an_auth_rejection_is_the_cores_answer() {
+        let challenge = Challenge::keyword("Token");
+        let throttled = Rejection::new(AuthError::Throttled { retry_after: 7 }, challenge);
+        let response = throttled.response();
+        assert_eq!(
+            (response.status, response.retry_after),
+            (429, Some(7)),
+            "{response:?}"
+        );
+        assert_eq!(throttled.retry_after(), Some(7));
+        assert!(std::error::Error::source(&throttled).is_some());
+    }
+}
