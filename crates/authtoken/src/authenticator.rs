@@ -6,6 +6,7 @@
 //! (the store and loader made object-safe). This file holds what they share.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::time::Duration;
@@ -15,7 +16,7 @@ use crate::clock::Clock;
 use crate::digest::TokenHasher;
 use crate::error::{AuthError, Challenge, ErrorResponse};
 use crate::header::Keyword;
-use crate::limiter::Limiter;
+use crate::limiter::{Limiter, address_in_header};
 use crate::token::TokenPrefix;
 
 mod builder;
@@ -147,6 +148,30 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
     /// adapter for which finding it costs something skips it otherwise.
     pub fn limits_invalid_tokens(&self) -> bool {
         self.inner.limiter.is_some()
+    }
+
+    /// The header a trusted reverse proxy names the client in, when the
+    /// invalid-token limiter is on and configured with
+    /// [`InvalidTokenLimit::trusted_client_ip_header`](crate::InvalidTokenLimit::trusted_client_ip_header):
+    /// an adapter reads its values for [`Self::client_address`].
+    pub fn trusted_client_ip_header(&self) -> Option<&'static str> {
+        self.inner.limiter.as_ref()?.limit().client_ip_header()
+    }
+
+    /// The address the invalid-token limiter counts a request under: the
+    /// connection's `peer` address, or, with a trusted client-IP header configured,
+    /// the address its values name when they name one (`header_values` are that
+    /// header's values, in order). Every adapter asks this, so that all three count
+    /// clients alike.
+    pub fn client_address<'h>(
+        &self,
+        peer: Option<IpAddr>,
+        header_values: impl IntoIterator<Item = &'h [u8]>,
+    ) -> Option<IpAddr> {
+        match self.trusted_client_ip_header() {
+            Some(_) => address_in_header(header_values).or(peer),
+            None => peer,
+        }
     }
 
     /// The token prefix.

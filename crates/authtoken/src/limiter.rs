@@ -4,9 +4,12 @@
 //! Off by default; turned on with
 //! [`AuthenticatorBuilder::invalid_token_limit`](crate::AuthenticatorBuilder::invalid_token_limit).
 //! Only failures are counted and only failures are throttled: a valid token always
-//! passes, even from a client over its limit. The client is the adapter's to name,
-//! by its peer address ([`Authenticator::authenticate_request_from`](crate::Authenticator::authenticate_request_from));
-//! a request without one is never limited. Memory is bounded: at most
+//! passes, even from a client over its limit. Every adapter names the client by the
+//! peer address of the connection, or, only where the application says a reverse
+//! proxy it trusts sets one, by a client-IP header
+//! ([`InvalidTokenLimit::trusted_client_ip_header`],
+//! [`Authenticator::client_address`](crate::Authenticator::client_address)); a
+//! request without an address is never limited. Memory is bounded: at most
 //! [`InvalidTokenLimit::DEFAULT_CLIENTS`] clients (or the number set with
 //! [`InvalidTokenLimit::max_clients`]) are tracked, the least recently seen dropped
 //! first.
@@ -28,6 +31,7 @@ pub struct InvalidTokenLimit {
     max_failures: u32,
     window: Duration,
     max_clients: usize,
+    client_ip_header: Option<&'static str>,
 }
 
 impl InvalidTokenLimit {
@@ -41,7 +45,27 @@ impl InvalidTokenLimit {
             max_failures,
             window,
             max_clients: Self::DEFAULT_CLIENTS,
+            client_ip_header: None,
         }
+    }
+
+    /// Counts each request under the address in `header` (`X-Real-IP`, or
+    /// `X-Forwarded-For`, whose last address is taken: the one the nearest proxy
+    /// appended) instead of the connection's peer address, which behind a reverse
+    /// proxy is the proxy's. Only for a proxy that always sets or overwrites that
+    /// header: otherwise a client sends it itself, escapes the limit by changing it,
+    /// and can aim the limit at someone else's address. Off by default. A request
+    /// without the header, or with an address that does not parse, is counted by
+    /// its peer address.
+    #[must_use]
+    pub fn trusted_client_ip_header(mut self, header: &'static str) -> Self {
+        self.client_ip_header = Some(header);
+        self
+    }
+
+    /// The header set by [`Self::trusted_client_ip_header`], if any.
+    pub fn client_ip_header(&self) -> Option<&'static str> {
+        self.client_ip_header
     }
 
     /// The most clients tracked at once (at least 1); the least recently seen are
@@ -61,6 +85,16 @@ impl InvalidTokenLimit {
     pub fn window(&self) -> Duration {
         self.window
     }
+}
+
+/// The client address `header_values` name (their last value's last
+/// comma-separated entry), if it parses.
+pub(crate) fn address_in_header<'h>(
+    header_values: impl IntoIterator<Item = &'h [u8]>,
+) -> Option<IpAddr> {
+    let last = header_values.into_iter().last()?;
+    let entry = last.rsplit(|&byte| byte == b',').next()?;
+    std::str::from_utf8(entry).ok()?.trim().parse().ok()
 }
 
 /// The key a client is counted under: its address, an IPv6 address by its /64 (one
@@ -127,6 +161,11 @@ impl Limiter {
             limit,
             clients: quick_cache::sync::Cache::new(limit.max_clients),
         }
+    }
+
+    /// Its settings.
+    pub(crate) fn limit(&self) -> &InvalidTokenLimit {
+        &self.limit
     }
 
     /// Counts one failure of `client` at `now_ms`; `Err(Throttled)` when it is over
@@ -244,5 +283,37 @@ mod tests {
             required: "x".into()
         }));
         assert!(!counts_as_failure(&AuthError::Throttled { retry_after: 1 }));
+    }
+}
+
+#[cfg(test)]
+mod client_address_tests {
+    use super::*;
+
+    #[test]
+    fn the_last_address_a_header_names_is_taken() {
+        let parse = |values: &[&str]| address_in_header(values.iter().map(|v| v.as_bytes()));
+        assert_eq!(
+            parse(&["203.0.113.9"]),
+            Some(IpAddr::from([203, 0, 113, 9]))
+        );
+        assert_eq!(
+            parse(&["198.51.100.1, 203.0.113.9"]),
+            Some(IpAddr::from([203, 0, 113, 9])),
+            "X-Forwarded-For: the entry the nearest proxy appended"
+        );
+        assert_eq!(
+            parse(&["1.1.1.1", " 2001:db8::1 "]),
+            "2001:db8::1".parse().ok()
+        );
+        for bad in [
+            &[][..],
+            &["not an address"],
+            &["1.2.3.4:80"],
+            &[""],
+            &["1.2.3.4,"],
+        ] {
+            assert_eq!(parse(bad), None, "{bad:?}");
+        }
     }
 }

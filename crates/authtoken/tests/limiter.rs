@@ -144,3 +144,49 @@ async fn settings_and_debug() {
         AuthError::Throttled { retry_after: 10 }
     );
 }
+
+/// Clients are their peer address unless the application names a header its proxy
+/// sets; a client's own copy of such a header counts for nothing otherwise.
+#[test]
+fn the_client_is_the_peer_unless_a_trusted_header_is_named() {
+    let forged: &[u8] = b"203.0.113.66";
+    let peer_only = limited(&Arc::new(ManualClock::starting_now()));
+    assert_eq!(peer_only.trusted_client_ip_header(), None);
+    assert_eq!(peer_only.client_address(CLIENT, [forged]), CLIENT);
+
+    let behind_proxy = Authenticator::builder(MemoryStore::new(), UserIdLoader)
+        .invalid_token_limiter(Some(
+            InvalidTokenLimit::new(3, Duration::from_secs(60))
+                .trusted_client_ip_header("X-Real-IP"),
+        ))
+        .build()
+        .expect("valid settings");
+    assert_eq!(behind_proxy.trusted_client_ip_header(), Some("X-Real-IP"));
+    assert_eq!(
+        behind_proxy.client_address(CLIENT, [forged]),
+        forged_address(),
+        "the proxy's header names the client"
+    );
+    assert_eq!(
+        behind_proxy.client_address(CLIENT, None::<&[u8]>),
+        CLIENT,
+        "no header: the peer"
+    );
+    assert_eq!(
+        behind_proxy.client_address(CLIENT, [b"garbage".as_slice()]),
+        CLIENT
+    );
+
+    let off = Authenticator::builder(MemoryStore::new(), UserIdLoader)
+        .build()
+        .expect("valid settings");
+    assert_eq!(
+        off.trusted_client_ip_header(),
+        None,
+        "no limiter, no header"
+    );
+}
+
+fn forged_address() -> Option<IpAddr> {
+    Some(IpAddr::V4(Ipv4Addr::new(203, 0, 113, 66)))
+}
