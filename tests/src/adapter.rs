@@ -48,8 +48,9 @@
 //! ```
 //!
 //! Tokens live in an [`authtoken::MemoryStore`] wrapped by [`TestStore`], which counts
-//! lookups and fails on demand; the token cache is off, so every authenticated request
-//! reaches the store exactly once.
+//! lookups and fails on demand. Every case runs twice: with the token cache on (the
+//! default configuration) and off (every authenticated request reaches the store
+//! exactly once).
 
 use std::collections::HashMap;
 use std::fmt;
@@ -307,8 +308,27 @@ pub fn issued_tokens() -> Vec<String> {
         .clone()
 }
 
+thread_local! {
+    /// Whether the fixtures of the case running on this thread have the token cache
+    /// on: [`adapter_cases!`](crate::adapter_cases) runs every case both ways.
+    static CACHE_ON: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `case` with the token cache of its fixtures on (`true`, the default
+/// configuration) or off. Cases run on the test's own thread (a current-thread
+/// runtime), where this holds.
+pub async fn with_cache<F: Future<Output = ()>>(cache_on: bool, case: F) {
+    CACHE_ON.with(|cell| cell.set(cache_on));
+    case.await;
+}
+
+/// Whether the running case's fixtures have the token cache on.
+pub fn cache_on() -> bool {
+    CACHE_ON.with(std::cell::Cell::get)
+}
+
 /// An authenticator over a fresh [`TestStore`], with a [`ManualClock`] and the token
-/// cache off.
+/// cache on or off as the running case says ([`with_cache`]).
 #[derive(Debug)]
 pub struct Fixture {
     /// The authenticator the app is built with.
@@ -320,7 +340,8 @@ pub struct Fixture {
 }
 
 impl Fixture {
-    /// The default settings (keywords `Token` and `Bearer`, realm `api`), cache off.
+    /// The default settings (keywords `Token` and `Bearer`, realm `api`), the cache
+    /// on or off as the case runs.
     pub fn new() -> Self {
         Self::with(|builder| builder)
     }
@@ -332,7 +353,7 @@ impl Fixture {
         let store = TestStore::default();
         let clock = Arc::new(ManualClock::starting_now());
         let builder = Authenticator::builder(store.clone(), TestUsers)
-            .cache_capacity(0)
+            .cache_capacity(if cache_on() { 10_000 } else { 0 })
             .clock(Arc::clone(&clock) as Arc<dyn authtoken::Clock>);
         let auth = configure(builder).build().expect("valid test settings");
         Self { auth, store, clock }
@@ -936,31 +957,24 @@ pub mod cases {
     }
 
     /// One store lookup per authenticated request, however many extractors ask
-    /// (`/twice` has two); none for anonymous requests.
+    /// (`/twice` has two), with the cache off; with it on, one for the first request
+    /// and none after; none for anonymous requests.
     pub async fn authenticates_once_per_request<H: Harness>() {
         let fixture = Fixture::new();
         let app: H = fixture.app().await;
         let header = format!("Token {}", fixture.token("alice", &[WRITE_SCOPE]).await);
-        for path in ROUTES {
+        let paths = ROUTES.iter().chain(["/twice"; 3].iter());
+        for (n, path) in paths.enumerate() {
             let before = fixture.store.lookups();
             let response = get(&app, path, Some(header.as_bytes())).await;
             assert_ok::<H>(&response, "alice", &format!("GET {path}"));
+            let expected = usize::from(!cache_on() || n == 0);
             assert_eq!(
                 fixture.store.lookups() - before,
-                1,
-                "{}: GET {path} looked the token up more than once",
-                H::NAME
-            );
-        }
-        for _ in 0..3 {
-            let before = fixture.store.lookups();
-            let response = get(&app, "/twice", Some(header.as_bytes())).await;
-            assert_ok::<H>(&response, "alice", "GET /twice");
-            assert_eq!(
-                fixture.store.lookups() - before,
-                1,
-                "{}: GET /twice",
-                H::NAME
+                expected,
+                "{}: GET {path} (request {n}, cache on: {})",
+                H::NAME,
+                cache_on()
             );
         }
         let before = fixture.store.lookups();
@@ -1181,9 +1195,15 @@ macro_rules! adapter_cases {
     };
     (@run ($harness:ty) [$($case:ident),* $(,)?]) => {
         async {
-            $(
-                $crate::adapter::cases::$case::<$harness>().await;
-            )*
+            for cache_on in [true, false] {
+                $(
+                    $crate::adapter::with_cache(
+                        cache_on,
+                        $crate::adapter::cases::$case::<$harness>(),
+                    )
+                    .await;
+                )*
+            }
         }
     };
     (@expand ($module:ident, $harness:ty) [$($case:ident),* $(,)?]) => {
@@ -1191,12 +1211,37 @@ macro_rules! adapter_cases {
             #[allow(unused_imports)]
             use super::*;
 
-            $(
-                #[tokio::test]
-                async fn $case() {
-                    $crate::adapter::cases::$case::<$harness>().await;
-                }
-            )*
+            /// With the token cache on: the default configuration.
+            mod cache_on {
+                #[allow(unused_imports)]
+                use super::*;
+                $(
+                    #[tokio::test]
+                    async fn $case() {
+                        $crate::adapter::with_cache(
+                            true,
+                            $crate::adapter::cases::$case::<$harness>(),
+                        )
+                        .await;
+                    }
+                )*
+            }
+
+            /// With the token cache off: every request reaches the store.
+            mod cache_off {
+                #[allow(unused_imports)]
+                use super::*;
+                $(
+                    #[tokio::test]
+                    async fn $case() {
+                        $crate::adapter::with_cache(
+                            false,
+                            $crate::adapter::cases::$case::<$harness>(),
+                        )
+                        .await;
+                    }
+                )*
+            }
         }
     };
 }
