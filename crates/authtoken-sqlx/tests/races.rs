@@ -125,17 +125,18 @@ mod cases {
     }
 
     /// Use racing a rotation with no grace, under sliding expiry with last-use
-    /// writes as often as every millisecond: no request that starts after `rotate` returned is accepted with the
-    /// old token, and no last-use write already on its way when the rotation ran
-    /// revives it (the store's slide is a compare-and-set).
+    /// writes as often as every 10 ms: no request that starts after `rotate`
+    /// returned is accepted with the old token, and no last-use write already on its
+    /// way when the rotation ran revives it (the store's slide is a compare-and-set).
     pub async fn use_racing_rotate_with_no_grace(db: TestDb) {
         let users = TestUsers::new();
         let auth = Authenticator::builder(db.store.clone(), users.clone())
             .token_ttl(Some(std::time::Duration::from_secs(3600)))
             .sliding_expiry(true)
-            // A write about every millisecond a token is used: enough that one is in
-            // flight when the rotation runs, few enough for a pool of five.
-            .last_used_interval(std::time::Duration::from_millis(1))
+            // A write about every 10 ms a token is used: enough that one is often in
+            // flight when the rotation runs, few enough for a pool of five on a busy
+            // machine.
+            .last_used_interval(std::time::Duration::from_millis(10))
             .build()
             .expect("config");
         let mut accepted_before = 0;
