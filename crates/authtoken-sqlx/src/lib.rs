@@ -16,6 +16,15 @@ use authtoken::{
 };
 use time::OffsetDateTime;
 
+/// The columns every query of the store returns, in [`Row`]'s order, as a literal so
+/// that queries stay `&'static str`.
+macro_rules! columns {
+    () => {
+        "id, digest, key_version, user_id, name, scopes, created_at, expires_at, expiry_limit, \
+         last_used_at"
+    };
+}
+
 mod joined;
 mod listener;
 #[cfg(feature = "mysql")]
@@ -371,6 +380,11 @@ fn from_micros(id: i64, micros: i64) -> Result<OffsetDateTime, Error> {
             reason: "time out of range",
         }
     })
+}
+
+/// True when `error` is the database refusing a duplicate in a unique index.
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 /// Scopes are stored space-separated (the core refuses spaces inside a scope).

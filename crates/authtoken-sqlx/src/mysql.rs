@@ -9,15 +9,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlRow};
 use sqlx::{MySqlConnection, MySqlPool, Row as _};
 use time::OffsetDateTime;
 
-use crate::{Columns, Error, PoolConfig, Row, join_scopes};
-
-/// The columns every query returns, as a literal so that queries stay `&'static str`.
-macro_rules! columns {
-    () => {
-        "id, digest, key_version, user_id, name, scopes, created_at, expires_at, expiry_limit, \
-         last_used_at"
-    };
-}
+use crate::{Columns, Error, PoolConfig, Row, is_unique_violation, join_scopes};
 
 /// The pool, and what was learnt about the server.
 #[derive(Debug, Clone)]
@@ -94,10 +86,6 @@ pub(crate) fn read_columns(row: &MySqlRow, names: &Columns) -> Result<TokenRecor
         last_used_at: row.try_get(names.last_used_at)?,
     }
     .into_record()
-}
-
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 async fn get_on(conn: &mut MySqlConnection, id: i64) -> Result<Option<TokenRecord>, Error> {

@@ -14,16 +14,8 @@ use time::OffsetDateTime;
 
 use crate::{
     Columns, Error, PoolConfig, REVOCATION_CHANNEL, RevocationListener, Row, USER_CHANGE_PREFIX,
-    join_scopes,
+    is_unique_violation, join_scopes,
 };
-
-/// The columns every query returns, as a literal so that queries stay `&'static str`.
-macro_rules! columns {
-    () => {
-        "id, digest, key_version, user_id, name, scopes, created_at, expires_at, expiry_limit, \
-         last_used_at"
-    };
-}
 
 /// The first key of the advisory locks taken on users while issuing ("atkn"), so that
 /// they do not meet the application's own advisory locks by chance.
@@ -53,10 +45,6 @@ pub(crate) fn read_columns(row: &PgRow, names: &Columns) -> Result<TokenRecord, 
         last_used_at: row.try_get(names.last_used_at)?,
     }
     .into_record()
-}
-
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 pub(crate) async fn insert(

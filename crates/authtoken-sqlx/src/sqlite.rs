@@ -8,15 +8,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row as _, SqlitePool};
 use time::OffsetDateTime;
 
-use crate::{Columns, Error, PoolConfig, Row, from_micros, join_scopes, to_micros};
-
-/// The columns every query returns, as a literal so that queries stay `&'static str`.
-macro_rules! columns {
-    () => {
-        "id, digest, key_version, user_id, name, scopes, created_at, expires_at, expiry_limit, \
-         last_used_at"
-    };
-}
+use crate::{
+    Columns, Error, PoolConfig, Row, from_micros, is_unique_violation, join_scopes, to_micros,
+};
 
 /// Opens a pool for `url`: WAL for files, one shared database for `sqlite::memory:`.
 pub(crate) async fn connect(url: &str, config: PoolConfig) -> Result<SqlitePool, Error> {
@@ -69,10 +63,6 @@ pub(crate) fn read_columns(row: &SqliteRow, names: &Columns) -> Result<TokenReco
         last_used_at: micros(names.last_used_at)?,
     }
     .into_record()
-}
-
-fn is_unique_violation(error: &sqlx::Error) -> bool {
-    matches!(error, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 pub(crate) async fn insert(
