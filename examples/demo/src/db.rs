@@ -1,11 +1,8 @@
 //! The demo's one pool, on SQLite or PostgreSQL, chosen by the `DATABASE_URL` scheme.
 
-use std::str::FromStr;
 use std::time::Duration;
 
-use authtoken_sqlx::SqlxStore;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
+use authtoken_sqlx::{PoolConfig, SqlxStore};
 use sqlx::{PgPool, SqlitePool};
 
 use crate::SetupError;
@@ -53,16 +50,21 @@ impl DemoPool {
     /// when the database cannot be opened.
     pub async fn connect(url: &str) -> Result<Self, SetupError> {
         let scheme = url.split_once(':').map_or("", |(scheme, _)| scheme);
-        match scheme {
-            "sqlite" => connect_sqlite(url).await.map(Self::Sqlite),
-            "postgres" | "postgresql" => {
-                let options = PgConnectOptions::from_str(url)?;
-                let pool = PgPoolOptions::new()
-                    .acquire_timeout(ACQUIRE_TIMEOUT)
-                    .connect_with(options)
-                    .await?;
-                Ok(Self::Postgres(pool))
-            }
+        if !matches!(scheme, "sqlite" | "postgres" | "postgresql") {
+            return Err(SetupError::UnsupportedUrl(scheme.to_owned()));
+        }
+        // The token store's own pool settings (on SQLite: WAL, a busy timeout, an
+        // in-memory database kept open), shared by the users table.
+        let config = PoolConfig::new().acquire_timeout(ACQUIRE_TIMEOUT);
+        let store = SqlxStore::connect_with(url, config)
+            .await
+            .map_err(|error| match error {
+                authtoken_sqlx::Error::Database(error) => SetupError::Database(error),
+                other => SetupError::Store(other),
+            })?;
+        match (store.sqlite_pool(), store.pg_pool()) {
+            (Some(pool), _) => Ok(Self::Sqlite(pool.clone())),
+            (_, Some(pool)) => Ok(Self::Postgres(pool.clone())),
             _ => Err(SetupError::UnsupportedUrl(scheme.to_owned())),
         }
     }
@@ -107,31 +109,6 @@ impl DemoPool {
     pub async fn close(&self) {
         on_pool!(self, pool => pool.close().await);
     }
-}
-
-async fn connect_sqlite(url: &str) -> Result<SqlitePool, SetupError> {
-    let options = SqliteConnectOptions::from_str(url)?
-        .busy_timeout(Duration::from_secs(5))
-        .foreign_keys(true);
-    // No ping before each acquire: a SQLite connection is a file handle in this
-    // process and cannot go stale, and the ping is a round trip to its worker thread.
-    let pool_options = SqlitePoolOptions::new()
-        .acquire_timeout(ACQUIRE_TIMEOUT)
-        .test_before_acquire(false);
-    let pool = if url.contains(":memory:") || url.contains("mode=memory") {
-        // An in-memory database lives as long as a connection to it: keep one open.
-        pool_options
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options)
-            .await?
-    } else {
-        pool_options
-            .connect_with(options.journal_mode(SqliteJournalMode::Wal))
-            .await?
-    };
-    Ok(pool)
 }
 
 #[cfg(test)]
