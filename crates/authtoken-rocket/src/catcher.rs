@@ -43,7 +43,7 @@ pub fn catchers() -> Vec<Catcher> {
 fn handle<'r>(status: Status, request: &'r Request<'_>) -> BoxFuture<'r> {
     Box::pin(async move {
         match AuthRejection::recorded(request) {
-            Some(rejection) if rejection.status() == status => rejection.respond_to(request),
+            Some(rejection) if rejection.status() == status.code => rejection.respond_to(request),
             _ => Catcher::default().handler.handle(status, request).await,
         }
     })

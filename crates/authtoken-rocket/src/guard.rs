@@ -49,12 +49,14 @@ where
         })
         .await;
     let result = match &cached.0 {
-        Some(authentication) => ask(authentication).map_err(AuthRejection::from),
-        None => Err(AuthRejection::missing::<U>()),
+        Some(authentication) => ask(authentication),
+        None => Err(authtoken::Rejection::missing_authenticator::<U>(
+            "manage an authtoken::Authenticator<U> with Rocket::manage",
+        )),
     };
     match result {
         Ok(value) => Outcome::Success(value),
-        Err(rejection) => rejection.fail(request),
+        Err(rejection) => AuthRejection::from(rejection).fail(request),
     }
 }
 
