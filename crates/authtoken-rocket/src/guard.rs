@@ -30,15 +30,16 @@ where
                 return Cached(None);
             };
             let headers = request.headers();
-            // The invalid-token limiter counts by Rocket's client address (the
-            // `ip_header`, `X-Real-IP` by default, when set: configure it to match
-            // the proxy in front, or turn it off without one). Finding it takes a
-            // header lookup, skipped when the limiter is off.
-            let client = if authenticator.limits_invalid_tokens() {
-                request.client_ip()
-            } else {
-                None
-            };
+            // The invalid-token limiter names the client by the connection's peer
+            // address, or by the header the core says a trusted proxy sets; never by
+            // `Request::client_ip`, which believes any client's `X-Real-IP`.
+            let trusted = authenticator.trusted_client_ip_header().into_iter();
+            let client = authenticator.client_address(
+                request.remote().map(|peer| peer.ip()),
+                trusted
+                    .flat_map(|name| headers.get(name))
+                    .map(str::as_bytes),
+            );
             // Every `Authorization` value Rocket kept (it drops those that are not
             // UTF-8 before any guard runs): the core refuses conflicting ones.
             let values = headers.get("Authorization").map(str::as_bytes);

@@ -1,10 +1,14 @@
 //! The guards, fairing and catchers, in process through Rocket's local client.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
-use authtoken::{AuthError, Authenticator, IssueOptions, Keyword, MemoryStore, UserLoader};
+use authtoken::{
+    AuthError, Authenticator, InvalidTokenLimit, IssueOptions, Keyword, MemoryStore, UserLoader,
+};
 use authtoken_rocket::{
     AuthFairing, AuthRejection, Authenticated, MaybeAuthenticated, RequireScope, ScopeName,
 };
@@ -147,6 +151,19 @@ impl Setup {
             request.add_header(Header::new("Authorization", value.to_string()));
         }
         request.dispatch().await
+    }
+
+    /// The status of `GET /optional` with a bad token, from `peer`, with a client-IP
+    /// header `(name, value)`.
+    async fn bad_token_from(&self, peer: &str, (name, value): (&'static str, String)) -> u16 {
+        let peer: SocketAddr = peer.parse().expect("an address");
+        let request = self
+            .client
+            .get("/optional")
+            .remote(peer)
+            .header(Header::new("Authorization", "Token atk_typo"))
+            .header(Header::new(name, value));
+        request.dispatch().await.status().code
     }
 }
 
@@ -406,4 +423,45 @@ async fn a_guard_run_by_hand_without_an_authenticator_is_a_500() {
     assert_eq!(challenge, None);
     assert_eq!(content_type.as_deref(), Some("application/json"));
     assert_eq!(body, r#"{"detail":"A server error occurred."}"#);
+}
+
+/// The limiter names a client by its peer address: Rocket's `client_ip` would take
+/// the `X-Real-IP` a client sends, and a client changing it would never be limited.
+#[rocket::async_test]
+async fn a_client_changing_its_x_real_ip_is_limited_all_the_same() {
+    let setup = setup_with(|builder| builder.invalid_token_limit(2, Duration::from_secs(60))).await;
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let real_ip = ("X-Real-IP", format!("198.51.100.{i}"));
+        statuses.push(setup.bad_token_from("203.0.113.5:4000", real_ip).await);
+    }
+    assert_eq!(statuses, [401, 401, 429, 429]);
+    // Another peer is another client.
+    let other = setup.bad_token_from("203.0.113.6:4000", ("X-Real-IP", "198.51.100.0".into()));
+    assert_eq!(other.await, 401);
+}
+
+/// Where the core names a header a trusted proxy sets, its address is the client
+/// (whatever Rocket's own `ip_header` says).
+#[rocket::async_test]
+async fn a_trusted_client_ip_header_names_the_client() {
+    let limit = InvalidTokenLimit::new(2, Duration::from_secs(60))
+        .trusted_client_ip_header("X-Forwarded-For");
+    let setup = setup_with(|builder| builder.invalid_token_limiter(Some(limit))).await;
+    // One proxy, many clients: none is limited.
+    for i in 0..4 {
+        let forwarded = ("X-Forwarded-For", format!("198.51.100.{i}"));
+        assert_eq!(
+            setup.bad_token_from("203.0.113.5:4000", forwarded).await,
+            401
+        );
+    }
+    // One client, through several proxies: limited.
+    let mut statuses = Vec::new();
+    for i in 0..4 {
+        let peer = format!("203.0.113.{}:4000", 10 + i);
+        let forwarded = ("X-Forwarded-For", "192.0.2.1, 198.51.100.9".into());
+        statuses.push(setup.bad_token_from(&peer, forwarded).await);
+    }
+    assert_eq!(statuses, [401, 401, 429, 429]);
 }
