@@ -125,9 +125,15 @@ macro_rules! guard {
 ///
 /// Fails with [`AuthRejection`]: 401 "Authentication credentials were not
 /// provided." when the request was anonymous, the core's error otherwise (401 for a
-/// bad token, 400 for conflicting `Authorization` headers, 503 when the store
-/// failed). Register [`crate::catchers`] so that the response carries the core's
-/// JSON body and `WWW-Authenticate`.
+/// bad token, 400 for conflicting `Authorization` headers, 429 for a throttled
+/// client, 503 when the store failed). Register [`crate::catchers`] so that the
+/// response carries the core's JSON body and `WWW-Authenticate`.
+///
+/// Do not take it as `Option<Authenticated<U>>` for an optional user: Rocket's own
+/// `FromRequest` impl for `Option<T>`, which this crate cannot override, turns
+/// *every* failed guard into `None`, so an invalid, expired or revoked token (and a
+/// failing store) would become an anonymous request. Take [`MaybeAuthenticated<U>`]
+/// instead; `Result<Authenticated<U>, AuthRejection>` keeps the rejection too.
 ///
 /// Dereferences to the [`Identity`]: `user.user()`, `user.token()`,
 /// `user.has_scope(..)`. A [`Sentinel`]: a rocket with a route that takes it and no
@@ -142,9 +148,10 @@ guard!(Authenticated<U>(Identity<U>), Self, |authentication| {
 /// `Authorization` header, or another scheme), the identity when it authenticated.
 ///
 /// A bad token is still refused (401, as Django REST Framework does), and so is a
-/// failing store (503). That is why this type exists: Rocket's own
-/// `Option<Authenticated<U>>` turns *every* failed guard into `None`, so an
-/// invalid, expired or revoked token would silently become an anonymous request.
+/// failing store (503). That is why this type exists: Rocket's own `FromRequest`
+/// impl for `Option<T>`, which this crate cannot override, turns *every* failed
+/// guard into `None`, so with `Option<Authenticated<U>>` an invalid, expired or
+/// revoked token would silently become an anonymous request.
 ///
 /// Fails with [`AuthRejection`]; a [`Sentinel`] like [`Authenticated`].
 pub struct MaybeAuthenticated<U>(pub Option<Identity<U>>);
@@ -157,7 +164,9 @@ guard!(MaybeAuthenticated<U>(Option<Identity<U>>), Self, |authentication| {
 ///
 /// Fails as [`Authenticated`] does, and with 403 (RFC 6750 `insufficient_scope`)
 /// when the token lacks the scope. Dereferences to the [`Identity`]; a [`Sentinel`]
-/// like the other guards.
+/// like the other guards. `Option<RequireScope<S, U>>` swallows every failure as
+/// `Option<Authenticated<U>>` does: take `MaybeAuthenticated<U>` and check
+/// `has_scope` for an optional user with an optional scope.
 ///
 /// ```
 /// use authtoken_rocket::{RequireScope, ScopeName};

@@ -61,6 +61,12 @@ fn optional(user: MaybeAuthenticated<String>) -> String {
     }
 }
 
+/// Rocket's own `Option<T>` guard, which this crate cannot change.
+#[get("/option")]
+fn option(user: Option<Authenticated<String>>) -> String {
+    user.map_or_else(|| "anonymous".to_owned(), |user| user.user().clone())
+}
+
 #[get("/scoped")]
 fn scoped(user: RequireScope<Write, String>) -> String {
     format!("{} writes", user.into_inner().user())
@@ -102,7 +108,7 @@ fn app(auth: &Authenticator<String>) -> Rocket<Build> {
     quiet()
         .mount(
             "/",
-            routes![required, optional, scoped, many, own, plain_401],
+            routes![required, optional, option, scoped, many, own, plain_401],
         )
         .register("/", authtoken_rocket::catchers())
         .attach(AuthFairing::new(auth.clone()))
@@ -257,6 +263,29 @@ async fn optional_keeps_a_bad_token_a_401() {
     setup.auth.revoke(id).await.expect("revoked");
     let got = parts(setup.get("/optional", &[&token]).await).await;
     assert_eq!(got, expected(&setup.auth, &AuthError::InvalidToken));
+}
+
+/// Pins Rocket's blanket `FromRequest` for `Option<T>`: every failed guard becomes
+/// `None`, a bad token and a failing store included. This is why
+/// `MaybeAuthenticated` exists; if this test fails, Rocket changed and the docs of
+/// `Authenticated`, `MaybeAuthenticated` and the README must say so.
+#[rocket::async_test]
+async fn rocket_s_option_makes_a_bad_token_anonymous() {
+    let setup = setup().await;
+    let token = setup.token(&[]).await;
+    let response = setup.get("/option", &[&token]).await;
+    assert_eq!(response.into_string().await.as_deref(), Some("alice"));
+    for bad in ["Token atk_typo", "Token a b"] {
+        let response = setup.get("/option", &[bad]).await;
+        assert_eq!(response.status(), Status::Ok, "{bad}");
+        assert_eq!(response.into_string().await.as_deref(), Some("anonymous"));
+        // Where MaybeAuthenticated refuses it.
+        assert_eq!(setup.get("/optional", &[bad]).await.status().code, 401);
+    }
+    setup.users.down.store(true, Ordering::SeqCst);
+    let response = setup.get("/option", &[&token]).await;
+    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(response.into_string().await.as_deref(), Some("anonymous"));
 }
 
 #[rocket::async_test]
