@@ -40,8 +40,9 @@ where
                     .flat_map(|name| headers.get(name))
                     .map(str::as_bytes),
             );
-            // Every `Authorization` value Rocket kept (it drops those that are not
-            // UTF-8 before any guard runs): the core refuses conflicting ones.
+            // Every `Authorization` value Rocket kept: the core refuses conflicting
+            // ones. Rocket has dropped those that are not UTF-8 (README,
+            // "Differences the framework forces").
             let values = headers.get("Authorization").map(str::as_bytes);
             Cached(Some(
                 authenticator
