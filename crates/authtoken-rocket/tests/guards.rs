@@ -166,6 +166,13 @@ impl Setup {
         request.dispatch().await
     }
 
+    /// The status and body of `GET path` with these `Authorization` values.
+    async fn answer(&self, path: &str, authorization: &[&str]) -> (u16, String) {
+        let response = self.get(path, authorization).await;
+        let status = response.status().code;
+        (status, response.into_string().await.unwrap_or_default())
+    }
+
     /// The status of `GET /optional` with a bad token, from `peer`, with a client-IP
     /// header `(name, value)`.
     async fn bad_token_from(&self, peer: &str, (name, value): (&'static str, String)) -> u16 {
@@ -212,12 +219,15 @@ fn expected(
 }
 
 #[rocket::async_test]
-async fn required_answers_the_user() {
+async fn required_and_optional_answer_the_user() {
     let setup = setup().await;
     let token = setup.token(&[]).await;
-    let response = setup.get("/required", &[&token]).await;
-    assert_eq!(response.status(), Status::Ok);
-    assert_eq!(response.into_string().await.as_deref(), Some("alice"));
+    for path in ["/required", "/optional"] {
+        assert_eq!(
+            setup.answer(path, &[&token]).await,
+            (200, "alice".to_owned())
+        );
+    }
 }
 
 #[rocket::async_test]
@@ -248,18 +258,9 @@ async fn required_refuses_a_bad_token_with_the_core_response() {
 async fn optional_is_anonymous_without_credentials() {
     let setup = setup().await;
     for headers in [&[][..], &["Basic YWxpY2U6c2VjcmV0"][..]] {
-        let response = setup.get("/optional", headers).await;
-        assert_eq!(response.status(), Status::Ok);
-        assert_eq!(response.into_string().await.as_deref(), Some("anonymous"));
+        let answer = setup.answer("/optional", headers).await;
+        assert_eq!(answer, (200, "anonymous".to_owned()));
     }
-}
-
-#[rocket::async_test]
-async fn optional_answers_the_user() {
-    let setup = setup().await;
-    let token = setup.token(&[]).await;
-    let response = setup.get("/optional", &[&token]).await;
-    assert_eq!(response.into_string().await.as_deref(), Some("alice"));
 }
 
 #[rocket::async_test]
@@ -280,31 +281,27 @@ async fn optional_keeps_a_bad_token_a_401() {
 async fn rocket_s_option_makes_a_bad_token_anonymous() {
     let setup = setup().await;
     let token = setup.token(&[]).await;
-    let response = setup.get("/option", &[&token]).await;
-    assert_eq!(response.into_string().await.as_deref(), Some("alice"));
+    let anonymous = (200, "anonymous".to_owned());
+    assert_eq!(
+        setup.answer("/option", &[&token]).await,
+        (200, "alice".to_owned())
+    );
     for bad in ["Token atk_typo", "Token a b"] {
-        let response = setup.get("/option", &[bad]).await;
-        assert_eq!(response.status(), Status::Ok, "{bad}");
-        assert_eq!(response.into_string().await.as_deref(), Some("anonymous"));
+        assert_eq!(setup.answer("/option", &[bad]).await, anonymous, "{bad}");
         // Where MaybeAuthenticated refuses it.
-        assert_eq!(setup.get("/optional", &[bad]).await.status().code, 401);
+        assert_eq!(setup.answer("/optional", &[bad]).await.0, 401);
     }
     setup.users.down.store(true, Ordering::SeqCst);
-    let response = setup.get("/option", &[&token]).await;
-    assert_eq!(response.status(), Status::Ok);
-    assert_eq!(response.into_string().await.as_deref(), Some("anonymous"));
+    assert_eq!(setup.answer("/option", &[&token]).await, anonymous);
+    assert_eq!(setup.answer("/optional", &[&token]).await.0, 503);
 }
 
 #[rocket::async_test]
 async fn scoped_needs_the_scope() {
     let setup = setup().await;
     let writer = setup.token(&["write"]).await;
-    let response = setup.get("/scoped", &[&writer]).await;
-    assert_eq!(response.status(), Status::Ok);
-    assert_eq!(
-        response.into_string().await.as_deref(),
-        Some("alice writes")
-    );
+    let answer = setup.answer("/scoped", &[&writer]).await;
+    assert_eq!(answer, (200, "alice writes".to_owned()));
 
     let reader = setup.token(&["read"]).await;
     let got = parts(setup.get("/scoped", &[&reader]).await).await;
@@ -328,9 +325,8 @@ async fn several_guards_authenticate_once() {
     let setup = setup().await;
     let token = setup.token(&["read", "write"]).await;
     let before = setup.users.loads.load(Ordering::SeqCst);
-    let response = setup.get("/many", &[&token]).await;
-    assert_eq!(response.status(), Status::Ok);
-    assert_eq!(response.into_string().await.as_deref(), Some("alice alice"));
+    let answer = setup.answer("/many", &[&token]).await;
+    assert_eq!(answer, (200, "alice alice".to_owned()));
     assert_eq!(setup.users.loads.load(Ordering::SeqCst) - before, 1);
 
     // And once per request: the next request authenticates again.
@@ -347,8 +343,7 @@ async fn conflicting_headers_are_refused() {
     assert_eq!(got.0, 400);
 
     // The same value twice may pass.
-    let response = setup.get("/required", &[&token, &token]).await;
-    assert_eq!(response.status(), Status::Ok);
+    assert_eq!(setup.answer("/required", &[&token, &token]).await.0, 200);
 }
 
 #[rocket::async_test]
@@ -372,8 +367,8 @@ async fn a_route_can_answer_the_rejection_itself() {
     let got = parts(setup.get("/own", &["Token atk_typo"]).await).await;
     assert_eq!(got, expected(&setup.auth, &AuthError::InvalidToken));
     let token = setup.token(&[]).await;
-    let response = setup.get("/own", &[&token]).await;
-    assert_eq!(response.into_string().await.as_deref(), Some("alice"));
+    let answer = setup.answer("/own", &[&token]).await;
+    assert_eq!(answer, (200, "alice".to_owned()));
 }
 
 #[rocket::async_test]
@@ -394,13 +389,17 @@ async fn keyword_only_challenges_are_drf_s() {
     assert_eq!(got, expected(&setup.auth, &AuthError::InvalidToken));
 }
 
-#[rocket::async_test]
-async fn a_missing_authenticator_stops_the_launch() {
-    let rocket = quiet().mount("/", routes![required]);
-    let error = Client::tracked(rocket)
+/// Why `rocket` does not launch.
+async fn launch_error(rocket: Rocket<Build>) -> rocket::Error {
+    Client::tracked(rocket)
         .await
         .map(drop)
-        .expect_err("no launch");
+        .expect_err("no launch")
+}
+
+#[rocket::async_test]
+async fn a_missing_authenticator_stops_the_launch() {
+    let error = launch_error(quiet().mount("/", routes![required])).await;
     assert!(
         matches!(error.kind(), rocket::error::ErrorKind::SentinelAborts(_)),
         "{error}"
@@ -412,11 +411,7 @@ async fn an_authenticator_managed_twice_stops_the_launch() {
     let auth = Authenticator::builder(MemoryStore::new(), Users::default())
         .build()
         .expect("built");
-    let rocket = app(&auth).manage(auth.clone());
-    let error = Client::tracked(rocket)
-        .await
-        .map(drop)
-        .expect_err("no launch");
+    let error = launch_error(app(&auth).manage(auth.clone())).await;
     assert!(
         matches!(error.kind(), rocket::error::ErrorKind::FailedFairings(_)),
         "{error}"
