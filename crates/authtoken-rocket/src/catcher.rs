@@ -23,9 +23,10 @@ pub const STATUSES: [u16; 6] = [400, 401, 403, 429, 500, 503];
 /// Rocket sends a request whose guard failed to the catcher for the status and
 /// drops the guard's error; these catchers find the [`AuthRejection`] the guard
 /// recorded and answer with the core's status, JSON body
-/// (`content-type: application/json`), `WWW-Authenticate` and `Retry-After`. A
-/// 400, 401, 403, 429, 500 or 503 that no guard of this crate caused gets Rocket's default error page,
-/// as it would without them.
+/// (`content-type: application/json`), `WWW-Authenticate` and `Retry-After`
+/// ([`authtoken::Rejection::response`]). A 400, 401, 403, 429, 500 or 503 that no
+/// guard of this crate caused gets Rocket's default error page, as it would without
+/// them.
 ///
 /// If the application has catchers of its own for these statuses, it registers
 /// those instead and answers with [`AuthRejection::recorded`] first.
@@ -43,7 +44,7 @@ pub fn catchers() -> Vec<Catcher> {
 fn handle<'r>(status: Status, request: &'r Request<'_>) -> BoxFuture<'r> {
     Box::pin(async move {
         match AuthRejection::recorded(request) {
-            Some(rejection) if rejection.status() == status => rejection.respond_to(request),
+            Some(rejection) if rejection.status() == status.code => rejection.respond_to(request),
             _ => Catcher::default().handler.handle(status, request).await,
         }
     })

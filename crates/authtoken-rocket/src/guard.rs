@@ -1,9 +1,10 @@
-//! The request guards: [`Authenticated`], [`MaybeAuthenticated`].
+//! The request guards: [`Authenticated`], [`MaybeAuthenticated`], [`RequireScope`].
 
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::Deref;
 
-use authtoken::{Authentication, Authenticator, Identity};
+use authtoken::{Authentication, Authenticator, Identity, Rejection, ScopeName};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
 
@@ -14,13 +15,12 @@ use crate::AuthRejection;
 /// many guards ask, the authenticator runs once.
 struct Cached<U>(Option<Authentication<U>>);
 
-/// Authenticates `request` once, with every `Authorization` header it carries, then
-/// answers the guard with `ask` (the core decides what each guard means) and
-/// records a rejection for the catchers.
-pub(crate) async fn guard<'r, U, T>(
-    request: &'r Request<'_>,
-    ask: impl FnOnce(&'r Authentication<U>) -> Result<T, authtoken::Rejection>,
-) -> Outcome<T, AuthRejection>
+/// The request's [`Authentication`] for user type `U`, made on the first call.
+///
+/// # Errors
+///
+/// [`Rejection::MissingAuthenticator`] when no `Authenticator<U>` is managed.
+async fn authentication<'r, U>(request: &'r Request<'_>) -> Result<&'r Authentication<U>, Rejection>
 where
     U: Send + Sync + 'static,
 {
@@ -29,160 +29,164 @@ where
             let Some(authenticator) = request.rocket().state::<Authenticator<U>>() else {
                 return Cached(None);
             };
-            // Rocket drops header values that are not UTF-8 before any guard runs;
-            // every value it kept goes to the core, which refuses conflicting ones.
-            let headers = request.headers().get("Authorization").map(str::as_bytes);
-            // The invalid-token limiter counts by Rocket's client address (the
-            // `ip_header`, `X-Real-IP` by default, when set: configure it to match
-            // the proxy in front, or turn it off without one). Finding it takes a
-            // header lookup, skipped when the limiter is off.
-            let client = if authenticator.limits_invalid_tokens() {
-                request.client_ip()
-            } else {
-                None
-            };
+            let headers = request.headers();
+            // The invalid-token limiter names the client by the connection's peer
+            // address, or by the header the core says a trusted proxy sets; never by
+            // `Request::client_ip`, which believes any client's `X-Real-IP`.
+            let trusted = authenticator.trusted_client_ip_header().into_iter();
+            let client = authenticator.client_address(
+                request.remote().map(|peer| peer.ip()),
+                trusted
+                    .flat_map(|name| headers.get(name))
+                    .map(str::as_bytes),
+            );
+            // Every `Authorization` value Rocket kept: the core refuses conflicting
+            // ones. Rocket has dropped those that are not UTF-8 (README,
+            // "Differences the framework forces").
+            let values = headers.get("Authorization").map(str::as_bytes);
             Cached(Some(
                 authenticator
-                    .authenticate_request_from(client, headers)
+                    .authenticate_request_from(client, values)
                     .await,
             ))
         })
         .await;
-    let result = match &cached.0 {
-        Some(authentication) => ask(authentication).map_err(AuthRejection::from),
-        None => Err(AuthRejection::missing::<U>()),
-    };
-    match result {
-        Ok(value) => Outcome::Success(value),
-        Err(rejection) => rejection.fail(request),
-    }
+    cached.0.as_ref().ok_or_else(|| {
+        Rejection::missing_authenticator::<U>(
+            "manage an authtoken::Authenticator<U> with Rocket::manage",
+        )
+    })
 }
 
-/// True (abort the launch) when no `Authenticator<U>` is managed; logs what to do.
-pub(crate) fn missing_authenticator<U: Send + Sync + 'static>(rocket: &Rocket<Ignite>) -> bool {
-    if rocket.state::<Authenticator<U>>().is_some() {
-        return false;
-    }
-    rocket::error!(
-        "a route authenticates users of type `{}` but no `Authenticator` for it is managed: \
-         attach `authtoken_rocket::AuthFairing::new(authenticator)` (or `.manage(authenticator)`)",
-        std::any::type_name::<U>()
-    );
-    true
+/// The impls every guard shares, for a type `$guard<..>` wrapping `$inner` in its
+/// field `0`: `into_inner`, `Deref`, `Clone` and `Debug`; `FromRequest`, answered by
+/// `$ask` from the request's cached [`Authentication`] and wrapped by `$new`; and
+/// `Sentinel`, aborting the launch when no `Authenticator<U>` is managed.
+macro_rules! guard {
+    ($guard:ident<$($param:ident $(: $bound:path)?),+>($inner:ty), $new:expr, $ask:expr) => {
+        impl<$($param $(: $bound)?),+> $guard<$($param),+> {
+            /// What the guard carries, as the core made it.
+            pub fn into_inner(self) -> $inner {
+                self.0
+            }
+        }
+
+        impl<$($param $(: $bound)?),+> Deref for $guard<$($param),+> {
+            type Target = $inner;
+
+            fn deref(&self) -> &$inner {
+                &self.0
+            }
+        }
+
+        impl<$($param $(: $bound)?),+> Clone for $guard<$($param),+> {
+            fn clone(&self) -> Self {
+                let new: fn($inner) -> Self = $new;
+                new(self.0.clone())
+            }
+        }
+
+        impl<$($param $(: $bound)?),+> fmt::Debug for $guard<$($param),+>
+        where
+            $inner: fmt::Debug,
+        {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($guard)).field(&self.0).finish()
+            }
+        }
+
+        #[rocket::async_trait]
+        impl<'r, $($param $(: $bound)?),+> FromRequest<'r> for $guard<$($param),+>
+        where
+            U: Send + Sync + 'static,
+        {
+            type Error = AuthRejection;
+
+            async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthRejection> {
+                let new: fn($inner) -> Self = $new;
+                match authentication::<U>(request).await.and_then($ask) {
+                    Ok(inner) => Outcome::Success(new(inner)),
+                    Err(rejection) => AuthRejection::from(rejection).fail(request),
+                }
+            }
+        }
+
+        impl<$($param $(: $bound)?),+> Sentinel for $guard<$($param),+>
+        where
+            U: Send + Sync + 'static,
+        {
+            fn abort(rocket: &Rocket<Ignite>) -> bool {
+                rocket.state::<Authenticator<U>>().is_none()
+            }
+        }
+    };
 }
 
 /// A required user: the route runs only for an authenticated request.
 ///
 /// Fails with [`AuthRejection`]: 401 "Authentication credentials were not
 /// provided." when the request was anonymous, the core's error otherwise (401 for a
-/// bad token, 400 for conflicting `Authorization` headers, 503 when the store
-/// failed). Register [`crate::catchers`] so that the response carries the core's
-/// JSON body and `WWW-Authenticate`.
+/// bad token, 400 for conflicting `Authorization` headers, 429 for a throttled
+/// client, 503 when the store failed). Register [`crate::catchers`] so that the
+/// response carries the core's JSON body and `WWW-Authenticate`.
+///
+/// Do not take it as `Option<Authenticated<U>>` for an optional user: Rocket's own
+/// `FromRequest` impl for `Option<T>`, which this crate cannot override, turns
+/// *every* failed guard into `None`, so an invalid, expired or revoked token (and a
+/// failing store) would become an anonymous request. Take [`MaybeAuthenticated<U>`]
+/// instead; `Result<Authenticated<U>, AuthRejection>` keeps the rejection too.
 ///
 /// Dereferences to the [`Identity`]: `user.user()`, `user.token()`,
 /// `user.has_scope(..)`. A [`Sentinel`]: a rocket with a route that takes it and no
 /// managed `Authenticator<U>` does not launch.
 pub struct Authenticated<U>(pub Identity<U>);
 
-impl<U> Authenticated<U> {
-    /// The identity.
-    pub fn into_inner(self) -> Identity<U> {
-        self.0
-    }
-}
-
-impl<U> Deref for Authenticated<U> {
-    type Target = Identity<U>;
-
-    fn deref(&self) -> &Identity<U> {
-        &self.0
-    }
-}
-
-impl<U> Clone for Authenticated<U> {
-    fn clone(&self) -> Self {
-        Self(self.0.clone())
-    }
-}
-
-impl<U: fmt::Debug> fmt::Debug for Authenticated<U> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Authenticated").field(&self.0).finish()
-    }
-}
-
-#[rocket::async_trait]
-impl<'r, U: Send + Sync + 'static> FromRequest<'r> for Authenticated<U> {
-    type Error = AuthRejection;
-
-    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthRejection> {
-        guard(request, |authentication: &Authentication<U>| {
-            authentication.require().cloned().map(Self)
-        })
-        .await
-    }
-}
-
-impl<U: Send + Sync + 'static> Sentinel for Authenticated<U> {
-    fn abort(rocket: &Rocket<Ignite>) -> bool {
-        missing_authenticator::<U>(rocket)
-    }
-}
+guard!(Authenticated<U>(Identity<U>), Self, |authentication| {
+    authentication.require().cloned()
+});
 
 /// An optional user: `None` when the request sent no credentials (no
 /// `Authorization` header, or another scheme), the identity when it authenticated.
 ///
 /// A bad token is still refused (401, as Django REST Framework does), and so is a
-/// failing store (503). That is why this type exists: Rocket's own
-/// `Option<Authenticated<U>>` turns *every* failed guard into `None`, so an
-/// invalid, expired or revoked token would silently become an anonymous request.
+/// failing store (503). That is why this type exists: Rocket's own `FromRequest`
+/// impl for `Option<T>`, which this crate cannot override, turns *every* failed
+/// guard into `None`, so with `Option<Authenticated<U>>` an invalid, expired or
+/// revoked token would silently become an anonymous request.
 ///
 /// Fails with [`AuthRejection`]; a [`Sentinel`] like [`Authenticated`].
 pub struct MaybeAuthenticated<U>(pub Option<Identity<U>>);
 
-impl<U> MaybeAuthenticated<U> {
-    /// The identity, if any.
-    pub fn into_inner(self) -> Option<Identity<U>> {
-        self.0
-    }
-}
+guard!(MaybeAuthenticated<U>(Option<Identity<U>>), Self, |authentication| {
+    authentication.optional().map(|identity| identity.cloned())
+});
 
-impl<U> Deref for MaybeAuthenticated<U> {
-    type Target = Option<Identity<U>>;
+/// A required user whose token carries the scope `S` names.
+///
+/// Fails as [`Authenticated`] does, and with 403 (RFC 6750 `insufficient_scope`)
+/// when the token lacks the scope. Dereferences to the [`Identity`]; a [`Sentinel`]
+/// like the other guards. `Option<RequireScope<S, U>>` swallows every failure as
+/// `Option<Authenticated<U>>` does: take `MaybeAuthenticated<U>` and check
+/// `has_scope` for an optional user with an optional scope.
+///
+/// ```
+/// use authtoken_rocket::{RequireScope, ScopeName};
+///
+/// struct Write;
+/// impl ScopeName for Write {
+///     const NAME: &'static str = "write";
+/// }
+///
+/// #[rocket::post("/posts")]
+/// fn create(user: RequireScope<Write, String>) -> String {
+///     format!("{} may write", user.user())
+/// }
+/// # let _ = rocket::routes![create];
+/// ```
+pub struct RequireScope<S, U>(Identity<U>, PhantomData<fn() -> S>);
 
-    fn deref(&self) -> &Option<Identity<U>> {
-        &self.0
-    }
-}
-
-impl<U> Clone for MaybeAuthenticated<U> {
-    fn clone(&self) -> Self {
-        Self(self.0.clone())
-    }
-}
-
-impl<U: fmt::Debug> fmt::Debug for MaybeAuthenticated<U> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("MaybeAuthenticated").field(&self.0).finish()
-    }
-}
-
-#[rocket::async_trait]
-impl<'r, U: Send + Sync + 'static> FromRequest<'r> for MaybeAuthenticated<U> {
-    type Error = AuthRejection;
-
-    async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthRejection> {
-        guard(request, |authentication: &Authentication<U>| {
-            authentication
-                .optional()
-                .map(|identity| Self(identity.cloned()))
-        })
-        .await
-    }
-}
-
-impl<U: Send + Sync + 'static> Sentinel for MaybeAuthenticated<U> {
-    fn abort(rocket: &Rocket<Ignite>) -> bool {
-        missing_authenticator::<U>(rocket)
-    }
-}
+guard!(
+    RequireScope<S: ScopeName, U>(Identity<U>),
+    |identity| Self(identity, PhantomData),
+    |authentication| authentication.require_scope(S::NAME).cloned()
+);

@@ -5,13 +5,11 @@ mod catcher;
 mod fairing;
 mod guard;
 mod rejection;
-mod scope;
 
 pub use catcher::{STATUSES, catchers};
 pub use fairing::AuthFairing;
-pub use guard::{Authenticated, MaybeAuthenticated};
+pub use guard::{Authenticated, MaybeAuthenticated, RequireScope};
 pub use rejection::AuthRejection;
-pub use scope::RequireScope;
 
 /// Names a scope at the type level, for [`RequireScope`]; the core's, so one type
 /// serves every adapter.

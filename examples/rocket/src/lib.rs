@@ -331,7 +331,7 @@ async fn delete_account(demo: &State<Demo>, user: Guarded) -> Result<Answer, Aut
 #[catch(default)]
 fn errors(status: Status, request: &Request<'_>) -> Result<Answer, AuthRejection> {
     if let Some(rejection) = AuthRejection::recorded(request)
-        && rejection.status() == status
+        && rejection.status() == status.code
     {
         return Err(rejection);
     }
