@@ -11,25 +11,28 @@ use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::AUTHORIZATION;
 use actix_web::{Error, HttpMessage, HttpRequest, ResponseError};
-use authtoken::{Authentication, Authenticator, PendingAuthentication};
+use authtoken::{Authentication, Authenticator, PendingAuthentication, Rejection};
 use pin_project_lite::pin_project;
 
 use crate::AuthRejection;
 
 /// Answers `question` from the [`Authentication`] that [`AuthMiddleware`] stored
-/// for `U`: a core error becomes a rejection with the deciding authenticator's
-/// challenge, and a missing middleware the 500 rejection naming it.
+/// for `U`; without one, the core's [`Rejection::MissingAuthenticator`] (500, logged
+/// with the way to fix it).
 pub(crate) fn ask<U, T>(
     req: &HttpRequest,
-    question: impl FnOnce(&Authentication<U>) -> Result<T, authtoken::Rejection>,
+    question: impl FnOnce(&Authentication<U>) -> Result<T, Rejection>,
 ) -> Result<T, AuthRejection>
 where
     U: Send + Sync + 'static,
 {
     let extensions = req.extensions();
-    let authentication = extensions
-        .get::<Authentication<U>>()
-        .ok_or_else(AuthRejection::missing_middleware::<U>)?;
+    let Some(authentication) = extensions.get::<Authentication<U>>() else {
+        return Err(Rejection::missing_authenticator::<U>(
+            "register authtoken_actix::AuthMiddleware with App::wrap or Scope::wrap",
+        )
+        .into());
+    };
     question(authentication).map_err(AuthRejection::from)
 }
 
@@ -218,7 +221,7 @@ impl<S, U> AuthMiddlewareService<S, U> {
 /// to a request without a user.
 fn reject<U: Send + Sync + 'static, B>(
     req: ServiceRequest,
-    rejection: authtoken::Rejection,
+    rejection: Rejection,
     authentication: Authentication<U>,
 ) -> ServiceResponse<EitherBody<B>> {
     let rejection = AuthRejection::from(rejection);

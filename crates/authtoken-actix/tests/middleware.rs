@@ -8,8 +8,11 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
 use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
-use actix_web::{App, HttpResponse, web};
-use authtoken::{AuthError, Authentication, Authenticator, IssueOptions, MemoryStore, UserLoader};
+use actix_web::{App, HttpResponse, ResponseError, web};
+use authtoken::{
+    AuthError, Authentication, Authenticator, Challenge, IssueOptions, MemoryStore, Rejection,
+    UserIdLoader, UserLoader,
+};
 use authtoken_actix::{
     AuthMiddleware, AuthRejection, Authenticated, MaybeAuthenticated, RequireScope, ScopeName,
 };
@@ -411,25 +414,34 @@ async fn conflicting_headers_are_refused() {
 }
 
 #[actix_web::test]
-async fn a_missing_middleware_is_a_clear_500() {
+async fn a_missing_middleware_is_a_generic_500() {
     let fx = Fixture::new();
     let app = test::init_service(App::new().configure(routes)).await;
     let header = fx.header("ada", &["write"]).await;
+    let expected = Rejection::missing_authenticator::<String>("test").response();
 
-    for uri in ["/required", "/optional", "/scoped"] {
+    for uri in ["/required", "/optional", "/scoped", "/swallowed"] {
         let reply = send(&app, get(uri, &[&header]).to_request()).await;
+        if uri == "/swallowed" {
+            // actix-web's Option<T> hides even this.
+            assert_eq!(reply.body, "anonymous");
+            continue;
+        }
         assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{uri}");
-        assert!(reply.body.contains("AuthMiddleware"), "{}", reply.body);
+        assert_eq!(
+            reply.body.as_bytes(),
+            expected.body,
+            "the core's body, naming nothing"
+        );
         assert_eq!(reply.content_type.as_deref(), Some("application/json"));
-        let json: serde_json::Value = serde_json::from_str(&reply.body).expect("JSON");
-        assert!(json["detail"].is_string());
+        assert_eq!(reply.challenge, None);
     }
 
     // A middleware for another user type is no middleware for this one.
     let app = test::init_service(
         App::new()
             .wrap(AuthMiddleware::new(
-                Authenticator::builder(MemoryStore::new(), authtoken::UserIdLoader)
+                Authenticator::builder(MemoryStore::new(), UserIdLoader)
                     .build()
                     .expect("valid"),
             ))
@@ -443,22 +455,66 @@ async fn a_missing_middleware_is_a_clear_500() {
     assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR);
 }
 
+/// `AuthRejection` is the core's `Rejection`: callers match on the core's enum and
+/// use its accessors; the response is the core's, copied.
 #[test]
-fn rejections_can_be_matched_and_name_the_middleware() {
-    let rejection = AuthRejection::new(
-        AuthError::TokenExpired,
-        authtoken::Challenge::keyword("Token"),
-    );
+fn rejections_are_the_cores() {
+    let core = Rejection::new(AuthError::TokenExpired, Challenge::keyword("Token"));
+    let rejection = AuthRejection::from(core.clone());
     assert!(matches!(
-        rejection,
-        AuthRejection::Auth {
+        &*rejection,
+        Rejection::Auth {
             error: AuthError::TokenExpired,
             ..
         }
     ));
     assert_eq!(rejection.error(), Some(&AuthError::TokenExpired));
-    assert_eq!(rejection.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(rejection.status(), 401);
+    assert_eq!(rejection.status_code(), StatusCode::UNAUTHORIZED);
     assert_eq!(rejection.www_authenticate().as_deref(), Some("Token"));
     assert_eq!(rejection.to_string(), "Token has expired.");
     assert!(std::error::Error::source(&rejection).is_some());
+    assert_eq!(rejection.into_inner(), core);
+
+    let missing = AuthRejection::from(Rejection::missing_authenticator::<String>("test"));
+    assert!(matches!(&*missing, Rejection::MissingAuthenticator { .. }));
+    assert_eq!(missing.status_code(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(std::error::Error::source(&missing).is_none());
+}
+
+/// Every header of the response is the core's: status, `WWW-Authenticate`,
+/// `Retry-After`, the JSON content type and the body.
+#[actix_web::test]
+async fn a_rejection_response_is_the_cores_copied() {
+    let throttled = Rejection::new(
+        AuthError::Throttled { retry_after: 7 },
+        Challenge::bearer("api"),
+    );
+    for rejection in [
+        throttled,
+        Rejection::new(AuthError::InvalidToken, Challenge::bearer("api")),
+        Rejection::new(AuthError::NotProvided, Challenge::keyword("Token")),
+        Rejection::missing_authenticator::<String>("test"),
+    ] {
+        let expected = rejection.response();
+        let response = AuthRejection::from(rejection).error_response();
+        let header = |name: &str| response.headers().get(name).map(|v| v.as_bytes().to_vec());
+        assert_eq!(response.status().as_u16(), expected.status);
+        assert_eq!(
+            header("www-authenticate"),
+            expected.www_authenticate.as_ref().map(|v| v.to_vec())
+        );
+        assert_eq!(
+            header("retry-after"),
+            expected.retry_after.map(|s| s.to_string().into_bytes())
+        );
+        assert_eq!(
+            header("content-type").as_deref(),
+            Some(b"application/json".as_slice())
+        );
+        let body = actix_web::body::to_bytes(response.into_body())
+            .await
+            .expect("a body");
+        assert_eq!(body, expected.body);
+    }
 }
