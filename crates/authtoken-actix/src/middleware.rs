@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::header::AUTHORIZATION;
+use actix_web::http::header::{AUTHORIZATION, HeaderValue};
 use actix_web::{Error, HttpMessage, HttpRequest, ResponseError};
 use authtoken::{Authentication, Authenticator, PendingAuthentication, Rejection};
 use pin_project_lite::pin_project;
@@ -58,6 +58,12 @@ where
 ///
 /// A failure of the token store is stored like any other error (503 from the
 /// extractors), never turned into anonymous.
+///
+/// With the invalid-token limiter on, a client is named by
+/// [`Authenticator::client_address`]: the connection's peer address
+/// ([`ServiceRequest::peer_addr`]), or the address in the header configured with
+/// [`InvalidTokenLimit::trusted_client_ip_header`](authtoken::InvalidTokenLimit::trusted_client_ip_header),
+/// and no forwarded header otherwise.
 pub struct AuthMiddleware<U> {
     authenticator: Authenticator<U>,
     required: bool,
@@ -154,12 +160,17 @@ where
             Some(authentication) => authentication,
             None => {
                 let values = req.headers().get_all(AUTHORIZATION);
-                // The invalid-token limiter counts by the connection's peer address
-                // (not a forwarded header a client could forge).
-                let client = req.peer_addr().map(|address| address.ip());
+                // The invalid-token limiter's client: the peer address, or the trusted
+                // proxy's header when the application names one (never a forwarded
+                // header a client could forge).
+                let auth = &self.authenticator;
+                let trusted = auth.trusted_client_ip_header().into_iter();
+                let forwarded = trusted.flat_map(|name| req.headers().get_all(name));
+                let peer = req.peer_addr().map(|address| address.ip());
+                let client = auth.client_address(peer, forwarded.map(HeaderValue::as_bytes));
                 let now = self
                     .authenticator
-                    .authenticate_request_now(client, values.map(|value| value.as_bytes()));
+                    .authenticate_request_now(client, values.map(HeaderValue::as_bytes));
                 match now {
                     Ok(authentication) => authentication,
                     Err(pending) => return self.call_after_store(req, pending),

@@ -1,8 +1,10 @@
 //! The middleware and extractors, in-process with `actix_web::test`.
 
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{Service, ServiceResponse};
@@ -10,8 +12,8 @@ use actix_web::http::StatusCode;
 use actix_web::test::{self, TestRequest};
 use actix_web::{App, HttpResponse, ResponseError, web};
 use authtoken::{
-    AuthError, Authentication, Authenticator, Challenge, IssueOptions, MemoryStore, Rejection,
-    UserIdLoader, UserLoader,
+    AuthError, Authentication, Authenticator, Challenge, InvalidTokenLimit, IssueOptions,
+    MemoryStore, Rejection, UserIdLoader, UserLoader,
 };
 use authtoken_actix::{
     AuthMiddleware, AuthRejection, Authenticated, MaybeAuthenticated, RequireScope, ScopeName,
@@ -517,4 +519,60 @@ async fn a_rejection_response_is_the_cores_copied() {
             .expect("a body");
         assert_eq!(body, expected.body);
     }
+}
+
+/// With the invalid-token limiter on, a client is the connection's peer: a forged
+/// `X-Real-IP` or `X-Forwarded-For` changes nothing, unless the application says its
+/// proxy sets that header.
+#[actix_web::test]
+async fn the_limiter_counts_the_peer_unless_a_client_ip_header_is_trusted() {
+    let peer: SocketAddr = "198.51.100.7:40000".parse().expect("an address");
+    let limit = InvalidTokenLimit::new(1, Duration::from_secs(60));
+    let app = |limit: InvalidTokenLimit| {
+        let auth = Authenticator::builder(MemoryStore::new(), UserIdLoader)
+            .invalid_token_limiter(Some(limit))
+            .build()
+            .expect("valid");
+        test::init_service(
+            App::new()
+                .wrap(AuthMiddleware::new(auth))
+                .route("/optional", web::get().to(optional)),
+        )
+    };
+    let bad = |header: &str, address: &str| {
+        get("/optional", &["Token atk_nope"])
+            .peer_addr(peer)
+            .insert_header((header, address))
+            .to_request()
+    };
+
+    // No header trusted: one client, whatever it claims.
+    let peer_only = app(limit).await;
+    let reply = send(&peer_only, bad("X-Real-IP", "203.0.113.1")).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    for (header, address) in [
+        ("X-Real-IP", "203.0.113.2"),
+        ("X-Forwarded-For", "203.0.113.3"),
+    ] {
+        let reply = send(&peer_only, bad(header, address)).await;
+        assert_eq!(
+            reply.status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "{header}: {address}"
+        );
+    }
+
+    // X-Real-IP trusted: each address it names is a client of its own...
+    let behind_proxy = app(limit.trusted_client_ip_header("X-Real-IP")).await;
+    for address in ["203.0.113.1", "203.0.113.2", "203.0.113.3"] {
+        let reply = send(&behind_proxy, bad("X-Real-IP", address)).await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{address}");
+    }
+    let reply = send(&behind_proxy, bad("X-Real-IP", "203.0.113.1")).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
+    // ...and another header is not: without X-Real-IP the peer is the client.
+    let reply = send(&behind_proxy, bad("X-Forwarded-For", "203.0.113.4")).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    let reply = send(&behind_proxy, bad("X-Forwarded-For", "203.0.113.5")).await;
+    assert_eq!(reply.status, StatusCode::TOO_MANY_REQUESTS);
 }
