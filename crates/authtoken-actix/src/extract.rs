@@ -21,6 +21,14 @@ use crate::middleware::ask;
 ///
 /// Dereferences to the [`Identity`]: `user.user()`, `user.token()`,
 /// `user.has_scope(..)`.
+///
+/// # Do not wrap it in `Option`
+///
+/// `Option<Authenticated<U>>` compiles, but it is actix-web's own
+/// `impl FromRequest for Option<T>`, which turns *every* extractor error into `None`:
+/// an invalid, expired or revoked token, and even a failing store, silently become an
+/// anonymous request (a test of this crate pins that behaviour). This crate cannot
+/// override that impl; use [`MaybeAuthenticated<U>`] for an optional user.
 pub struct Authenticated<U>(pub Identity<U>);
 
 impl<U> Authenticated<U> {
@@ -64,7 +72,8 @@ impl<U: Send + Sync + 'static> FromRequest for Authenticated<U> {
 ///
 /// A bad token is still refused (401, as Django REST Framework does), and so is a
 /// failing store (503). That is why this type exists: actix-web's own
-/// `Option<Authenticated<U>>` turns *every* extractor error into `None`, so an
+/// `Option<Authenticated<U>>` (its blanket `impl FromRequest for Option<T>`, which
+/// this crate cannot override) turns *every* extractor error into `None`, so an
 /// invalid, expired or revoked token would silently become an anonymous request.
 ///
 /// Rejects with [`AuthRejection`], and with 500 when no
