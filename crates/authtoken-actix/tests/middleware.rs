@@ -74,6 +74,35 @@ impl Fixture {
     fn loads(&self) -> usize {
         self.loads.load(Ordering::SeqCst)
     }
+
+    /// `GET uri` with these `Authorization` values, sent to a new app with the
+    /// middleware and [`routes`] (the authenticator keeps every state a test needs).
+    async fn get(&self, uri: &str, authorization: &[&str]) -> Reply {
+        let app = test::init_service(
+            App::new()
+                .wrap(AuthMiddleware::new(self.auth.clone()))
+                .configure(routes),
+        )
+        .await;
+        send(&app, get(uri, authorization).to_request()).await
+    }
+
+    /// Asserts that `GET uri` is answered 200 with `body`.
+    async fn ok(&self, uri: &str, authorization: &[&str], body: &str) {
+        let reply = self.get(uri, authorization).await;
+        assert_eq!(
+            (reply.status, reply.body.as_str()),
+            (StatusCode::OK, body),
+            "{uri} {authorization:?}"
+        );
+    }
+
+    /// Asserts that `GET uri` is refused with the core's answer to `error`.
+    async fn refused(&self, uri: &str, authorization: &[&str], error: &AuthError) -> Reply {
+        let reply = self.get(uri, authorization).await;
+        assert_refused(&reply, &self.auth, error);
+        reply
+    }
 }
 
 async fn required(user: Authenticated<String>) -> String {
@@ -182,73 +211,53 @@ fn assert_refused(reply: &Reply, auth: &Authenticator<String>, error: &AuthError
 #[actix_web::test]
 async fn a_required_user() {
     let fx = Fixture::new();
-    let app = test::init_service(
-        App::new()
-            .wrap(AuthMiddleware::new(fx.auth.clone()))
-            .configure(routes),
-    )
-    .await;
-    let header = fx.header("ada", &[]).await;
+    let ada = fx.header("ada", &[]).await;
+    let gone = fx.header("gone", &[]).await;
+    fx.ok("/required", &[&ada], "ada").await;
 
-    let reply = send(&app, get("/required", &[&header]).to_request()).await;
-    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "ada"));
+    let refusals: [(&[&str], AuthError); 5] = [
+        (&[], AuthError::NotProvided),
+        // Another scheme is anonymous too.
+        (&["Basic YWRhOnB3"], AuthError::NotProvided),
+        (&["Bearer atk_nope"], AuthError::InvalidToken),
+        (&["Token"], AuthError::NoCredentials),
+        (&[&gone], AuthError::UserInactive),
+    ];
+    for (authorization, error) in &refusals {
+        fx.refused("/required", authorization, error).await;
+    }
 
-    let reply = send(&app, get("/required", &[]).to_request()).await;
-    assert_refused(&reply, &fx.auth, &AuthError::NotProvided);
-    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
-    assert_eq!(reply.challenge.as_deref(), Some(r#"Bearer realm="api""#));
+    // In so many words:
+    let anonymous = fx.get("/required", &[]).await;
+    assert_eq!(anonymous.status, StatusCode::UNAUTHORIZED);
     assert_eq!(
-        reply.body,
+        anonymous.challenge.as_deref(),
+        Some(r#"Bearer realm="api""#)
+    );
+    assert_eq!(
+        anonymous.body,
         detail("Authentication credentials were not provided.")
     );
-
-    // Another scheme is anonymous too.
-    let reply = send(&app, get("/required", &["Basic YWRhOnB3"]).to_request()).await;
-    assert_refused(&reply, &fx.auth, &AuthError::NotProvided);
-
-    let reply = send(&app, get("/required", &["Bearer atk_nope"]).to_request()).await;
-    assert_refused(&reply, &fx.auth, &AuthError::InvalidToken);
-    assert_eq!(reply.body, detail("Invalid token."));
+    let invalid = fx.get("/required", &["Bearer atk_nope"]).await;
+    assert_eq!(invalid.body, detail("Invalid token."));
+    let challenge = invalid.challenge.unwrap_or_default();
     assert!(
-        reply
-            .challenge
-            .as_deref()
-            .is_some_and(|c| c.contains(r#"error="invalid_token""#))
+        challenge.contains(r#"error="invalid_token""#),
+        "{challenge}"
     );
-
-    let reply = send(&app, get("/required", &["Token"]).to_request()).await;
-    assert_refused(&reply, &fx.auth, &AuthError::NoCredentials);
-
-    let gone = fx.header("gone", &[]).await;
-    let reply = send(&app, get("/required", &[&gone]).to_request()).await;
-    assert_refused(&reply, &fx.auth, &AuthError::UserInactive);
 }
 
 #[actix_web::test]
 async fn an_optional_user_anonymous_is_not_a_bad_token() {
     let fx = Fixture::new();
-    let app = test::init_service(
-        App::new()
-            .wrap(AuthMiddleware::new(fx.auth.clone()))
-            .configure(routes),
-    )
-    .await;
-    let header = fx.header("ada", &[]).await;
-
-    let reply = send(&app, get("/optional", &[]).to_request()).await;
-    assert_eq!(
-        (reply.status, reply.body.as_str()),
-        (StatusCode::OK, "anonymous")
-    );
-    let reply = send(&app, get("/optional", &[&header]).to_request()).await;
-    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "ada"));
-
+    let ada = fx.header("ada", &[]).await;
+    fx.ok("/optional", &[], "anonymous").await;
+    fx.ok("/optional", &[&ada], "ada").await;
     // A bad token is refused, as DRF does.
-    let reply = send(&app, get("/optional", &["Token atk_nope"]).to_request()).await;
-    assert_refused(&reply, &fx.auth, &AuthError::InvalidToken);
-
-    let reply = send(&app, get("/optional", &["Token a b"]).to_request()).await;
-    assert_refused(&reply, &fx.auth, &AuthError::CredentialContainsSpaces);
+    fx.refused("/optional", &["Token atk_nope"], &AuthError::InvalidToken)
+        .await;
+    let spaces = AuthError::CredentialContainsSpaces;
+    fx.refused("/optional", &["Token a b"], &spaces).await;
 }
 
 /// Pins actix-web's own `impl FromRequest for Option<T>`, which this crate cannot
@@ -259,67 +268,44 @@ async fn an_optional_user_anonymous_is_not_a_bad_token() {
 #[actix_web::test]
 async fn option_of_authenticated_is_actix_webs_and_swallows_every_rejection() {
     let fx = Fixture::new();
-    let app = test::init_service(
-        App::new()
-            .wrap(AuthMiddleware::new(fx.auth.clone()))
-            .configure(routes),
-    )
-    .await;
-    let ada = fx.header("ada", &[]).await;
-    let broken = fx.header("broken", &[]).await;
-
-    let reply = send(&app, get("/swallowed", &[&ada]).to_request()).await;
-    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "ada"));
-    for authorization in [&[][..], &["Token atk_nope"], &["Token a b"], &[&broken]] {
-        let reply = send(&app, get("/swallowed", authorization).to_request()).await;
-        assert_eq!(
-            (reply.status, reply.body.as_str()),
-            (StatusCode::OK, "anonymous"),
-            "{authorization:?}"
-        );
-        assert_eq!(reply.challenge, None, "{authorization:?}");
+    let (ada, broken) = (fx.header("ada", &[]).await, fx.header("broken", &[]).await);
+    // A request, what `MaybeAuthenticated` answers, and what `Option` makes of it.
+    let cases: [(&[&str], StatusCode, &str); 5] = [
+        (&[&ada], StatusCode::OK, "ada"),
+        (&[], StatusCode::OK, "anonymous"),
+        (&["Token atk_nope"], StatusCode::UNAUTHORIZED, "anonymous"),
+        (&["Token a b"], StatusCode::UNAUTHORIZED, "anonymous"),
+        (&[&broken], StatusCode::SERVICE_UNAVAILABLE, "anonymous"),
+    ];
+    for (authorization, maybe, option) in cases {
+        let reply = fx.get("/optional", authorization).await;
+        assert_eq!(reply.status, maybe, "MaybeAuthenticated, {authorization:?}");
+        fx.ok("/swallowed", authorization, option).await;
     }
-    // The same requests where a user is optional: only the first is anonymous.
-    let reply = send(&app, get("/optional", &[]).to_request()).await;
-    assert_eq!(reply.body, "anonymous");
-    let reply = send(&app, get("/optional", &["Token atk_nope"]).to_request()).await;
-    assert_refused(&reply, &fx.auth, &AuthError::InvalidToken);
-    let reply = send(&app, get("/optional", &[&broken]).to_request()).await;
-    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
 }
 
 #[actix_web::test]
 async fn a_required_scope() {
     let fx = Fixture::new();
-    let app = test::init_service(
-        App::new()
-            .wrap(AuthMiddleware::new(fx.auth.clone()))
-            .configure(routes),
-    )
-    .await;
     let writer = fx.header("ada", &["read", "write"]).await;
     let reader = fx.header("bob", &["read"]).await;
+    fx.ok("/scoped", &[&writer], "ada may write").await;
 
-    let reply = send(&app, get("/scoped", &[&writer]).to_request()).await;
-    assert_eq!(
-        (reply.status, reply.body.as_str()),
-        (StatusCode::OK, "ada may write")
-    );
-
-    let reply = send(&app, get("/scoped", &[&reader]).to_request()).await;
     let forbidden = AuthError::InsufficientScope {
         required: "write".into(),
     };
-    assert_refused(&reply, &fx.auth, &forbidden);
+    let reply = fx.refused("/scoped", &[&reader], &forbidden).await;
     assert_eq!(reply.status, StatusCode::FORBIDDEN);
-    assert!(reply.challenge.as_deref().is_some_and(
-        |c| c.contains(r#"error="insufficient_scope""#) && c.contains(r#"scope="write""#)
-    ));
+    let challenge = reply.challenge.unwrap_or_default();
+    assert!(
+        challenge.contains(r#"error="insufficient_scope""#),
+        "{challenge}"
+    );
+    assert!(challenge.contains(r#"scope="write""#), "{challenge}");
 
-    let reply = send(&app, get("/scoped", &[]).to_request()).await;
-    assert_refused(&reply, &fx.auth, &AuthError::NotProvided);
-    let reply = send(&app, get("/scoped", &["Bearer atk_nope"]).to_request()).await;
-    assert_refused(&reply, &fx.auth, &AuthError::InvalidToken);
+    fx.refused("/scoped", &[], &AuthError::NotProvided).await;
+    fx.refused("/scoped", &["Bearer atk_nope"], &AuthError::InvalidToken)
+        .await;
 }
 
 #[actix_web::test]
@@ -341,32 +327,40 @@ async fn a_required_scope_of_routes() {
         ),
     )
     .await;
-    let header = fx.header("ada", &[]).await;
+    let ada = fx.header("ada", &[]).await;
+    let gone = fx.header("gone", &[]).await;
 
-    let reply = send(&app, get("/public", &[]).to_request()).await;
-    assert_eq!(
-        (reply.status, reply.body.as_str()),
-        (StatusCode::OK, "open")
-    );
     // Outside the scope, no middleware ran: a bad token is nobody's business.
-    let reply = send(&app, get("/public", &["Token atk_nope"]).to_request()).await;
-    assert_eq!(reply.status, StatusCode::OK);
+    for authorization in [&[][..], &["Token atk_nope"]] {
+        let reply = send(&app, get("/public", authorization).to_request()).await;
+        assert_eq!(
+            (reply.status, reply.body.as_str()),
+            (StatusCode::OK, "open")
+        );
+    }
 
-    let reply = send(&app, get("/private/handler", &[]).to_request()).await;
-    assert_refused(&reply, &fx.auth, &AuthError::NotProvided);
-    let reply = send(
-        &app,
-        get("/private/handler", &["Token atk_nope"]).to_request(),
-    )
-    .await;
-    assert_refused(&reply, &fx.auth, &AuthError::InvalidToken);
+    // Inside, refused before the handler: from memory, or after asking the store.
+    let refusals: [(&[&str], AuthError); 3] = [
+        (&[], AuthError::NotProvided),
+        (&["Token atk_nope"], AuthError::InvalidToken),
+        (&[&gone], AuthError::UserInactive),
+    ];
+    for (authorization, error) in &refusals {
+        let reply = send(&app, get("/private/handler", authorization).to_request()).await;
+        assert_refused(&reply, &fx.auth, error);
+    }
     assert_eq!(
         reached.load(Ordering::SeqCst),
         0,
         "refused before the handler"
     );
+    // The refusal carries its error, for the middleware outside (a request log).
+    let response = test::call_service(&app, get("/private/handler", &[]).to_request()).await;
+    let error = response.response().error().expect("the refusal's error");
+    let rejection = error.as_error::<AuthRejection>().expect("an AuthRejection");
+    assert_eq!(rejection.error(), Some(&AuthError::NotProvided));
 
-    let reply = send(&app, get("/private/handler", &[&header]).to_request()).await;
+    let reply = send(&app, get("/private/handler", &[&ada]).to_request()).await;
     assert_eq!(
         (reply.status, reply.body.as_str()),
         (StatusCode::OK, "inside")
@@ -390,38 +384,24 @@ async fn once_per_request_however_many_extractors_and_middlewares() {
     .await;
     let header = fx.header("ada", &["write"]).await;
 
-    let before = fx.loads();
-    let reply = send(&app, get("/everything", &[&header]).to_request()).await;
-    assert_eq!(reply.body, "ada ada ada ada");
-    assert_eq!(
-        fx.loads() - before,
-        1,
-        "one authentication for four extractors"
-    );
-
-    let before = fx.loads();
-    let reply = send(&app, get("/nested/everything", &[&header]).to_request()).await;
-    assert_eq!(reply.body, "ada ada ada ada");
-    assert_eq!(
-        fx.loads() - before,
-        1,
-        "one authentication for two middlewares"
-    );
+    for (uri, how) in [
+        ("/everything", "four extractors"),
+        ("/nested/everything", "four extractors and two middlewares"),
+    ] {
+        let before = fx.loads();
+        let reply = send(&app, get(uri, &[&header]).to_request()).await;
+        assert_eq!(reply.body, "ada ada ada ada");
+        assert_eq!(fx.loads() - before, 1, "one authentication for {how}");
+    }
 }
 
 #[actix_web::test]
 async fn an_unavailable_store_fails_closed() {
     let fx = Fixture::new();
-    let app = test::init_service(
-        App::new()
-            .wrap(AuthMiddleware::new(fx.auth.clone()))
-            .configure(routes),
-    )
-    .await;
     let broken = fx.header("broken", &["write"]).await;
 
     for uri in ["/required", "/optional", "/scoped"] {
-        let reply = send(&app, get(uri, &[&broken]).to_request()).await;
+        let reply = fx.get(uri, &[&broken]).await;
         assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE, "{uri}");
         assert_eq!(reply.body, detail("Authentication service unavailable."));
         assert!(!reply.body.contains("database is down"));
@@ -431,19 +411,11 @@ async fn an_unavailable_store_fails_closed() {
 #[actix_web::test]
 async fn conflicting_headers_are_refused() {
     let fx = Fixture::new();
-    let app = test::init_service(
-        App::new()
-            .wrap(AuthMiddleware::new(fx.auth.clone()))
-            .configure(routes),
-    )
-    .await;
     let ada = fx.header("ada", &[]).await;
     let bob = fx.header("bob", &[]).await;
-
-    let reply = send(&app, get("/optional", &[&ada, &bob]).to_request()).await;
-    assert_refused(&reply, &fx.auth, &AuthError::ConflictingHeaders);
-    let reply = send(&app, get("/required", &[&ada, &ada]).to_request()).await;
-    assert_eq!((reply.status, reply.body.as_str()), (StatusCode::OK, "ada"));
+    let conflict = AuthError::ConflictingHeaders;
+    fx.refused("/optional", &[&ada, &bob], &conflict).await;
+    fx.ok("/required", &[&ada, &ada], "ada").await;
 }
 
 #[actix_web::test]
