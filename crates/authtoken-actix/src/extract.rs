@@ -2,15 +2,75 @@
 
 use std::fmt;
 use std::future::{Ready, ready};
+use std::marker::PhantomData;
 use std::ops::Deref;
 
 use actix_web::dev::Payload;
-use actix_web::{FromRequest, HttpRequest};
-use authtoken::{Authentication, Identity, ScopeName};
-use std::marker::PhantomData;
+use actix_web::{FromRequest, HttpMessage, HttpRequest};
+use authtoken::{Authentication, Identity, Rejection, ScopeName};
 
 use crate::AuthRejection;
-use crate::middleware::ask;
+
+/// How to fix a missing middleware, for the error the core logs.
+const INSTALL: &str = "register authtoken_actix::AuthMiddleware with App::wrap or Scope::wrap";
+
+/// Answers `question` from the [`Authentication`] that
+/// [`AuthMiddleware`](crate::AuthMiddleware) stored for `U`; without one, the core's
+/// [`Rejection::MissingAuthenticator`] (500, logged with the way to fix it).
+fn ask<U: Send + Sync + 'static, T>(
+    req: &HttpRequest,
+    question: impl FnOnce(&Authentication<U>) -> Result<T, Rejection>,
+) -> Ready<Result<T, AuthRejection>> {
+    let extensions = req.extensions();
+    let missing = || Err(Rejection::missing_authenticator::<U>(INSTALL));
+    let answer = extensions.get().map_or_else(missing, question);
+    ready(answer.map_err(AuthRejection::from))
+}
+
+/// What every extractor here has: `into_inner`, `Deref` to what it extracted (its
+/// first field), a `Clone` that does not ask `U: Clone` (the identity is shared),
+/// and `FromRequest`, answered by `|auth| answer` from the request's
+/// [`Authentication`] (through [`ask`]).
+macro_rules! extractor {
+    (
+        $name:ident<$($param:ident),+>($target:ty $(, $marker:ident)?), $doc:literal,
+        $(where $bounded:ident: $bound:path,)? |$auth:ident| $answer:expr
+    ) => {
+        impl<$($param),+> $name<$($param),+> {
+            #[doc = $doc]
+            pub fn into_inner(self) -> $target {
+                self.0
+            }
+        }
+
+        impl<$($param),+> Deref for $name<$($param),+> {
+            type Target = $target;
+
+            fn deref(&self) -> &$target {
+                &self.0
+            }
+        }
+
+        impl<$($param),+> Clone for $name<$($param),+> {
+            fn clone(&self) -> Self {
+                Self(self.0.clone() $(, $marker)?)
+            }
+        }
+
+        impl<$($param),+> FromRequest for $name<$($param),+>
+        where
+            U: Send + Sync + 'static,
+            $($bounded: $bound,)?
+        {
+            type Error = AuthRejection;
+            type Future = Ready<Result<Self, AuthRejection>>;
+
+            fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+                ask(req, |$auth: &Authentication<U>| $answer)
+            }
+        }
+    };
+}
 
 /// A required user: the handler runs only for an authenticated request.
 ///
@@ -21,96 +81,38 @@ use crate::middleware::ask;
 ///
 /// Dereferences to the [`Identity`]: `user.user()`, `user.token()`,
 /// `user.has_scope(..)`.
+///
+/// # Do not wrap it in `Option`
+///
+/// `Option<Authenticated<U>>` compiles, but it is actix-web's own
+/// `impl FromRequest for Option<T>`, which turns *every* extractor error into `None`:
+/// an invalid, expired or revoked token, and even a failing store, silently become an
+/// anonymous request (a test of this crate pins that behaviour). This crate cannot
+/// override that impl; use [`MaybeAuthenticated<U>`] for an optional user.
+#[derive(Debug)]
 pub struct Authenticated<U>(pub Identity<U>);
 
-impl<U> Authenticated<U> {
-    /// The identity.
-    pub fn into_inner(self) -> Identity<U> {
-        self.0
-    }
-}
-
-impl<U> Deref for Authenticated<U> {
-    type Target = Identity<U>;
-
-    fn deref(&self) -> &Identity<U> {
-        &self.0
-    }
-}
-
-impl<U> Clone for Authenticated<U> {
-    fn clone(&self) -> Self {
-        Self(self.0.clone())
-    }
-}
-
-impl<U: fmt::Debug> fmt::Debug for Authenticated<U> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Authenticated").field(&self.0).finish()
-    }
-}
-
-impl<U: Send + Sync + 'static> FromRequest for Authenticated<U> {
-    type Error = AuthRejection;
-    type Future = Ready<Result<Self, AuthRejection>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(ask(req, |auth: &Authentication<U>| auth.require().cloned()).map(Self))
-    }
-}
+extractor!(Authenticated<U>(Identity<U>), "The identity.", |auth| {
+    auth.require().cloned().map(Self)
+});
 
 /// An optional user: `None` when the request sent no credentials (no
 /// `Authorization` header, or another scheme), the identity when it authenticated.
 ///
 /// A bad token is still refused (401, as Django REST Framework does), and so is a
 /// failing store (503). That is why this type exists: actix-web's own
-/// `Option<Authenticated<U>>` turns *every* extractor error into `None`, so an
+/// `Option<Authenticated<U>>` (its blanket `impl FromRequest for Option<T>`, which
+/// this crate cannot override) turns *every* extractor error into `None`, so an
 /// invalid, expired or revoked token would silently become an anonymous request.
 ///
 /// Rejects with [`AuthRejection`], and with 500 when no
 /// [`AuthMiddleware`](crate::AuthMiddleware) for `U` ran.
+#[derive(Debug)]
 pub struct MaybeAuthenticated<U>(pub Option<Identity<U>>);
 
-impl<U> MaybeAuthenticated<U> {
-    /// The identity, if any.
-    pub fn into_inner(self) -> Option<Identity<U>> {
-        self.0
-    }
-}
-
-impl<U> Deref for MaybeAuthenticated<U> {
-    type Target = Option<Identity<U>>;
-
-    fn deref(&self) -> &Option<Identity<U>> {
-        &self.0
-    }
-}
-
-impl<U> Clone for MaybeAuthenticated<U> {
-    fn clone(&self) -> Self {
-        Self(self.0.clone())
-    }
-}
-
-impl<U: fmt::Debug> fmt::Debug for MaybeAuthenticated<U> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("MaybeAuthenticated").field(&self.0).finish()
-    }
-}
-
-impl<U: Send + Sync + 'static> FromRequest for MaybeAuthenticated<U> {
-    type Error = AuthRejection;
-    type Future = Ready<Result<Self, AuthRejection>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            ask(req, |auth: &Authentication<U>| {
-                auth.optional().map(Option::<&_>::cloned)
-            })
-            .map(Self),
-        )
-    }
-}
+extractor!(MaybeAuthenticated<U>(Option<Identity<U>>), "The identity, if any.", |auth| {
+    auth.optional().map(|identity| Self(identity.cloned()))
+});
 
 /// A required user whose token carries the scope `S` names (a [`ScopeName`]).
 ///
@@ -130,57 +132,17 @@ impl<U: Send + Sync + 'static> FromRequest for MaybeAuthenticated<U> {
 /// }
 /// # let _ = actix_web::web::post().to(create);
 /// ```
-pub struct RequireScope<S, U> {
-    identity: Identity<U>,
-    scope: PhantomData<fn() -> S>,
-}
+pub struct RequireScope<S, U>(pub Identity<U>, PhantomData<fn() -> S>);
 
-impl<S, U> RequireScope<S, U> {
-    /// The identity.
-    pub fn into_inner(self) -> Identity<U> {
-        self.identity
-    }
-}
-
-impl<S, U> Deref for RequireScope<S, U> {
-    type Target = Identity<U>;
-
-    fn deref(&self) -> &Identity<U> {
-        &self.identity
-    }
-}
-
-impl<S, U> Clone for RequireScope<S, U> {
-    fn clone(&self) -> Self {
-        Self {
-            identity: self.identity.clone(),
-            scope: PhantomData,
-        }
-    }
-}
+extractor!(RequireScope<S, U>(Identity<U>, PhantomData), "The identity.", where S: ScopeName, |auth| {
+    Ok(Self(auth.require_scope(S::NAME)?.clone(), PhantomData))
+});
 
 impl<S: ScopeName, U: fmt::Debug> fmt::Debug for RequireScope<S, U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequireScope")
-            .field("scope", &S::NAME)
-            .field("identity", &self.identity)
+        f.debug_tuple("RequireScope")
+            .field(&S::NAME)
+            .field(&self.0)
             .finish()
-    }
-}
-
-impl<S: ScopeName, U: Send + Sync + 'static> FromRequest for RequireScope<S, U> {
-    type Error = AuthRejection;
-    type Future = Ready<Result<Self, AuthRejection>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        ready(
-            ask(req, |auth: &Authentication<U>| {
-                auth.require_scope(S::NAME).cloned()
-            })
-            .map(|identity| Self {
-                identity,
-                scope: PhantomData,
-            }),
-        )
     }
 }

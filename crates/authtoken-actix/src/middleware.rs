@@ -9,29 +9,15 @@ use std::task::{Context, Poll};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
-use actix_web::http::header::AUTHORIZATION;
-use actix_web::{Error, HttpMessage, HttpRequest, ResponseError};
+use actix_web::http::header::{AUTHORIZATION, HeaderValue};
+use actix_web::{Error, HttpMessage};
 use authtoken::{Authentication, Authenticator, PendingAuthentication};
 use pin_project_lite::pin_project;
 
 use crate::AuthRejection;
 
-/// Answers `question` from the [`Authentication`] that [`AuthMiddleware`] stored
-/// for `U`: a core error becomes a rejection with the deciding authenticator's
-/// challenge, and a missing middleware the 500 rejection naming it.
-pub(crate) fn ask<U, T>(
-    req: &HttpRequest,
-    question: impl FnOnce(&Authentication<U>) -> Result<T, authtoken::Rejection>,
-) -> Result<T, AuthRejection>
-where
-    U: Send + Sync + 'static,
-{
-    let extensions = req.extensions();
-    let authentication = extensions
-        .get::<Authentication<U>>()
-        .ok_or_else(AuthRejection::missing_middleware::<U>)?;
-    question(authentication).map_err(AuthRejection::from)
-}
+/// What the middleware answers: the service's response, or a refusal.
+type Response<B> = ServiceResponse<EitherBody<B>>;
 
 /// actix-web middleware that authenticates every request it wraps, once.
 ///
@@ -55,6 +41,12 @@ where
 ///
 /// A failure of the token store is stored like any other error (503 from the
 /// extractors), never turned into anonymous.
+///
+/// With the invalid-token limiter on, a client is named by
+/// [`Authenticator::client_address`]: the connection's peer address
+/// ([`ServiceRequest::peer_addr`]), or the address in the header configured with
+/// [`InvalidTokenLimit::trusted_client_ip_header`](authtoken::InvalidTokenLimit::trusted_client_ip_header),
+/// and no forwarded header otherwise.
 pub struct AuthMiddleware<U> {
     authenticator: Authenticator<U>,
     required: bool,
@@ -76,6 +68,43 @@ impl<U: Send + Sync + 'static> AuthMiddleware<U> {
         self.required = true;
         self
     }
+
+    /// Leaves the request's [`Authentication`] in its extensions, unless an outer
+    /// middleware did; `Err` when the store must be asked first.
+    fn authenticate_now(&self, req: &ServiceRequest) -> Result<(), PendingAuthentication<U>> {
+        if req.extensions().contains::<Authentication<U>>() {
+            return Ok(());
+        }
+        let auth = &self.authenticator;
+        let trusted = auth.trusted_client_ip_header().into_iter();
+        let forwarded = trusted.flat_map(|name| req.headers().get_all(name));
+        let peer = req.peer_addr().map(|address| address.ip());
+        let client = auth.client_address(peer, forwarded.map(HeaderValue::as_bytes));
+        let values = req.headers().get_all(AUTHORIZATION);
+        let outcome = auth.authenticate_request_now(client, values.map(HeaderValue::as_bytes))?;
+        req.extensions_mut().insert(outcome);
+        Ok(())
+    }
+
+    /// The service's future for `req`, or, when this middleware requires a user and
+    /// the request has none, the refusal.
+    fn admit<S, B>(&self, service: &S, req: ServiceRequest) -> ResponseFuture<S::Future, B>
+    where
+        S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    {
+        let refused = self.required.then(|| {
+            let extensions = req.extensions();
+            extensions.get::<Authentication<U>>()?.require().err()
+        });
+        let Some(rejection) = refused.flatten() else {
+            return ResponseFuture::Inner {
+                future: service.call(req),
+            };
+        };
+        let refusal = req.error_response(AuthRejection::from(rejection));
+        let future = ready(Ok(refusal.map_into_right_body()));
+        ResponseFuture::Refused { future }
+    }
 }
 
 impl<U> Clone for AuthMiddleware<U> {
@@ -96,13 +125,12 @@ impl<U> fmt::Debug for AuthMiddleware<U> {
     }
 }
 
+// Whatever services the middleware's own service wraps (its bounds, below).
 impl<S, B, U> Transform<S, ServiceRequest> for AuthMiddleware<U>
 where
-    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-    B: MessageBody + 'static,
-    U: Send + Sync + 'static,
+    AuthMiddlewareService<S, U>: Service<ServiceRequest, Response = Response<B>, Error = Error>,
 {
-    type Response = ServiceResponse<EitherBody<B>>;
+    type Response = Response<B>;
     type Error = Error;
     type Transform = AuthMiddlewareService<S, U>;
     type InitError = ();
@@ -111,8 +139,7 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(AuthMiddlewareService {
             service: Rc::new(service),
-            authenticator: self.authenticator.clone(),
-            required: self.required,
+            middleware: self.clone(),
         }))
     }
 }
@@ -120,15 +147,13 @@ where
 /// The service [`AuthMiddleware`] wraps around the routes; built by actix-web.
 pub struct AuthMiddlewareService<S, U> {
     service: Rc<S>,
-    authenticator: Authenticator<U>,
-    required: bool,
+    middleware: AuthMiddleware<U>,
 }
 
 impl<S, U> fmt::Debug for AuthMiddlewareService<S, U> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AuthMiddlewareService")
-            .field("authenticator", &self.authenticator)
-            .field("required", &self.required)
+            .field("middleware", &self.middleware)
             .finish_non_exhaustive()
     }
 }
@@ -139,127 +164,54 @@ where
     B: MessageBody + 'static,
     U: Send + Sync + 'static,
 {
-    type Response = ServiceResponse<EitherBody<B>>;
+    type Response = Response<B>;
     type Error = Error;
     type Future = ResponseFuture<S::Future, B>;
 
     forward_ready!(service);
 
     fn call(&self, req: ServiceRequest) -> Self::Future {
-        let existing = req.extensions().get::<Authentication<U>>().cloned();
-        let authentication = match existing {
-            Some(authentication) => authentication,
-            None => {
-                let values = req.headers().get_all(AUTHORIZATION);
-                // The invalid-token limiter counts by the connection's peer address
-                // (not a forwarded header a client could forge).
-                let client = req.peer_addr().map(|address| address.ip());
-                let now = self
-                    .authenticator
-                    .authenticate_request_now(client, values.map(|value| value.as_bytes()));
-                match now {
-                    Ok(authentication) => authentication,
-                    Err(pending) => return self.call_after_store(req, pending),
+        match self.middleware.authenticate_now(&req) {
+            // Memory answered: no boxed future, the service is called as it is.
+            Ok(()) => self.middleware.admit(&*self.service, req),
+            // A token the cache does not hold: the store is asked first.
+            Err(pending) => {
+                let (service, middleware) = (Rc::clone(&self.service), self.middleware.clone());
+                ResponseFuture::Store {
+                    future: Box::pin(async move {
+                        let authentication = pending.finish().await;
+                        req.extensions_mut().insert(authentication);
+                        middleware.admit(&*service, req).await
+                    }),
                 }
             }
-        };
-        // Memory answered: no boxed future, the service is called as it is.
-        if self.required
-            && let Err(error) = authentication.require()
-        {
-            return ResponseFuture {
-                kind: FutureKind::Rejected {
-                    response: Some(reject(req, error, authentication)),
-                },
-            };
-        }
-        req.extensions_mut().insert(authentication);
-        ResponseFuture {
-            kind: FutureKind::Inner {
-                future: self.service.call(req),
-            },
         }
     }
 }
 
-impl<S, U> AuthMiddlewareService<S, U> {
-    /// A token the cache does not hold: the store is asked before the service is
-    /// called.
-    fn call_after_store<B>(
-        &self,
-        req: ServiceRequest,
-        pending: PendingAuthentication<U>,
-    ) -> ResponseFuture<S::Future, B>
-    where
-        S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error> + 'static,
-        B: MessageBody + 'static,
-        U: Send + Sync + 'static,
-    {
-        let service = Rc::clone(&self.service);
-        let required = self.required;
-        let future = Box::pin(async move {
-            let authentication = pending.finish().await;
-            if required && let Err(error) = authentication.require() {
-                return Ok(reject(req, error, authentication));
-            }
-            req.extensions_mut().insert(authentication);
-            service
-                .call(req)
-                .await
-                .map(ServiceResponse::map_into_left_body)
-        });
-        ResponseFuture {
-            kind: FutureKind::Store { future },
-        }
-    }
-}
-
-/// The answer of a middleware made with [`AuthMiddleware::require_authentication`]
-/// to a request without a user.
-fn reject<U: Send + Sync + 'static, B>(
-    req: ServiceRequest,
-    rejection: authtoken::Rejection,
-    authentication: Authentication<U>,
-) -> ServiceResponse<EitherBody<B>> {
-    let rejection = AuthRejection::from(rejection);
-    // Kept on the request for the middleware outside (a request log, say).
-    req.extensions_mut().insert(authentication);
-    req.into_response(rejection.error_response())
-        .map_into_right_body()
-}
-
-type BoxedResponse<B> =
-    Pin<Box<dyn Future<Output = Result<ServiceResponse<EitherBody<B>>, Error>>>>;
+type BoxedResponse<B> = Pin<Box<dyn Future<Output = Result<Response<B>, Error>>>>;
 
 pin_project! {
-    /// The future of [`AuthMiddlewareService`]: the service's own future when memory
-    /// answered (no credentials, a rejected or cached token), a ready rejection, or a
-    /// boxed future that asks the store first.
-    pub struct ResponseFuture<F, B> {
-        #[pin]
-        kind: FutureKind<F, B>,
-    }
-}
-
-pin_project! {
-    #[project = FutureKindProj]
-    enum FutureKind<F, B> {
+    /// The future of [`AuthMiddlewareService`], an enum of what can happen to a
+    /// request, as actix-web's own middleware futures are.
+    // Each variant's one field is its future (pin-project-lite takes no doc comments
+    // on fields).
+    #[allow(missing_docs)]
+    #[project = ResponseFutureProj]
+    pub enum ResponseFuture<F, B> {
+        /// Memory answered (no credentials, a rejected or cached token): the
+        /// service's own future.
         Inner { #[pin] future: F },
-        Rejected { response: Option<ServiceResponse<EitherBody<B>>> },
+        /// A middleware that requires a user refused the request.
+        Refused { #[pin] future: Ready<Result<Response<B>, Error>> },
+        /// The store is asked first, then the service is called.
         Store { future: BoxedResponse<B> },
     }
 }
 
 impl<F, B> fmt::Debug for ResponseFuture<F, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match &self.kind {
-            FutureKind::Inner { .. } => "inner",
-            FutureKind::Rejected { .. } => "rejected",
-            FutureKind::Store { .. } => "store",
-        };
-        f.debug_struct("ResponseFuture")
-            .field("kind", &kind)
-            .finish()
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 
@@ -267,18 +219,15 @@ impl<F, B> Future for ResponseFuture<F, B>
 where
     F: Future<Output = Result<ServiceResponse<B>, Error>>,
 {
-    type Output = Result<ServiceResponse<EitherBody<B>>, Error>;
+    type Output = Result<Response<B>, Error>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            FutureKindProj::Inner { future } => future
+        match self.project() {
+            ResponseFutureProj::Inner { future } => future
                 .poll(cx)
                 .map(|result| result.map(ServiceResponse::map_into_left_body)),
-            FutureKindProj::Rejected { response } => match response.take() {
-                Some(response) => Poll::Ready(Ok(response)),
-                None => panic!("ResponseFuture polled after it completed"),
-            },
-            FutureKindProj::Store { future } => future.as_mut().poll(cx),
+            ResponseFutureProj::Refused { future } => future.poll(cx),
+            ResponseFutureProj::Store { future } => future.as_mut().poll(cx),
         }
     }
 }
