@@ -1,6 +1,10 @@
-//! Argon2id password hashes, computed off the async runtime.
+//! Argon2id password hashes, computed off the async runtime on a few threads of
+//! their own: at most one hash per core runs at once, and at most [`QUEUE`] wait.
+//! Each hash takes about 19 MiB; a fixed set of threads keeps that memory bounded
+//! (and reused), where a thread per request would leave each its own heap.
 
 use std::sync::OnceLock;
+use std::sync::mpsc::{SyncSender, TrySendError, sync_channel};
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash;
@@ -49,10 +53,62 @@ fn dummy_hash() -> Result<&'static str, DemoError> {
     Ok(DUMMY.get_or_init(|| hash))
 }
 
+/// How many hashes may wait for a free thread; beyond that a request is answered
+/// 503 at once.
+const QUEUE: usize = 64;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads' queue, started on first use: one thread per core.
+fn hashers() -> &'static SyncSender<Job> {
+    static HASHERS: OnceLock<SyncSender<Job>> = OnceLock::new();
+    HASHERS.get_or_init(|| {
+        let (sender, receiver) = sync_channel::<Job>(QUEUE);
+        let receiver = std::sync::Arc::new(std::sync::Mutex::new(receiver));
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        for n in 0..threads {
+            let receiver = std::sync::Arc::clone(&receiver);
+            let spawned = std::thread::Builder::new()
+                .name(format!("password-hash-{n}"))
+                .spawn(move || {
+                    loop {
+                        let job = match receiver.lock() {
+                            Ok(receiver) => receiver.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "could not start a password hashing thread");
+            }
+        }
+        sender
+    })
+}
+
 async fn run_blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, DemoError> {
-    tokio::task::spawn_blocking(work)
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        let _ = reply.send(work());
+    });
+    match hashers().try_send(job) {
+        Ok(()) => {}
+        Err(TrySendError::Full(_)) => {
+            return Err(DemoError::unavailable(std::io::Error::other(
+                "too many passwords waiting to be hashed",
+            )));
+        }
+        Err(TrySendError::Disconnected(_)) => {
+            return Err(DemoError::Internal("no password hashing thread".into()));
+        }
+    }
+    answer
         .await
         .map_err(|error| DemoError::Internal(Box::new(error)))
 }
@@ -72,6 +128,50 @@ mod tests {
         );
         assert!(!verify("wrong".into(), Some(phc)).await.expect("verify"));
         assert!(!verify("correct horse".into(), None).await.expect("verify"));
+    }
+
+    /// Many logins at once run on the hashing threads only, at most one per core at
+    /// a time; what does not fit in the queue is refused with 503, not queued for
+    /// ever.
+    #[tokio::test]
+    async fn hashes_run_on_a_bounded_set_of_threads() {
+        let phc = hash("pw".into()).await.expect("hash");
+        let names = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
+        let mut tasks = Vec::new();
+        for _ in 0..200 {
+            let (phc, names) = (phc.clone(), std::sync::Arc::clone(&names));
+            tasks.push(tokio::spawn(async move {
+                run_blocking(move || {
+                    let name = std::thread::current().name().map(str::to_owned);
+                    names.lock().expect("names").insert(name);
+                    let parsed = PasswordHash::new(&phc).expect("phc");
+                    Argon2::default().verify_password(b"pw", &parsed).is_ok()
+                })
+                .await
+            }));
+        }
+        let (mut verified, mut refused) = (0, 0);
+        for task in tasks {
+            match task.await.expect("no panic") {
+                Ok(true) => verified += 1,
+                Err(error) => {
+                    assert_eq!(error.status(), 503, "{error:?}");
+                    refused += 1;
+                }
+                Ok(false) => panic!("the password was right"),
+            }
+        }
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let names = names.lock().expect("names").clone();
+        assert!(names.len() <= threads, "{names:?}");
+        assert!(
+            names.iter().all(|name| name
+                .as_deref()
+                .is_some_and(|n| n.starts_with("password-hash-"))),
+            "{names:?}"
+        );
+        assert!(verified >= QUEUE, "{verified} verified, {refused} refused");
+        assert_eq!(verified + refused, 200);
     }
 
     #[tokio::test]
