@@ -1,73 +1,38 @@
-//! [`AuthRejection`]: the core's [`Rejection`] as an actix-web [`ResponseError`].
-
-use std::fmt;
-use std::ops::Deref;
+//! [`AuthRejection`]: the core's [`Rejection`](authtoken::Rejection) as an actix-web [`ResponseError`].
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE};
 use actix_web::{HttpResponse, ResponseError};
-use authtoken::{ErrorResponse, Rejection};
+use authtoken::ErrorResponse;
 
-/// Why a request was refused by an extractor of this crate or by
-/// [`AuthMiddleware`](crate::AuthMiddleware) in required mode: the core's
-/// [`Rejection`], with the one trait actix-web needs, [`ResponseError`].
-///
-/// Everything else is the core's, through [`Deref`]: [`Rejection::status`],
-/// [`Rejection::error`], [`Rejection::www_authenticate`], [`Rejection::body`]. Status,
-/// `WWW-Authenticate`, `Retry-After`, the `application/json` content type and the
-/// `{"detail": "..."}` body of the response are those of [`Rejection::response`],
-/// copied. Match on the cause through the core's enum:
-///
-/// ```
-/// use actix_web::ResponseError;
-/// use authtoken::{AuthError, Challenge, Rejection};
-/// use authtoken_actix::AuthRejection;
-///
-/// let rejection = AuthRejection::from(Rejection::new(AuthError::TokenExpired, Challenge::bearer("api")));
-/// assert_eq!(rejection.status_code(), 401);
-/// assert_eq!(rejection.body(), r#"{"detail":"Token has expired."}"#);
-/// let advice = match &*rejection {
-///     Rejection::Auth { error: AuthError::TokenExpired, .. } => "log in again",
-///     Rejection::Auth { .. } => "not authenticated",
-///     Rejection::MissingAuthenticator { .. } => "the app lacks an AuthMiddleware",
-///     _ => "refused",
-/// };
-/// assert_eq!(advice, "log in again");
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuthRejection(Rejection);
-
-impl AuthRejection {
-    /// The core's rejection.
-    pub fn into_inner(self) -> Rejection {
-        self.0
-    }
-}
-
-impl From<Rejection> for AuthRejection {
-    fn from(rejection: Rejection) -> Self {
-        Self(rejection)
-    }
-}
-
-impl Deref for AuthRejection {
-    type Target = Rejection;
-
-    fn deref(&self) -> &Rejection {
-        &self.0
-    }
-}
-
-impl fmt::Display for AuthRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for AuthRejection {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
-    }
+authtoken::rejection_newtype! {
+    /// Why a request was refused by an extractor of this crate or by
+    /// [`AuthMiddleware`](crate::AuthMiddleware) in required mode: the core's
+    /// [`Rejection`](authtoken::Rejection), with the one trait actix-web needs, [`ResponseError`].
+    ///
+    /// Everything else is the core's, through [`Deref`](std::ops::Deref): [`Rejection::status`](authtoken::Rejection::status),
+    /// [`Rejection::error`](authtoken::Rejection::error), [`Rejection::www_authenticate`](authtoken::Rejection::www_authenticate), [`Rejection::body`](authtoken::Rejection::body). Status,
+    /// `WWW-Authenticate`, `Retry-After`, the `application/json` content type and the
+    /// `{"detail": "..."}` body of the response are those of [`Rejection::response`](authtoken::Rejection::response),
+    /// copied. Match on the cause through the core's enum:
+    ///
+    /// ```
+    /// use actix_web::ResponseError;
+    /// use authtoken::{AuthError, Challenge, Rejection};
+    /// use authtoken_actix::AuthRejection;
+    ///
+    /// let rejection = AuthRejection::from(Rejection::new(AuthError::TokenExpired, Challenge::bearer("api")));
+    /// assert_eq!(rejection.status_code(), 401);
+    /// assert_eq!(rejection.body(), r#"{"detail":"Token has expired."}"#);
+    /// let advice = match &*rejection {
+    ///     Rejection::Auth { error: AuthError::TokenExpired, .. } => "log in again",
+    ///     Rejection::Auth { .. } => "not authenticated",
+    ///     Rejection::MissingAuthenticator { .. } => "the app lacks an AuthMiddleware",
+    ///     _ => "refused",
+    /// };
+    /// assert_eq!(advice, "log in again");
+    /// ```
+    pub struct AuthRejection;
 }
 
 impl ResponseError for AuthRejection {

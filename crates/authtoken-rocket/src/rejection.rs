@@ -1,54 +1,47 @@
-//! [`AuthRejection`]: the core's [`Rejection`], answered by Rocket.
+//! [`AuthRejection`]: the core's [`Rejection`](authtoken::Rejection), answered by Rocket.
 
-use std::fmt;
 use std::io::Cursor;
-use std::ops::Deref;
 use std::sync::{Mutex, PoisonError};
 
-use authtoken::{ErrorResponse, Rejection};
+use authtoken::ErrorResponse;
 use rocket::http::Status;
 use rocket::request::{Outcome, Request};
 use rocket::response::{self, Responder, Response};
 
-/// Why a guard of this crate refused a request: the core's [`Rejection`], with the
-/// one Rocket trait it needs, [`Responder`].
-///
-/// It dereferences to the [`Rejection`], which has every accessor (`status()`,
-/// `error()`, `retry_after()`, `www_authenticate()`, `body()`) and can be matched
-/// on. It is the guards' `FromRequest::Error`, so a route can take
-/// `Result<Authenticated<U>, AuthRejection>` and decide for itself. As a
-/// [`Responder`] it sends what [`Rejection::response`] says: the status,
-/// `WWW-Authenticate`, `Retry-After`, the `application/json` content type and the
-/// `{"detail": "..."}` body.
-///
-/// When a guard fails, Rocket hands the request to the catcher for the status and
-/// forgets the guard's error; the guards therefore also record their rejection in
-/// the request-local cache, where [`crate::catchers`] (or a catcher of your own,
-/// through [`AuthRejection::recorded`]) finds it.
-///
-/// A guard that finds no `Authenticator<U>` managed (possible only when it is run by
-/// hand with [`Request::guard`]: routes' guards are sentinels and stop the launch)
-/// fails with the core's [`Rejection::MissingAuthenticator`], a 500.
-///
-/// ```
-/// use authtoken::{AuthError, Challenge, Rejection};
-/// use authtoken_rocket::AuthRejection;
-///
-/// let rejection = AuthRejection::from(Rejection::new(AuthError::InvalidToken, Challenge::bearer("api")));
-/// assert_eq!(rejection.status(), 401);
-/// assert_eq!(rejection.body(), r#"{"detail":"Invalid token."}"#);
-/// assert!(matches!(*rejection, Rejection::Auth { error: AuthError::InvalidToken, .. }));
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct AuthRejection(Rejection);
+authtoken::rejection_newtype! {
+    /// Why a guard of this crate refused a request: the core's [`Rejection`](authtoken::Rejection), with the
+    /// one Rocket trait it needs, [`Responder`].
+    ///
+    /// It dereferences to the [`Rejection`](authtoken::Rejection), which has every accessor (`status()`,
+    /// `error()`, `retry_after()`, `www_authenticate()`, `body()`) and can be matched
+    /// on. It is the guards' `FromRequest::Error`, so a route can take
+    /// `Result<Authenticated<U>, AuthRejection>` and decide for itself. As a
+    /// [`Responder`] it sends what [`Rejection::response`](authtoken::Rejection::response) says: the status,
+    /// `WWW-Authenticate`, `Retry-After`, the `application/json` content type and the
+    /// `{"detail": "..."}` body.
+    ///
+    /// When a guard fails, Rocket hands the request to the catcher for the status and
+    /// forgets the guard's error; the guards therefore also record their rejection in
+    /// the request-local cache, where [`crate::catchers`] (or a catcher of your own,
+    /// through [`AuthRejection::recorded`]) finds it.
+    ///
+    /// A guard that finds no `Authenticator<U>` managed (possible only when it is run by
+    /// hand with [`Request::guard`]: routes' guards are sentinels and stop the launch)
+    /// fails with the core's [`Rejection::MissingAuthenticator`](authtoken::Rejection::MissingAuthenticator), a 500.
+    ///
+    /// ```
+    /// use authtoken::{AuthError, Challenge, Rejection};
+    /// use authtoken_rocket::AuthRejection;
+    ///
+    /// let rejection = AuthRejection::from(Rejection::new(AuthError::InvalidToken, Challenge::bearer("api")));
+    /// assert_eq!(rejection.status(), 401);
+    /// assert_eq!(rejection.body(), r#"{"detail":"Invalid token."}"#);
+    /// assert!(matches!(*rejection, Rejection::Auth { error: AuthError::InvalidToken, .. }));
+    /// ```
+    pub struct AuthRejection;
+}
 
 impl AuthRejection {
-    /// The core's rejection.
-    pub fn into_inner(self) -> Rejection {
-        self.0
-    }
-
     /// The rejection a guard of this crate recorded for `request`, if one failed.
     ///
     /// This is what [`crate::catchers`] answer with; a catcher of your own can do the
@@ -73,32 +66,6 @@ struct Recorded(Mutex<Option<AuthRejection>>);
 fn recorded<'r>(request: &'r Request<'_>) -> std::sync::MutexGuard<'r, Option<AuthRejection>> {
     let recorded = request.local_cache(Recorded::default);
     recorded.0.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl From<Rejection> for AuthRejection {
-    fn from(rejection: Rejection) -> Self {
-        Self(rejection)
-    }
-}
-
-impl Deref for AuthRejection {
-    type Target = Rejection;
-
-    fn deref(&self) -> &Rejection {
-        &self.0
-    }
-}
-
-impl fmt::Display for AuthRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for AuthRejection {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        std::error::Error::source(&self.0)
-    }
 }
 
 impl<'r> Responder<'r, 'static> for AuthRejection {

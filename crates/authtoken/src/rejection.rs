@@ -145,6 +145,69 @@ impl std::error::Error for Rejection {
     }
 }
 
+/// Declares an adapter's rejection: a newtype over [`Rejection`] with `From`,
+/// `Deref`, `into_inner`, `Display` and `Error` (its source kept), so that each
+/// adapter writes only the one framework trait its framework needs
+/// (`IntoResponse`, `ResponseError`, `Responder`) and callers match on the core's
+/// enum through `*rejection`.
+///
+/// ```
+/// authtoken::rejection_newtype! {
+///     /// Why a request was refused.
+///     pub struct AuthRejection;
+/// }
+///
+/// let rejection = AuthRejection::from(authtoken::Rejection::new(
+///     authtoken::AuthError::InvalidToken,
+///     authtoken::Challenge::keyword("Token"),
+/// ));
+/// assert_eq!(rejection.status(), 401);
+/// assert!(matches!(*rejection, authtoken::Rejection::Auth { .. }));
+/// assert!(std::error::Error::source(&rejection).is_some());
+/// ```
+#[macro_export]
+macro_rules! rejection_newtype {
+    ($(#[$meta:meta])* $vis:vis struct $name:ident;) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq)]
+        #[non_exhaustive]
+        $vis struct $name($crate::Rejection);
+
+        impl $name {
+            /// The core's rejection.
+            pub fn into_inner(self) -> $crate::Rejection {
+                self.0
+            }
+        }
+
+        impl ::core::convert::From<$crate::Rejection> for $name {
+            fn from(rejection: $crate::Rejection) -> Self {
+                Self(rejection)
+            }
+        }
+
+        impl ::core::ops::Deref for $name {
+            type Target = $crate::Rejection;
+
+            fn deref(&self) -> &$crate::Rejection {
+                &self.0
+            }
+        }
+
+        impl ::core::fmt::Display for $name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                ::core::fmt::Display::fmt(&self.0, f)
+            }
+        }
+
+        impl ::std::error::Error for $name {
+            fn source(&self) -> ::core::option::Option<&(dyn ::std::error::Error + 'static)> {
+                ::std::error::Error::source(&self.0)
+            }
+        }
+    };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
