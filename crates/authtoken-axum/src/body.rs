@@ -34,8 +34,11 @@ impl<B> ResponseBody<B> {
             kind: Kind::Inner { body },
         }
     }
+}
 
-    pub(crate) fn rejection(body: Bytes) -> Self {
+/// The body of a rejection the layer answered itself.
+impl<B> From<Bytes> for ResponseBody<B> {
+    fn from(body: Bytes) -> Self {
         Self {
             kind: Kind::Rejection { body: Some(body) },
         }

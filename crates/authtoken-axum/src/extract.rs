@@ -3,8 +3,10 @@
 //!
 //! They never authenticate: they read the [`Authentication`] that [`AuthLayer`]
 //! stored, so a request is authenticated once however many extractors ask. Without
-//! the layer they answer 500 ([`AuthRejection::MissingLayer`]). A handler that
-//! wants the raw outcome takes `Extension<Authentication<U>>`.
+//! the layer they answer 500 with the core's
+//! [`Rejection::MissingAuthenticator`](authtoken::Rejection::MissingAuthenticator),
+//! and log an error naming the layer. A handler that wants the raw outcome takes
+//! `Extension<Authentication<U>>`.
 //!
 //! [`AuthLayer`]: crate::AuthLayer
 
@@ -12,19 +14,19 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::Deref;
 
-use authtoken::{Authentication, Identity, ScopeName};
+use authtoken::{Authentication, Identity, Rejection, ScopeName};
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 
 use crate::AuthRejection;
 
+/// What the layer stored for user type `U`, or the rejection of a route without it.
 fn authentication<U: Send + Sync + 'static>(
     parts: &Parts,
 ) -> Result<&Authentication<U>, AuthRejection> {
-    parts
-        .extensions
-        .get::<Authentication<U>>()
-        .ok_or_else(AuthRejection::missing_layer::<U>)
+    parts.extensions.get::<Authentication<U>>().ok_or_else(|| {
+        Rejection::missing_authenticator::<U>("add authtoken_axum::AuthLayer to the router").into()
+    })
 }
 
 /// A required user: the handler runs only for an authenticated request.

@@ -427,9 +427,7 @@ fn take_ready<S: Clone>(service: &mut S) -> S {
 
 /// The response of a [`RequireAuthService`] to a request without a user.
 fn rejection_response<B>(rejection: authtoken::Rejection) -> Response<ResponseBody<B>> {
-    AuthRejection::from(rejection)
-        .to_shared_response()
-        .map(ResponseBody::rejection)
+    AuthRejection::from(rejection).to_http_response()
 }
 
 /// The peer address the invalid-token limiter counts a request under: axum's

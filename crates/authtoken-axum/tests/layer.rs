@@ -7,14 +7,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use authtoken::{
-    AuthError, Authenticator, InsertOutcome, IssueOptions, MemoryStore, NewToken, Slide,
-    TokenDigest, TokenId, TokenInfo, TokenRecord, TokenStore, UserIdLoader,
+    AuthError, Authenticator, Challenge, InsertOutcome, IssueOptions, MemoryStore, NewToken,
+    Rejection, Slide, TokenDigest, TokenId, TokenInfo, TokenRecord, TokenStore, UserIdLoader,
 };
 use authtoken_axum::{AuthLayer, AuthRejection, Authenticated, Authentication, MaybeAuthenticated};
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{FromRequestParts, State};
 use axum::routing::get;
 use axum::{Extension, Router};
+use bytes::Bytes;
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use time::OffsetDateTime;
@@ -141,7 +142,7 @@ async fn maybe(user: Option<Authenticated<String>>) -> String {
 }
 
 #[tokio::test]
-async fn an_extractor_without_the_layer_answers_500_naming_the_layer() {
+async fn an_extractor_without_the_layer_answers_a_generic_500() {
     let setup = setup().await;
     let app = Router::new()
         .route("/me", get(me))
@@ -149,9 +150,23 @@ async fn an_extractor_without_the_layer_answers_500_naming_the_layer() {
     for path in ["/me", "/maybe"] {
         let (status, body) = send(&app, path, Some(&setup.header)).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
-        assert!(body.contains("AuthLayer"), "{path}: {body}");
+        assert_eq!(body, r#"{"detail":"A server error occurred."}"#, "{path}");
     }
     assert_eq!(setup.lookups.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_missing_layer_is_the_cores_missing_authenticator_naming_the_user_type() {
+    let (mut parts, ()) = request("/", None).map(drop).into_parts();
+    let rejection = Authenticated::<String>::from_request_parts(&mut parts, &())
+        .await
+        .expect_err("no layer ran");
+    assert!(
+        matches!(&*rejection, Rejection::MissingAuthenticator { user_type, .. } if user_type.contains("String")),
+        "{rejection:?}"
+    );
+    assert_eq!(rejection.status(), 500);
+    assert!(rejection.to_string().contains("String"), "{rejection}");
 }
 
 #[tokio::test]
@@ -393,17 +408,37 @@ async fn a_required_layer_inside_another_refuses_what_the_outer_one_stored() {
 }
 
 #[test]
-fn the_rejection_is_typed_and_carries_the_core_response() {
-    let challenge = authtoken::Challenge::bearer("api");
-    let rejection = AuthRejection::new(AuthError::TokenExpired, challenge);
-    assert_eq!(rejection.status(), StatusCode::UNAUTHORIZED);
+fn the_rejection_is_the_cores_and_answers_with_its_response() {
+    let challenge = Challenge::bearer("api");
+    let rejection = AuthRejection::from(Rejection::new(AuthError::TokenExpired, challenge.clone()));
+    assert_eq!(rejection.status(), 401);
     assert_eq!(rejection.error(), Some(&AuthError::TokenExpired));
-    let response = rejection.to_http_response();
+    assert!(matches!(
+        rejection.clone().into_inner(),
+        Rejection::Auth {
+            error: AuthError::TokenExpired,
+            ..
+        }
+    ));
+    let source = std::error::Error::source(&rejection).expect("the core's error");
+    assert_eq!(source.to_string(), AuthError::TokenExpired.to_string());
+    assert_eq!(rejection.to_string(), AuthError::TokenExpired.to_string());
+
+    let response = rejection.to_http_response::<Bytes>();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         response.headers()["www-authenticate"],
         r#"Bearer realm="api", error="invalid_token", error_description="Token has expired.""#
     );
     assert_eq!(response.headers()["content-type"], "application/json");
+    assert!(response.headers().get("retry-after").is_none());
     assert_eq!(response.body(), r#"{"detail":"Token has expired."}"#);
+
+    let throttled = AuthRejection::from(Rejection::new(
+        AuthError::Throttled { retry_after: 7 },
+        challenge,
+    ));
+    let response = axum::response::IntoResponse::into_response(throttled);
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "7");
 }
