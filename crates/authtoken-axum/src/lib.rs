@@ -27,19 +27,15 @@ macro_rules! newtype {
     };
 }
 
-mod body;
 #[cfg(feature = "axum")]
 mod extract;
 mod layer;
 mod rejection;
 
-pub use body::ResponseBody;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{Authenticated, MaybeAuthenticated, RequireScope};
-pub use layer::{
-    AuthLayer, AuthService, RequireAuthFuture, RequireAuthLayer, RequireAuthService, ResponseFuture,
-};
+pub use layer::{AuthLayer, AuthService, RequireAuthLayer, RequireAuthService, ResponseFuture};
 pub use rejection::AuthRejection;
 
 /// The outcome the layer stores in the request extensions (the core's type).

@@ -3,7 +3,7 @@
 use std::convert::Infallible;
 
 use authtoken::{Authenticator, IssueOptions, MemoryStore, UserIdLoader};
-use authtoken_axum::{AuthLayer, Authentication, RequireAuthLayer};
+use authtoken_axum::{AuthLayer, Authentication};
 use bytes::Bytes;
 use http::Request;
 use http_body_util::Full;
@@ -89,7 +89,7 @@ where
 }
 
 #[tokio::test]
-async fn the_required_layer_answers_refusals_itself_without_axum() {
+async fn the_required_layer_answers_refusals_itself_in_the_inner_body_type() {
     use http_body_util::BodyExt;
     use tower::{Layer, ServiceExt};
 
@@ -97,7 +97,7 @@ async fn the_required_layer_answers_refusals_itself_without_axum() {
     let inner = tower::service_fn(|_request: Request<Full<Bytes>>| async {
         Ok::<_, Infallible>(http::Response::new(Full::new(Bytes::from_static(b"inner"))))
     });
-    let service = RequireAuthLayer::new(auth).layer(inner);
+    let service = AuthLayer::new(auth).require_authentication().layer(inner);
 
     // The first valid request asks the store, the second is answered from memory.
     for (authorization, status, body) in [
@@ -119,7 +119,8 @@ async fn the_required_layer_answers_refusals_itself_without_axum() {
             request = request.header("authorization", value);
         }
         let request = request.body(Full::new(Bytes::new())).expect("a request");
-        let response = service.clone().oneshot(request).await.expect("infallible");
+        let response: http::Response<Full<Bytes>> =
+            service.clone().oneshot(request).await.expect("infallible");
         assert_eq!(response.status(), status, "{authorization:?}");
         let bytes = response
             .into_body()
