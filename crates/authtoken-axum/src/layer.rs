@@ -5,6 +5,8 @@ use std::fmt;
 use std::future::{Future, Ready};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::task::{Context, Poll};
 
 use authtoken::{Authentication, Authenticator, PendingAuthentication};
@@ -38,8 +40,9 @@ use axum::extract::ConnectInfo;
 /// [`Authentication<U>`] (from an outer `AuthLayer<U>`) is not authenticated again.
 ///
 /// With the invalid-token limiter on, a request is counted under its peer address
-/// (axum's `ConnectInfo<SocketAddr>`, or a `SocketAddr` extension); a request without
-/// one is never limited.
+/// (axum's `ConnectInfo<SocketAddr>`, or a `SocketAddr` extension), read with the
+/// trusted client-IP header when one is configured ([`Authenticator::client_address`]).
+/// A request with neither is never limited, and the layer logs a warning, once.
 ///
 /// ```
 /// use authtoken::{Authenticator, MemoryStore, UserIdLoader};
@@ -55,7 +58,7 @@ use axum::extract::ConnectInfo;
 /// ```
 #[derive(Debug)]
 pub struct AuthLayer<U, const REQUIRE: bool = false> {
-    authenticator: Authenticator<U>,
+    shared: Arc<Shared<U>>,
 }
 
 /// An [`AuthLayer`] that answers every request that is not authenticated itself: 401
@@ -81,26 +84,39 @@ pub struct AuthLayer<U, const REQUIRE: bool = false> {
 /// ```
 pub type RequireAuthLayer<U> = AuthLayer<U, true>;
 
+/// What a layer and every service it makes share.
+#[derive(Debug)]
+struct Shared<U> {
+    authenticator: Authenticator<U>,
+    /// Whether the warning about a request without a client address was logged.
+    warned_no_client: AtomicBool,
+}
+
 impl<U> AuthLayer<U> {
     /// A layer authenticating with `authenticator`, letting anonymous requests and
     /// failures through to the handlers.
     pub fn new(authenticator: Authenticator<U>) -> Self {
-        Self { authenticator }
+        let warned_no_client = AtomicBool::new(false);
+        let shared = Arc::new(Shared {
+            authenticator,
+            warned_no_client,
+        });
+        Self { shared }
     }
 
     /// A layer that answers every request that is not authenticated itself: see
     /// [`RequireAuthLayer`].
     #[must_use]
     pub fn require_authentication(self) -> RequireAuthLayer<U> {
-        let Self { authenticator } = self;
-        AuthLayer { authenticator }
+        let Self { shared } = self;
+        AuthLayer { shared }
     }
 }
 
 impl<U, const REQUIRE: bool> Clone for AuthLayer<U, REQUIRE> {
     fn clone(&self) -> Self {
-        let authenticator = self.authenticator.clone();
-        Self { authenticator }
+        let shared = Arc::clone(&self.shared);
+        Self { shared }
     }
 }
 
@@ -108,11 +124,8 @@ impl<S, U, const REQUIRE: bool> Layer<S> for AuthLayer<U, REQUIRE> {
     type Service = AuthService<S, U, REQUIRE>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let authenticator = self.authenticator.clone();
-        AuthService {
-            inner,
-            authenticator,
-        }
+        let shared = Arc::clone(&self.shared);
+        AuthService { inner, shared }
     }
 }
 
@@ -120,7 +133,7 @@ impl<S, U, const REQUIRE: bool> Layer<S> for AuthLayer<U, REQUIRE> {
 #[derive(Debug)]
 pub struct AuthService<S, U, const REQUIRE: bool = false> {
     inner: S,
-    authenticator: Authenticator<U>,
+    shared: Arc<Shared<U>>,
 }
 
 /// The service made by [`RequireAuthLayer`]: see there.
@@ -135,12 +148,9 @@ impl<S, U> AuthService<S, U> {
 
 impl<S: Clone, U, const REQUIRE: bool> Clone for AuthService<S, U, REQUIRE> {
     fn clone(&self) -> Self {
-        let authenticator = self.authenticator.clone();
+        let shared = Arc::clone(&self.shared);
         let inner = self.inner.clone();
-        Self {
-            inner,
-            authenticator,
-        }
+        Self { inner, shared }
     }
 }
 
@@ -225,7 +235,7 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let refuse = <S::Response as Refusal<REQUIRE>>::refuse::<U>;
-        let kind = match authenticate_now(&self.authenticator, &mut request).map(refuse) {
+        let kind = match self.shared.authenticate_now(&mut request).map(refuse) {
             Ok(Some(response)) => {
                 let future = std::future::ready(Ok(response));
                 Kind::Refused { future }
@@ -256,43 +266,60 @@ where
     }
 }
 
-/// Authenticates `request` from memory when it can, stores the outcome in its
-/// extensions and returns it; the pending authentication when the store must be
-/// asked first. A request an outer layer already authenticated keeps its outcome.
-fn authenticate_now<'r, U, B>(
-    auth: &Authenticator<U>,
-    request: &'r mut Request<B>,
-) -> Result<&'r Authentication<U>, PendingAuthentication<U>>
-where
-    U: Send + Sync + 'static,
-{
-    if request.extensions().get::<Authentication<U>>().is_none() {
-        // The peer address matters only to the invalid-token limiter: finding it
-        // takes two extension lookups, skipped when the limiter is off.
-        let client = auth
-            .limits_invalid_tokens()
-            .then(|| client_address(request))
-            .flatten();
-        let values = request.headers().get_all(AUTHORIZATION).iter();
-        let authentication =
-            auth.authenticate_request_now(client, values.map(HeaderValue::as_bytes))?;
-        return Ok(request.extensions_mut().get_or_insert(authentication));
+impl<U: Send + Sync + 'static> Shared<U> {
+    /// Authenticates `request` from memory when it can, stores the outcome in its
+    /// extensions and returns it; the pending authentication when the store must be
+    /// asked first. A request an outer layer already authenticated keeps its outcome.
+    fn authenticate_now<'r, B>(
+        &self,
+        request: &'r mut Request<B>,
+    ) -> Result<&'r Authentication<U>, PendingAuthentication<U>> {
+        if request.extensions().get::<Authentication<U>>().is_none() {
+            let (auth, client) = (&self.authenticator, self.client_address(request));
+            let values = request.headers().get_all(AUTHORIZATION).iter();
+            let authentication =
+                auth.authenticate_request_now(client, values.map(HeaderValue::as_bytes))?;
+            return Ok(request.extensions_mut().get_or_insert(authentication));
+        }
+        // Looked up again: returning the first lookup's borrow would keep `request`
+        // borrowed for the rest of this function (the borrow checker's
+        // conditional-return limit).
+        let stored = request.extensions().get();
+        Ok(stored.expect("an outer layer stored it"))
     }
-    // Looked up again: returning the first lookup's borrow would keep `request`
-    // borrowed for the rest of this function (the borrow checker's conditional-return
-    // limit).
-    let stored = request.extensions().get();
-    Ok(stored.expect("an outer layer stored it"))
-}
 
-/// The peer address the invalid-token limiter counts a request under: axum's
-/// `ConnectInfo<SocketAddr>` when the server was started with
-/// `into_make_service_with_connect_info`, else a `SocketAddr` extension set by any
-/// other stack; none means the request is never limited.
-fn client_address<B>(request: &Request<B>) -> Option<IpAddr> {
-    #[cfg(feature = "axum")]
-    if let Some(ConnectInfo(address)) = request.extensions().get::<ConnectInfo<SocketAddr>>() {
-        return Some(address.ip());
+    /// The address the invalid-token limiter counts `request` under, when it is on:
+    /// the peer address (axum's `ConnectInfo<SocketAddr>`, set by
+    /// `into_make_service_with_connect_info`, else a `SocketAddr` extension set by any
+    /// other stack), as the core reads it with the trusted client-IP header. Warns,
+    /// once, when a request has neither.
+    fn client_address<B>(&self, request: &Request<B>) -> Option<IpAddr> {
+        let (auth, extensions) = (&self.authenticator, request.extensions());
+        if !auth.limits_invalid_tokens() {
+            return None;
+        }
+        #[cfg(feature = "axum")]
+        let peer = extensions.get().map(|ConnectInfo(peer)| *peer);
+        #[cfg(not(feature = "axum"))]
+        let peer = None;
+        let peer = peer.or_else(|| extensions.get::<SocketAddr>().copied());
+        let header = auth.trusted_client_ip_header();
+        let values = header
+            .into_iter()
+            .flat_map(|name| request.headers().get_all(name));
+        let client = auth.client_address(
+            peer.map(|peer| peer.ip()),
+            values.map(HeaderValue::as_bytes),
+        );
+        let warned = &self.warned_no_client;
+        if client.is_none() && !warned.load(Relaxed) && !warned.swap(true, Relaxed) {
+            tracing::warn!(
+                "the invalid-token limiter is on, but a request reached authtoken_axum::AuthLayer \
+                 without a peer address, so the limiter cannot tell clients apart and limits none: \
+                 serve the app with into_make_service_with_connect_info::<SocketAddr>() (logged \
+                 once per layer)"
+            );
+        }
+        client
     }
-    request.extensions().get::<SocketAddr>().map(SocketAddr::ip)
 }

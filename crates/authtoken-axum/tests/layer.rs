@@ -3,16 +3,19 @@
 #![cfg(feature = "axum")]
 
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use authtoken::{
-    AuthError, Authenticator, Challenge, InsertOutcome, IssueOptions, MemoryStore, NewToken,
-    Rejection, Slide, TokenDigest, TokenId, TokenInfo, TokenRecord, TokenStore, UserIdLoader,
+    AuthError, Authenticator, Challenge, InsertOutcome, InvalidTokenLimit, IssueOptions,
+    MemoryStore, NewToken, Rejection, Slide, TokenDigest, TokenId, TokenInfo, TokenRecord,
+    TokenStore, UserIdLoader,
 };
 use authtoken_axum::{AuthLayer, AuthRejection, Authenticated, Authentication, MaybeAuthenticated};
 use axum::body::Body;
-use axum::extract::{FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::routing::get;
 use axum::{Extension, Router};
 use bytes::Bytes;
@@ -405,6 +408,53 @@ async fn a_required_layer_inside_another_refuses_what_the_outer_one_stored() {
         );
         assert_eq!(setup.lookups.load(Ordering::SeqCst), requests);
     }
+}
+
+/// Sends a bad token from `peer`, naming `real_ip` in `X-Real-IP`; the status.
+async fn bad_token_from(app: &Router, peer: [u8; 4], real_ip: &str) -> StatusCode {
+    let request = Request::builder()
+        .uri("/me")
+        .header("authorization", "Token atk_typo")
+        .header("x-real-ip", real_ip)
+        .extension(ConnectInfo(SocketAddr::from((peer, 40000))))
+        .body(Body::empty())
+        .expect("a valid request");
+    app.clone()
+        .oneshot(request)
+        .await
+        .expect("infallible")
+        .status()
+}
+
+#[tokio::test]
+async fn the_limiter_counts_the_peer_or_the_trusted_header_the_core_reads() {
+    let limit = InvalidTokenLimit::new(1, Duration::from_secs(60));
+    let app = |limit: InvalidTokenLimit| {
+        let auth = Authenticator::builder(MemoryStore::new(), UserIdLoader)
+            .invalid_token_limiter(Some(limit))
+            .build()
+            .expect("valid settings");
+        Router::new()
+            .route("/me", get(me))
+            .layer(AuthLayer::new(auth))
+    };
+
+    // No trusted header: the peer address alone names the client, whatever
+    // X-Real-IP says.
+    let by_peer = app(limit);
+    let peer = [192, 0, 2, 1];
+    assert_eq!(bad_token_from(&by_peer, peer, "198.51.100.1").await, 401);
+    assert_eq!(bad_token_from(&by_peer, peer, "198.51.100.2").await, 429);
+    assert_eq!(
+        bad_token_from(&by_peer, [192, 0, 2, 2], "198.51.100.2").await,
+        401
+    );
+
+    // A trusted header: its address names the client, behind one proxy peer.
+    let by_header = app(limit.trusted_client_ip_header("x-real-ip"));
+    assert_eq!(bad_token_from(&by_header, peer, "198.51.100.1").await, 401);
+    assert_eq!(bad_token_from(&by_header, peer, "198.51.100.2").await, 401);
+    assert_eq!(bad_token_from(&by_header, peer, "198.51.100.1").await, 429);
 }
 
 #[test]
