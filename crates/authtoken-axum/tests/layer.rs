@@ -2,16 +2,15 @@
 //! The error table itself is covered once for every adapter by the behaviour crate.
 #![cfg(feature = "axum")]
 
-use std::convert::Infallible;
+mod common;
+
 use std::net::SocketAddr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use authtoken::{
-    AuthError, Authenticator, Challenge, InsertOutcome, InvalidTokenLimit, IssueOptions,
-    MemoryStore, NewToken, Rejection, Slide, TokenDigest, TokenId, TokenInfo, TokenRecord,
-    TokenStore, UserIdLoader,
+    AuthError, Authenticator, Challenge, InvalidTokenLimit, IssueOptions, MemoryStore, Rejection,
+    UserIdLoader,
 };
 use authtoken_axum::{AuthLayer, AuthRejection, Authenticated, Authentication, MaybeAuthenticated};
 use axum::body::Body;
@@ -19,95 +18,9 @@ use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::routing::get;
 use axum::{Extension, Router};
 use bytes::Bytes;
+use common::setup;
 use http::{Request, StatusCode};
-use http_body_util::BodyExt;
-use time::OffsetDateTime;
 use tower::ServiceExt;
-
-/// A memory store that counts lookups by digest.
-#[derive(Clone, Default)]
-struct CountingStore {
-    memory: Arc<MemoryStore>,
-    lookups: Arc<AtomicUsize>,
-}
-
-impl TokenStore for CountingStore {
-    type Error = Infallible;
-
-    async fn insert(
-        &self,
-        token: &NewToken,
-        limit: Option<u32>,
-    ) -> Result<InsertOutcome, Infallible> {
-        self.memory.insert(token, limit).await
-    }
-    async fn find_by_digest(
-        &self,
-        digest: &TokenDigest,
-    ) -> Result<Option<TokenRecord>, Infallible> {
-        self.lookups.fetch_add(1, Ordering::SeqCst);
-        self.memory.find_by_digest(digest).await
-    }
-    async fn get(&self, id: TokenId) -> Result<Option<TokenRecord>, Infallible> {
-        self.memory.get(id).await
-    }
-    async fn revoke(&self, id: TokenId) -> Result<Option<TokenRecord>, Infallible> {
-        self.memory.revoke(id).await
-    }
-    async fn revoke_user(&self, user_id: &str) -> Result<Vec<TokenRecord>, Infallible> {
-        self.memory.revoke_user(user_id).await
-    }
-    async fn list(&self, user_id: Option<&str>) -> Result<Vec<TokenInfo>, Infallible> {
-        self.memory.list(user_id).await
-    }
-    async fn touch(
-        &self,
-        id: TokenId,
-        at: OffsetDateTime,
-        slide: Option<Slide>,
-    ) -> Result<bool, Infallible> {
-        self.memory.touch(id, at, slide).await
-    }
-    async fn shorten_expiry(&self, id: TokenId, at: OffsetDateTime) -> Result<bool, Infallible> {
-        self.memory.shorten_expiry(id, at).await
-    }
-    async fn replace_digest(
-        &self,
-        id: TokenId,
-        digest: &TokenDigest,
-        version: u32,
-    ) -> Result<(), Infallible> {
-        self.memory.replace_digest(id, digest, version).await
-    }
-    async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, Infallible> {
-        self.memory.purge_expired(now).await
-    }
-}
-
-struct Setup {
-    auth: Authenticator<String>,
-    lookups: Arc<AtomicUsize>,
-    header: String,
-}
-
-async fn setup() -> Setup {
-    let store = CountingStore::default();
-    let lookups = Arc::clone(&store.lookups);
-    let auth = Authenticator::builder(store, UserIdLoader)
-        .cache_capacity(0)
-        .build()
-        .expect("valid settings");
-    let issued = auth
-        .issue("alice", IssueOptions::new())
-        .await
-        .expect("issued");
-    let header = format!("Token {}", issued.token().expose_secret());
-    Setup {
-        auth,
-        lookups,
-        header,
-    }
-}
 
 fn request(path: &str, authorization: Option<&str>) -> Request<Body> {
     let mut builder = Request::builder().uri(path);
@@ -123,17 +36,7 @@ async fn send(app: &Router, path: &str, authorization: Option<&str>) -> (StatusC
         .oneshot(request(path, authorization))
         .await
         .expect("infallible");
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (
-        status,
-        String::from_utf8(body.to_vec()).expect("UTF-8 body"),
-    )
+    common::read(response).await
 }
 
 async fn me(user: Authenticated<String>) -> String {
@@ -229,14 +132,8 @@ async fn require_authentication_refuses_before_any_handler() {
         r#"Bearer realm="api""#
     );
     assert_eq!(response.headers()["content-type"], "application/json");
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
     assert_eq!(
-        body,
+        common::read(response).await.1,
         r#"{"detail":"Authentication credentials were not provided."}"#
     );
 
