@@ -117,3 +117,58 @@ async fn no_token_in_any_log_line() {
         &authtoken::TokenPrefix::default(),
     );
 }
+
+/// With the invalid-token limiter on, a router served without
+/// `into_make_service_with_connect_info` cannot tell clients apart: the layer says
+/// so in one warning (not one a request), and says nothing once the peer is known.
+#[tokio::test]
+async fn the_limiter_without_a_peer_address_warns_once_per_layer() {
+    use tracing::Instrument;
+
+    let logs = authtoken_behaviour::logs::capture();
+    let app = |limit: bool| {
+        let mut builder =
+            Authenticator::builder(authtoken::MemoryStore::new(), authtoken::UserIdLoader);
+        if limit {
+            builder = builder.invalid_token_limit(3, std::time::Duration::from_secs(60));
+        }
+        let auth = builder.build().expect("valid settings");
+        Router::new()
+            .route("/", get(|_: Option<Authenticated<String>>| async { "ok" }))
+            .layer(AuthLayer::new(auth))
+    };
+    let send = |app: Router, peer: bool| async move {
+        let mut request = Request::builder()
+            .uri("/")
+            .header("authorization", "Token atk_typo");
+        if peer {
+            request =
+                request.extension(ConnectInfo(std::net::SocketAddr::from(([192, 0, 2, 1], 1))));
+        }
+        let request = request.body(Body::empty()).expect("a valid request");
+        let response = app.oneshot(request).await.expect("routers are infallible");
+        assert_eq!(response.status(), 401);
+    };
+    // Each case runs in a span of its own, which the captured lines name.
+    for (span, limit, peer, warnings) in [
+        ("no_peer_limited", true, false, 1),
+        ("peer_limited", true, true, 0),
+        ("no_peer_unlimited", false, false, 0),
+    ] {
+        let app = app(limit);
+        async {
+            for _ in 0..3 {
+                send(app.clone(), peer).await;
+            }
+        }
+        .instrument(tracing::info_span!("limiter_warning", case = span))
+        .await;
+        let text = logs.text();
+        let lines = text.lines().filter(|line| {
+            line.contains(&format!("case=\"{span}\""))
+                && line.contains("WARN")
+                && line.contains("into_make_service_with_connect_info")
+        });
+        assert_eq!(lines.count(), warnings, "{span}: {text}");
+    }
+}

@@ -3,221 +3,140 @@
 //!
 //! They never authenticate: they read the [`Authentication`] that [`AuthLayer`]
 //! stored, so a request is authenticated once however many extractors ask. Without
-//! the layer they answer 500 ([`AuthRejection::MissingLayer`]). A handler that
-//! wants the raw outcome takes `Extension<Authentication<U>>`.
+//! the layer they answer 500 with the core's
+//! [`Rejection::MissingAuthenticator`](authtoken::Rejection::MissingAuthenticator),
+//! and log an error naming the layer. A handler that wants the raw outcome takes
+//! `Extension<Authentication<U>>`.
 //!
 //! [`AuthLayer`]: crate::AuthLayer
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::ops::Deref;
 
-use authtoken::{Authentication, Identity, ScopeName};
+use authtoken::{Authentication, Identity, Rejection, ScopeName};
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 
 use crate::AuthRejection;
 
+/// What the layer stored for user type `U`, or the rejection of a route without it.
 fn authentication<U: Send + Sync + 'static>(
     parts: &Parts,
 ) -> Result<&Authentication<U>, AuthRejection> {
-    parts
-        .extensions
-        .get::<Authentication<U>>()
-        .ok_or_else(AuthRejection::missing_layer::<U>)
+    parts.extensions.get::<Authentication<U>>().ok_or_else(|| {
+        Rejection::missing_authenticator::<U>("add authtoken_axum::AuthLayer to the router").into()
+    })
 }
 
-/// A required user: the handler runs only for an authenticated request.
-///
-/// Rejects with [`AuthRejection`]: 401 "Authentication credentials were not
-/// provided." for an anonymous request, the core's error for bad credentials (401),
-/// conflicting headers (400) or an unavailable store (503).
-///
-/// As `Option<Authenticated<U>>` it behaves as [`MaybeAuthenticated<U>`].
-pub struct Authenticated<U>(pub Identity<U>);
+/// `$extractor<State>` (`FromRequestParts` or `OptionalFromRequestParts`) for `$type`,
+/// with `$generics` besides `U` and `State`: answers `$output` with `$body`.
+macro_rules! from_request_parts {
+    (
+        [$($generics:tt)*] $extractor:ident for $type:ty => $output:ty,
+        |$parts:ident, $state:ident| $body:expr
+    ) => {
+        impl<$($generics)* U, State> $extractor<State> for $type
+        where
+            U: Send + Sync + 'static,
+            State: Send + Sync,
+        {
+            type Rejection = AuthRejection;
 
-impl<U> Authenticated<U> {
-    /// The identity.
-    pub fn into_inner(self) -> Identity<U> {
-        self.0
-    }
-}
-
-impl<U> Deref for Authenticated<U> {
-    type Target = Identity<U>;
-
-    fn deref(&self) -> &Identity<U> {
-        &self.0
-    }
-}
-
-impl<U> Clone for Authenticated<U> {
-    fn clone(&self) -> Self {
-        Self(self.0.clone())
-    }
-}
-
-impl<U: fmt::Debug> fmt::Debug for Authenticated<U> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("Authenticated").field(&self.0).finish()
-    }
-}
-
-impl<U, S> FromRequestParts<S> for Authenticated<U>
-where
-    U: Send + Sync + 'static,
-    S: Send + Sync,
-{
-    type Rejection = AuthRejection;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AuthRejection> {
-        let authentication = authentication::<U>(parts)?;
-        authentication
-            .require()
-            .map(|identity| Self(identity.clone()))
-            .map_err(AuthRejection::from)
-    }
-}
-
-impl<U, S> OptionalFromRequestParts<S> for Authenticated<U>
-where
-    U: Send + Sync + 'static,
-    S: Send + Sync,
-{
-    type Rejection = AuthRejection;
-
-    async fn from_request_parts(
-        parts: &mut Parts,
-        _state: &S,
-    ) -> Result<Option<Self>, AuthRejection> {
-        let authentication = authentication::<U>(parts)?;
-        authentication
-            .optional()
-            .map(|identity| identity.map(|identity| Self(identity.clone())))
-            .map_err(AuthRejection::from)
-    }
-}
-
-/// An optional user: `None` when no credentials were sent (no `Authorization`
-/// header, or another scheme), the identity otherwise. Bad credentials are still
-/// refused with 401, as in Django REST Framework; an unavailable store with 503.
-pub struct MaybeAuthenticated<U>(pub Option<Identity<U>>);
-
-impl<U> MaybeAuthenticated<U> {
-    /// The identity, if any.
-    pub fn into_inner(self) -> Option<Identity<U>> {
-        self.0
-    }
-}
-
-impl<U> Deref for MaybeAuthenticated<U> {
-    type Target = Option<Identity<U>>;
-
-    fn deref(&self) -> &Option<Identity<U>> {
-        &self.0
-    }
-}
-
-impl<U> Clone for MaybeAuthenticated<U> {
-    fn clone(&self) -> Self {
-        Self(self.0.clone())
-    }
-}
-
-impl<U: fmt::Debug> fmt::Debug for MaybeAuthenticated<U> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("MaybeAuthenticated").field(&self.0).finish()
-    }
-}
-
-impl<U, S> FromRequestParts<S> for MaybeAuthenticated<U>
-where
-    U: Send + Sync + 'static,
-    S: Send + Sync,
-{
-    type Rejection = AuthRejection;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AuthRejection> {
-        let authentication = authentication::<U>(parts)?;
-        authentication
-            .optional()
-            .map(|identity| Self(identity.cloned()))
-            .map_err(AuthRejection::from)
-    }
-}
-
-/// A required user whose token carries the scope `S` names.
-///
-/// Rejects as [`Authenticated`] does, and with 403 (RFC 6750 `insufficient_scope`)
-/// when the token lacks the scope.
-///
-/// ```
-/// use authtoken_axum::{RequireScope, ScopeName};
-///
-/// struct Write;
-/// impl ScopeName for Write {
-///     const NAME: &'static str = "write";
-/// }
-///
-/// async fn create(user: RequireScope<Write, String>) -> String {
-///     format!("{} may write", user.user())
-/// }
-/// # let _: axum::routing::MethodRouter = axum::routing::post(create);
-/// ```
-pub struct RequireScope<S, U> {
-    identity: Identity<U>,
-    scope: PhantomData<fn() -> S>,
-}
-
-impl<S, U> RequireScope<S, U> {
-    /// The identity.
-    pub fn into_inner(self) -> Identity<U> {
-        self.identity
-    }
-}
-
-impl<S, U> Deref for RequireScope<S, U> {
-    type Target = Identity<U>;
-
-    fn deref(&self) -> &Identity<U> {
-        &self.identity
-    }
-}
-
-impl<S, U> Clone for RequireScope<S, U> {
-    fn clone(&self) -> Self {
-        Self {
-            identity: self.identity.clone(),
-            scope: PhantomData,
+            async fn from_request_parts(
+                $parts: &mut Parts,
+                $state: &State,
+            ) -> Result<$output, AuthRejection> {
+                $body
+            }
         }
-    }
+    };
 }
 
-impl<S: ScopeName, U: fmt::Debug> fmt::Debug for RequireScope<S, U> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RequireScope")
-            .field("scope", &S::NAME)
-            .field("identity", &self.identity)
-            .finish()
-    }
+/// An extractor: a public newtype over `$target` (with a scope marker when `$scope`
+/// is given), `Deref` to it, `into_inner`, `Clone`, `Debug`, and `FromRequestParts`
+/// answering with `$extract` applied to the request's [`Authentication`].
+macro_rules! extractor {
+    (
+        $(#[$doc:meta])*
+        $name:ident<$(scope $scope:ident,)? U>($target:ty),
+        |$authentication:ident| $extract:expr
+    ) => {
+        $(#[$doc])*
+        pub struct $name<$($scope,)? U>(pub $target $(, PhantomData<fn() -> $scope>)?);
+
+        newtype!($name<$($scope,)? U>($target));
+
+        impl<$($scope,)? U> Clone for $name<$($scope,)? U> {
+            fn clone(&self) -> Self {
+                Self(self.0.clone() $(, PhantomData::<fn() -> $scope>)?)
+            }
+        }
+
+        impl<$($scope,)? U: fmt::Debug> fmt::Debug for $name<$($scope,)? U> {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_tuple(stringify!($name)).field(&self.0).finish()
+            }
+        }
+
+        from_request_parts!(
+            [$($scope: ScopeName,)?] FromRequestParts for $name<$($scope,)? U> => Self,
+            |parts, _state| {
+                let $authentication = authentication::<U>(parts)?;
+                Ok(Self($extract? $(, PhantomData::<fn() -> $scope>)?))
+            }
+        );
+    };
 }
 
-impl<Sc, U, S> FromRequestParts<S> for RequireScope<Sc, U>
-where
-    Sc: ScopeName,
-    U: Send + Sync + 'static,
-    S: Send + Sync,
-{
-    type Rejection = AuthRejection;
+extractor!(
+    /// A required user: the handler runs only for an authenticated request.
+    ///
+    /// Rejects with [`AuthRejection`]: 401 "Authentication credentials were not
+    /// provided." for an anonymous request, the core's error for bad credentials
+    /// (401), conflicting headers (400) or an unavailable store (503).
+    ///
+    /// As `Option<Authenticated<U>>` it behaves as [`MaybeAuthenticated<U>`].
+    Authenticated<U>(Identity<U>),
+    |authentication| authentication.require().cloned()
+);
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, AuthRejection> {
-        let authentication = authentication::<U>(parts)?;
-        authentication
-            .require_scope(Sc::NAME)
-            .map(|identity| Self {
-                identity: identity.clone(),
-                scope: PhantomData,
-            })
-            .map_err(AuthRejection::from)
+extractor!(
+    /// An optional user: `None` when no credentials were sent (no `Authorization`
+    /// header, or another scheme), the identity otherwise. Bad credentials are still
+    /// refused with 401, as in Django REST Framework; an unavailable store with 503.
+    MaybeAuthenticated<U>(Option<Identity<U>>),
+    |authentication| authentication.optional().map(Option::<&_>::cloned)
+);
+
+extractor!(
+    /// A required user whose token carries the scope `S` names.
+    ///
+    /// Rejects as [`Authenticated`] does, and with 403 (RFC 6750
+    /// `insufficient_scope`) when the token lacks the scope.
+    ///
+    /// ```
+    /// use authtoken_axum::{RequireScope, ScopeName};
+    ///
+    /// struct Write;
+    /// impl ScopeName for Write {
+    ///     const NAME: &'static str = "write";
+    /// }
+    ///
+    /// async fn create(user: RequireScope<Write, String>) -> String {
+    ///     format!("{} may write", user.user())
+    /// }
+    /// # let _: axum::routing::MethodRouter = axum::routing::post(create);
+    /// ```
+    RequireScope<scope S, U>(Identity<U>),
+    |authentication| authentication.require_scope(S::NAME).cloned()
+);
+
+// `Option<Authenticated<U>>`: [`MaybeAuthenticated`]'s answer, so that a bad token
+// is refused with 401 here too rather than read as anonymous.
+from_request_parts!(
+    [] OptionalFromRequestParts for Authenticated<U> => Option<Self>,
+    |parts, state| {
+        let maybe = MaybeAuthenticated::<U>::from_request_parts(parts, state).await?;
+        Ok(maybe.0.map(Self))
     }
-}
+);

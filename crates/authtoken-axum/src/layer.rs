@@ -1,20 +1,26 @@
 //! [`AuthLayer`] and [`AuthService`]: authenticate each request once, for any http
-//! 1.x tower stack; [`RequireAuthLayer`] and [`RequireAuthService`]: the same, and
-//! refuse a request that is not authenticated.
+//! 1.x tower stack, and (as [`RequireAuthLayer`]) refuse a request without a user.
 
 use std::fmt;
-use std::future::Future;
+use std::future::{Future, Ready};
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::task::{Context, Poll};
 
 use authtoken::{Authentication, Authenticator, PendingAuthentication};
+use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request, Response};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
-use crate::{AuthRejection, ResponseBody};
+use crate::AuthRejection;
+
+#[cfg(feature = "axum")]
+use axum::extract::ConnectInfo;
 
 /// Authenticates every request with an [`Authenticator`] and puts the outcome, an
 /// [`Authentication<U>`], in the request extensions.
@@ -24,13 +30,19 @@ use crate::{AuthRejection, ResponseBody};
 /// stored error, which every extractor answers (a bad token is refused even where a
 /// user is optional). The layer never answers by itself, so its service's response
 /// is the inner service's, body type included. [`AuthLayer::require_authentication`]
-/// makes a layer that answers those requests itself.
+/// makes a layer that answers those requests itself (`REQUIRE = true`: see
+/// [`RequireAuthLayer`]).
 ///
 /// Reads every `Authorization` header of the request and authenticates it once: from
 /// memory without a future of its own when it can
 /// ([`Authenticator::authenticate_request_now`]: no credentials, a malformed or
 /// cached token), else asking the store first. A request that already carries an
 /// [`Authentication<U>`] (from an outer `AuthLayer<U>`) is not authenticated again.
+///
+/// With the invalid-token limiter on, a request is counted under its peer address
+/// (axum's `ConnectInfo<SocketAddr>`, or a `SocketAddr` extension), read with the
+/// trusted client-IP header when one is configured ([`Authenticator::client_address`]).
+/// A request with neither is never limited, and the layer logs a warning, once.
 ///
 /// ```
 /// use authtoken::{Authenticator, MemoryStore, UserIdLoader};
@@ -44,64 +56,16 @@ use crate::{AuthRejection, ResponseBody};
 ///     .layer(AuthLayer::new(auth));
 /// # let _ = app; Ok(()) }
 /// ```
-pub struct AuthLayer<U> {
-    authenticator: Authenticator<U>,
+#[derive(Debug)]
+pub struct AuthLayer<U, const REQUIRE: bool = false> {
+    shared: Arc<Shared<U>>,
 }
 
-impl<U> AuthLayer<U> {
-    /// A layer authenticating with `authenticator`, letting anonymous requests and
-    /// failures through to the handlers.
-    pub fn new(authenticator: Authenticator<U>) -> Self {
-        Self { authenticator }
-    }
-
-    /// A layer that answers every request that is not authenticated itself: see
-    /// [`RequireAuthLayer`].
-    #[must_use]
-    pub fn require_authentication(self) -> RequireAuthLayer<U> {
-        RequireAuthLayer::new(self.authenticator)
-    }
-}
-
-/// `Clone`, `Debug` and `Layer` for a layer holding an authenticator, making `$service`.
-macro_rules! layer_impls {
-    ($layer:ident, $service:ident) => {
-        impl<U> Clone for $layer<U> {
-            fn clone(&self) -> Self {
-                Self {
-                    authenticator: self.authenticator.clone(),
-                }
-            }
-        }
-
-        impl<U> fmt::Debug for $layer<U> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_struct(stringify!($layer))
-                    .field("authenticator", &self.authenticator)
-                    .finish()
-            }
-        }
-
-        impl<S, U> Layer<S> for $layer<U> {
-            type Service = $service<S, U>;
-
-            fn layer(&self, inner: S) -> Self::Service {
-                $service {
-                    inner,
-                    authenticator: self.authenticator.clone(),
-                }
-            }
-        }
-    };
-}
-
-layer_impls!(AuthLayer, AuthService);
-
-/// Authenticates every request as [`AuthLayer`] does, and answers every request that
-/// is not authenticated itself: 401 when nothing or bad credentials were sent, 400
-/// for conflicting headers, 503 when the store is unavailable; status, challenge and
-/// body as the core decides. Its service's response body is a [`ResponseBody`]: the
-/// inner service's body, or the rejection's.
+/// An [`AuthLayer`] that answers every request that is not authenticated itself: 401
+/// when nothing or bad credentials were sent, 400 for conflicting headers, 503 when
+/// the store is unavailable; status, challenge and body as the core decides. The
+/// inner service's response body must be buildable from [`Bytes`] (axum's `Body`,
+/// http-body-util's `Full<Bytes>`), and stays its type.
 ///
 /// Every request it wraps needs credentials, CORS preflights included: put a CORS
 /// layer outside it, and routes that stay public (health checks) outside its router.
@@ -118,189 +82,146 @@ layer_impls!(AuthLayer, AuthService);
 ///     .layer(AuthLayer::new(auth).require_authentication());
 /// # let _ = admin; Ok(()) }
 /// ```
-pub struct RequireAuthLayer<U> {
+pub type RequireAuthLayer<U> = AuthLayer<U, true>;
+
+/// What a layer and every service it makes share.
+#[derive(Debug)]
+struct Shared<U> {
     authenticator: Authenticator<U>,
+    /// Whether the warning about a request without a client address was logged.
+    warned_no_client: AtomicBool,
 }
 
-impl<U> RequireAuthLayer<U> {
-    /// A layer authenticating with `authenticator` and refusing every request that
-    /// is not authenticated; the same as `AuthLayer::new(authenticator)
-    /// .require_authentication()`.
+impl<U> AuthLayer<U> {
+    /// A layer authenticating with `authenticator`, letting anonymous requests and
+    /// failures through to the handlers.
     pub fn new(authenticator: Authenticator<U>) -> Self {
-        Self { authenticator }
+        let warned_no_client = AtomicBool::new(false);
+        let shared = Arc::new(Shared {
+            authenticator,
+            warned_no_client,
+        });
+        Self { shared }
+    }
+
+    /// A layer that answers every request that is not authenticated itself: see
+    /// [`RequireAuthLayer`].
+    #[must_use]
+    pub fn require_authentication(self) -> RequireAuthLayer<U> {
+        let Self { shared } = self;
+        AuthLayer { shared }
     }
 }
 
-layer_impls!(RequireAuthLayer, RequireAuthService);
-
-/// A service that wraps an inner service and an authenticator, with the accessors
-/// tower's own middleware has.
-macro_rules! auth_service {
-    ($(#[$doc:meta])* $name:ident, $layer:ident) => {
-        $(#[$doc])*
-        pub struct $name<S, U> {
-            inner: S,
-            authenticator: Authenticator<U>,
-        }
-
-        impl<S, U> $name<S, U> {
-            #[doc = concat!("Wraps `inner`, as [`", stringify!($layer), "::new`] would.")]
-            pub fn new(inner: S, authenticator: Authenticator<U>) -> Self {
-                $layer::new(authenticator).layer(inner)
-            }
-
-            /// The inner service.
-            pub fn get_ref(&self) -> &S {
-                &self.inner
-            }
-
-            /// The inner service, mutably.
-            pub fn get_mut(&mut self) -> &mut S {
-                &mut self.inner
-            }
-
-            /// The inner service, consuming this one.
-            pub fn into_inner(self) -> S {
-                self.inner
-            }
-        }
-
-        impl<S: Clone, U> Clone for $name<S, U> {
-            fn clone(&self) -> Self {
-                Self {
-                    inner: self.inner.clone(),
-                    authenticator: self.authenticator.clone(),
-                }
-            }
-        }
-
-        impl<S: fmt::Debug, U> fmt::Debug for $name<S, U> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_struct(stringify!($name))
-                    .field("inner", &self.inner)
-                    .field("authenticator", &self.authenticator)
-                    .finish()
-            }
-        }
-    };
+impl<U, const REQUIRE: bool> Clone for AuthLayer<U, REQUIRE> {
+    fn clone(&self) -> Self {
+        let shared = Arc::clone(&self.shared);
+        Self { shared }
+    }
 }
 
-auth_service!(
-    /// The service made by [`AuthLayer`]: see there. Its response is the inner
-    /// service's.
-    AuthService,
-    AuthLayer
-);
+impl<S, U, const REQUIRE: bool> Layer<S> for AuthLayer<U, REQUIRE> {
+    type Service = AuthService<S, U, REQUIRE>;
 
-auth_service!(
-    /// The service made by [`RequireAuthLayer`]: see there.
-    RequireAuthService,
-    RequireAuthLayer
-);
+    fn layer(&self, inner: S) -> Self::Service {
+        let shared = Arc::clone(&self.shared);
+        AuthService { inner, shared }
+    }
+}
+
+/// The service made by [`AuthLayer`]: see there. Its response is the inner service's.
+#[derive(Debug)]
+pub struct AuthService<S, U, const REQUIRE: bool = false> {
+    inner: S,
+    shared: Arc<Shared<U>>,
+}
+
+/// The service made by [`RequireAuthLayer`]: see there.
+pub type RequireAuthService<S, U> = AuthService<S, U, true>;
+
+impl<S, U> AuthService<S, U> {
+    /// Wraps `inner`, as [`AuthLayer::new`] would.
+    pub fn new(inner: S, authenticator: Authenticator<U>) -> Self {
+        AuthLayer::new(authenticator).layer(inner)
+    }
+}
+
+impl<S: Clone, U, const REQUIRE: bool> Clone for AuthService<S, U, REQUIRE> {
+    fn clone(&self) -> Self {
+        let shared = Arc::clone(&self.shared);
+        let inner = self.inner.clone();
+        Self { inner, shared }
+    }
+}
+
+/// What a service answers itself for a request's [`Authentication`], before the
+/// inner service: nothing when `REQUIRE` is false (so an [`AuthService`]'s response
+/// may be anything), the core's rejection of a request without a user when it is true
+/// (a [`RequireAuthService`]'s response is an `http::Response` whose body is made from
+/// [`Bytes`]).
+pub trait Refusal<const REQUIRE: bool>: Sized {
+    /// The response refusing the request, if it is refused.
+    fn refuse<U: Send + Sync + 'static>(authentication: &Authentication<U>) -> Option<Self>;
+}
+
+impl<R> Refusal<false> for R {
+    fn refuse<U: Send + Sync + 'static>(_: &Authentication<U>) -> Option<R> {
+        None
+    }
+}
+
+impl<B: From<Bytes>> Refusal<true> for Response<B> {
+    fn refuse<U: Send + Sync + 'static>(authentication: &Authentication<U>) -> Option<Self> {
+        let rejection = authentication.require().err()?;
+        Some(AuthRejection::from(rejection).to_http_response())
+    }
+}
 
 /// The future of the slow path: the store is asked, then the inner service called.
 type StoreFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send + 'static>>;
 
 pin_project! {
     /// The future of [`AuthService`]: the inner service's own future when memory
-    /// answered (no credentials, a rejected or cached token), or a boxed future that
-    /// asks the store first.
+    /// answered (no credentials, a rejected or cached token), a ready refusal (from a
+    /// [`RequireAuthService`]), or a boxed future that asks the store first.
     pub struct ResponseFuture<F, R, E> {
         #[pin]
-        kind: PassKind<F, R, E>,
+        kind: Kind<F, R, E>,
     }
 }
 
 pin_project! {
-    #[project = PassKindProj]
-    enum PassKind<F, R, E> {
+    #[project = KindProj]
+    enum Kind<F, R, E> {
         Inner { #[pin] future: F },
+        Refused { #[pin] future: Ready<Result<R, E>> },
         Store { future: StoreFuture<R, E> },
     }
 }
 
 impl<F, R, E> fmt::Debug for ResponseFuture<F, R, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match &self.kind {
-            PassKind::Inner { .. } => "inner",
-            PassKind::Store { .. } => "store",
-        };
-        f.debug_struct("ResponseFuture")
-            .field("kind", &kind)
-            .finish()
+        f.debug_struct("ResponseFuture").finish_non_exhaustive()
     }
 }
 
-impl<F, R, E> Future for ResponseFuture<F, R, E>
-where
-    F: Future<Output = Result<R, E>>,
-{
+impl<F: Future<Output = Result<R, E>>, R, E> Future for ResponseFuture<F, R, E> {
     type Output = Result<R, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
-            PassKindProj::Inner { future } => future.poll(cx),
-            PassKindProj::Store { future } => future.as_mut().poll(cx),
+            KindProj::Inner { future } => future.poll(cx),
+            KindProj::Refused { future } => future.poll(cx),
+            KindProj::Store { future } => future.as_mut().poll(cx),
         }
     }
 }
 
-pin_project! {
-    /// The future of [`RequireAuthService`]: the inner service's own future when
-    /// memory answered (no credentials, a rejected or cached token), a ready
-    /// rejection, or a boxed future that asks the store first.
-    pub struct RequireAuthFuture<F, B, E> {
-        #[pin]
-        kind: RequireKind<F, B, E>,
-    }
-}
-
-pin_project! {
-    #[project = RequireKindProj]
-    enum RequireKind<F, B, E> {
-        Inner { #[pin] future: F },
-        Rejected { response: Option<Response<ResponseBody<B>>> },
-        Store { future: StoreFuture<Response<ResponseBody<B>>, E> },
-    }
-}
-
-impl<F, B, E> fmt::Debug for RequireAuthFuture<F, B, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let kind = match &self.kind {
-            RequireKind::Inner { .. } => "inner",
-            RequireKind::Rejected { .. } => "rejected",
-            RequireKind::Store { .. } => "store",
-        };
-        f.debug_struct("RequireAuthFuture")
-            .field("kind", &kind)
-            .finish()
-    }
-}
-
-impl<F, B, E> Future for RequireAuthFuture<F, B, E>
-where
-    F: Future<Output = Result<Response<B>, E>>,
-{
-    type Output = Result<Response<ResponseBody<B>>, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            RequireKindProj::Inner { future } => future
-                .poll(cx)
-                .map(|result| result.map(|response| response.map(ResponseBody::inner))),
-            RequireKindProj::Rejected { response } => match response.take() {
-                Some(response) => Poll::Ready(Ok(response)),
-                None => panic!("RequireAuthFuture polled after it completed"),
-            },
-            RequireKindProj::Store { future } => future.as_mut().poll(cx),
-        }
-    }
-}
-
-impl<S, U, ReqBody> Service<Request<ReqBody>> for AuthService<S, U>
+impl<S, U, ReqBody, const REQUIRE: bool> Service<Request<ReqBody>> for AuthService<S, U, REQUIRE>
 where
     S: Service<Request<ReqBody>> + Clone + Send + 'static,
     S::Future: Send + 'static,
+    S::Response: Refusal<REQUIRE>,
     ReqBody: Send + 'static,
     U: Send + Sync + 'static,
 {
@@ -313,140 +234,92 @@ where
     }
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        if let Err(pending) = authenticate_now(&self.authenticator, &mut request) {
-            let mut inner = take_ready(&mut self.inner);
-            let future = Box::pin(async move {
-                request.extensions_mut().insert(pending.finish().await);
-                inner.call(request).await
-            });
-            return ResponseFuture {
-                kind: PassKind::Store { future },
-            };
-        }
-        // Memory answered: no future of this layer's own, and the ready inner service
-        // is called as it is.
-        ResponseFuture {
-            kind: PassKind::Inner {
-                future: self.inner.call(request),
-            },
-        }
-    }
-}
-
-impl<S, U, ReqBody, ResBody> Service<Request<ReqBody>> for RequireAuthService<S, U>
-where
-    S: Service<Request<ReqBody>, Response = Response<ResBody>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    ReqBody: Send + 'static,
-    U: Send + Sync + 'static,
-{
-    type Response = Response<ResponseBody<ResBody>>;
-    type Error = S::Error;
-    type Future = RequireAuthFuture<S::Future, ResBody, S::Error>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
-        match authenticate_now(&self.authenticator, &mut request) {
-            Ok(authentication) => {
-                if let Some(authentication) = authentication
-                    && let Err(error) = authentication.require()
-                {
-                    return RequireAuthFuture {
-                        kind: RequireKind::Rejected {
-                            response: Some(rejection_response(error)),
-                        },
-                    };
-                }
+        let refuse = <S::Response as Refusal<REQUIRE>>::refuse::<U>;
+        let kind = match self.shared.authenticate_now(&mut request).map(refuse) {
+            Ok(Some(response)) => {
+                let future = std::future::ready(Ok(response));
+                Kind::Refused { future }
+            }
+            // Memory answered: no future of this layer's own, and the ready inner
+            // service is called as it is.
+            Ok(None) => {
+                let future = self.inner.call(request);
+                Kind::Inner { future }
             }
             Err(pending) => {
-                let mut inner = take_ready(&mut self.inner);
+                // The ready service moves into the future, and a clone (not yet ready)
+                // stays in its place, as tower's docs advise.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
                 let future = Box::pin(async move {
                     let authentication = pending.finish().await;
-                    if let Err(error) = authentication.require() {
-                        return Ok(rejection_response(error));
+                    if let Some(response) = refuse(&authentication) {
+                        return Ok(response);
                     }
                     request.extensions_mut().insert(authentication);
-                    let response = inner.call(request).await?;
-                    Ok(response.map(ResponseBody::inner))
+                    inner.call(request).await
                 });
-                return RequireAuthFuture {
-                    kind: RequireKind::Store { future },
-                };
+                Kind::Store { future }
             }
+        };
+        ResponseFuture { kind }
+    }
+}
+
+impl<U: Send + Sync + 'static> Shared<U> {
+    /// Authenticates `request` from memory when it can, stores the outcome in its
+    /// extensions and returns it; the pending authentication when the store must be
+    /// asked first. A request an outer layer already authenticated keeps its outcome.
+    fn authenticate_now<'r, B>(
+        &self,
+        request: &'r mut Request<B>,
+    ) -> Result<&'r Authentication<U>, PendingAuthentication<U>> {
+        if request.extensions().get::<Authentication<U>>().is_none() {
+            let (auth, client) = (&self.authenticator, self.client_address(request));
+            let values = request.headers().get_all(AUTHORIZATION).iter();
+            let authentication =
+                auth.authenticate_request_now(client, values.map(HeaderValue::as_bytes))?;
+            return Ok(request.extensions_mut().get_or_insert(authentication));
         }
-        RequireAuthFuture {
-            kind: RequireKind::Inner {
-                future: self.inner.call(request),
-            },
+        // Looked up again: returning the first lookup's borrow would keep `request`
+        // borrowed for the rest of this function (the borrow checker's
+        // conditional-return limit).
+        let stored = request.extensions().get();
+        Ok(stored.expect("an outer layer stored it"))
+    }
+
+    /// The address the invalid-token limiter counts `request` under, when it is on:
+    /// the peer address (axum's `ConnectInfo<SocketAddr>`, set by
+    /// `into_make_service_with_connect_info`, else a `SocketAddr` extension set by any
+    /// other stack), as the core reads it with the trusted client-IP header. Warns,
+    /// once, when a request has neither.
+    fn client_address<B>(&self, request: &Request<B>) -> Option<IpAddr> {
+        let (auth, extensions) = (&self.authenticator, request.extensions());
+        if !auth.limits_invalid_tokens() {
+            return None;
         }
+        #[cfg(feature = "axum")]
+        let peer = extensions.get().map(|ConnectInfo(peer)| *peer);
+        #[cfg(not(feature = "axum"))]
+        let peer = None;
+        let peer = peer.or_else(|| extensions.get::<SocketAddr>().copied());
+        let header = auth.trusted_client_ip_header();
+        let values = header
+            .into_iter()
+            .flat_map(|name| request.headers().get_all(name));
+        let client = auth.client_address(
+            peer.map(|peer| peer.ip()),
+            values.map(HeaderValue::as_bytes),
+        );
+        let warned = &self.warned_no_client;
+        if client.is_none() && !warned.load(Relaxed) && !warned.swap(true, Relaxed) {
+            tracing::warn!(
+                "the invalid-token limiter is on, but a request reached authtoken_axum::AuthLayer \
+                 without a peer address, so the limiter cannot tell clients apart and limits none: \
+                 serve the app with into_make_service_with_connect_info::<SocketAddr>() (logged \
+                 once per layer)"
+            );
+        }
+        client
     }
-}
-
-/// Authenticates `request` from memory when it can, stores the outcome in its
-/// extensions and returns it; the pending authentication when the store must be
-/// asked first. A request an outer layer already authenticated is left as it is.
-fn authenticate_now<'r, U, B>(
-    authenticator: &Authenticator<U>,
-    request: &'r mut Request<B>,
-) -> Result<Option<&'r Authentication<U>>, PendingAuthentication<U>>
-where
-    U: Send + Sync + 'static,
-{
-    if request.extensions().get::<Authentication<U>>().is_some() {
-        // An outer layer authenticated the request: its outcome stands. Looked up a
-        // second time because returning the first lookup's borrow would keep
-        // `request` borrowed for the rest of this function (the borrow checker's
-        // conditional-return limit); it is `Some`, as is every `Ok` returned here.
-        return Ok(request.extensions().get());
-    }
-    let values = request
-        .headers()
-        .get_all(AUTHORIZATION)
-        .iter()
-        .map(HeaderValue::as_bytes);
-    // The peer address matters only to the invalid-token limiter: finding it takes
-    // two extension lookups, skipped when the limiter is off.
-    let client = if authenticator.limits_invalid_tokens() {
-        client_address(request)
-    } else {
-        None
-    };
-    let authentication = authenticator.authenticate_request_now(client, values)?;
-    Ok(Some(request.extensions_mut().get_or_insert(authentication)))
-}
-
-/// The ready service, for a future that calls it later: it moves out, and a clone
-/// (not yet ready) stays in its place, as tower's docs advise.
-fn take_ready<S: Clone>(service: &mut S) -> S {
-    let clone = service.clone();
-    std::mem::replace(service, clone)
-}
-
-/// The response of a [`RequireAuthService`] to a request without a user.
-fn rejection_response<B>(rejection: authtoken::Rejection) -> Response<ResponseBody<B>> {
-    AuthRejection::from(rejection)
-        .to_shared_response()
-        .map(ResponseBody::rejection)
-}
-
-/// The peer address the invalid-token limiter counts a request under: axum's
-/// `ConnectInfo<SocketAddr>` when the server was started with
-/// `into_make_service_with_connect_info`, else a `SocketAddr` extension set by any
-/// other stack; none means the request is never limited.
-fn client_address<B>(request: &Request<B>) -> Option<std::net::IpAddr> {
-    #[cfg(feature = "axum")]
-    if let Some(axum::extract::ConnectInfo(address)) =
-        request
-            .extensions()
-            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-    {
-        return Some(address.ip());
-    }
-    request
-        .extensions()
-        .get::<std::net::SocketAddr>()
-        .map(std::net::SocketAddr::ip)
 }

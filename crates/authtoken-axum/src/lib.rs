@@ -7,19 +7,35 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
-mod body;
+/// `into_inner` and `Deref` for a newtype (over its field `0`) of this crate.
+macro_rules! newtype {
+    ($name:ident<$($param:ident),*>($target:ty)) => {
+        impl<$($param),*> $name<$($param),*> {
+            /// What it holds.
+            pub fn into_inner(self) -> $target {
+                self.0
+            }
+        }
+
+        impl<$($param),*> std::ops::Deref for $name<$($param),*> {
+            type Target = $target;
+
+            fn deref(&self) -> &$target {
+                &self.0
+            }
+        }
+    };
+}
+
 #[cfg(feature = "axum")]
 mod extract;
 mod layer;
 mod rejection;
 
-pub use body::ResponseBody;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{Authenticated, MaybeAuthenticated, RequireScope};
-pub use layer::{
-    AuthLayer, AuthService, RequireAuthFuture, RequireAuthLayer, RequireAuthService, ResponseFuture,
-};
+pub use layer::{AuthLayer, AuthService, RequireAuthLayer, RequireAuthService, ResponseFuture};
 pub use rejection::AuthRejection;
 
 /// The outcome the layer stores in the request extensions (the core's type).

@@ -2,108 +2,25 @@
 //! The error table itself is covered once for every adapter by the behaviour crate.
 #![cfg(feature = "axum")]
 
-use std::convert::Infallible;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use authtoken::{
-    AuthError, Authenticator, InsertOutcome, IssueOptions, MemoryStore, NewToken, Slide,
-    TokenDigest, TokenId, TokenInfo, TokenRecord, TokenStore, UserIdLoader,
+    AuthError, Authenticator, Challenge, InvalidTokenLimit, IssueOptions, MemoryStore, Rejection,
+    UserIdLoader,
 };
 use authtoken_axum::{AuthLayer, AuthRejection, Authenticated, Authentication, MaybeAuthenticated};
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, FromRequestParts, State};
 use axum::routing::get;
 use axum::{Extension, Router};
+use bytes::Bytes;
+use common::setup;
 use http::{Request, StatusCode};
-use http_body_util::BodyExt;
-use time::OffsetDateTime;
 use tower::ServiceExt;
-
-/// A memory store that counts lookups by digest.
-#[derive(Clone, Default)]
-struct CountingStore {
-    memory: Arc<MemoryStore>,
-    lookups: Arc<AtomicUsize>,
-}
-
-impl TokenStore for CountingStore {
-    type Error = Infallible;
-
-    async fn insert(
-        &self,
-        token: &NewToken,
-        limit: Option<u32>,
-    ) -> Result<InsertOutcome, Infallible> {
-        self.memory.insert(token, limit).await
-    }
-    async fn find_by_digest(
-        &self,
-        digest: &TokenDigest,
-    ) -> Result<Option<TokenRecord>, Infallible> {
-        self.lookups.fetch_add(1, Ordering::SeqCst);
-        self.memory.find_by_digest(digest).await
-    }
-    async fn get(&self, id: TokenId) -> Result<Option<TokenRecord>, Infallible> {
-        self.memory.get(id).await
-    }
-    async fn revoke(&self, id: TokenId) -> Result<Option<TokenRecord>, Infallible> {
-        self.memory.revoke(id).await
-    }
-    async fn revoke_user(&self, user_id: &str) -> Result<Vec<TokenRecord>, Infallible> {
-        self.memory.revoke_user(user_id).await
-    }
-    async fn list(&self, user_id: Option<&str>) -> Result<Vec<TokenInfo>, Infallible> {
-        self.memory.list(user_id).await
-    }
-    async fn touch(
-        &self,
-        id: TokenId,
-        at: OffsetDateTime,
-        slide: Option<Slide>,
-    ) -> Result<bool, Infallible> {
-        self.memory.touch(id, at, slide).await
-    }
-    async fn shorten_expiry(&self, id: TokenId, at: OffsetDateTime) -> Result<bool, Infallible> {
-        self.memory.shorten_expiry(id, at).await
-    }
-    async fn replace_digest(
-        &self,
-        id: TokenId,
-        digest: &TokenDigest,
-        version: u32,
-    ) -> Result<(), Infallible> {
-        self.memory.replace_digest(id, digest, version).await
-    }
-    async fn purge_expired(&self, now: OffsetDateTime) -> Result<u64, Infallible> {
-        self.memory.purge_expired(now).await
-    }
-}
-
-struct Setup {
-    auth: Authenticator<String>,
-    lookups: Arc<AtomicUsize>,
-    header: String,
-}
-
-async fn setup() -> Setup {
-    let store = CountingStore::default();
-    let lookups = Arc::clone(&store.lookups);
-    let auth = Authenticator::builder(store, UserIdLoader)
-        .cache_capacity(0)
-        .build()
-        .expect("valid settings");
-    let issued = auth
-        .issue("alice", IssueOptions::new())
-        .await
-        .expect("issued");
-    let header = format!("Token {}", issued.token().expose_secret());
-    Setup {
-        auth,
-        lookups,
-        header,
-    }
-}
 
 fn request(path: &str, authorization: Option<&str>) -> Request<Body> {
     let mut builder = Request::builder().uri(path);
@@ -119,17 +36,7 @@ async fn send(app: &Router, path: &str, authorization: Option<&str>) -> (StatusC
         .oneshot(request(path, authorization))
         .await
         .expect("infallible");
-    let status = response.status();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
-    (
-        status,
-        String::from_utf8(body.to_vec()).expect("UTF-8 body"),
-    )
+    common::read(response).await
 }
 
 async fn me(user: Authenticated<String>) -> String {
@@ -141,7 +48,7 @@ async fn maybe(user: Option<Authenticated<String>>) -> String {
 }
 
 #[tokio::test]
-async fn an_extractor_without_the_layer_answers_500_naming_the_layer() {
+async fn an_extractor_without_the_layer_answers_a_generic_500() {
     let setup = setup().await;
     let app = Router::new()
         .route("/me", get(me))
@@ -149,9 +56,23 @@ async fn an_extractor_without_the_layer_answers_500_naming_the_layer() {
     for path in ["/me", "/maybe"] {
         let (status, body) = send(&app, path, Some(&setup.header)).await;
         assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
-        assert!(body.contains("AuthLayer"), "{path}: {body}");
+        assert_eq!(body, r#"{"detail":"A server error occurred."}"#, "{path}");
     }
     assert_eq!(setup.lookups.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_missing_layer_is_the_cores_missing_authenticator_naming_the_user_type() {
+    let (mut parts, ()) = request("/", None).map(drop).into_parts();
+    let rejection = Authenticated::<String>::from_request_parts(&mut parts, &())
+        .await
+        .expect_err("no layer ran");
+    assert!(
+        matches!(&*rejection, Rejection::MissingAuthenticator { user_type, .. } if user_type.contains("String")),
+        "{rejection:?}"
+    );
+    assert_eq!(rejection.status(), 500);
+    assert!(rejection.to_string().contains("String"), "{rejection}");
 }
 
 #[tokio::test]
@@ -211,14 +132,8 @@ async fn require_authentication_refuses_before_any_handler() {
         r#"Bearer realm="api""#
     );
     assert_eq!(response.headers()["content-type"], "application/json");
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .expect("body")
-        .to_bytes();
     assert_eq!(
-        body,
+        common::read(response).await.1,
         r#"{"detail":"Authentication credentials were not provided."}"#
     );
 
@@ -392,18 +307,85 @@ async fn a_required_layer_inside_another_refuses_what_the_outer_one_stored() {
     }
 }
 
+/// Sends a bad token from `peer`, naming `real_ip` in `X-Real-IP`; the status.
+async fn bad_token_from(app: &Router, peer: [u8; 4], real_ip: &str) -> StatusCode {
+    let request = Request::builder()
+        .uri("/me")
+        .header("authorization", "Token atk_typo")
+        .header("x-real-ip", real_ip)
+        .extension(ConnectInfo(SocketAddr::from((peer, 40000))))
+        .body(Body::empty())
+        .expect("a valid request");
+    app.clone()
+        .oneshot(request)
+        .await
+        .expect("infallible")
+        .status()
+}
+
+#[tokio::test]
+async fn the_limiter_counts_the_peer_or_the_trusted_header_the_core_reads() {
+    let limit = InvalidTokenLimit::new(1, Duration::from_secs(60));
+    let app = |limit: InvalidTokenLimit| {
+        let auth = Authenticator::builder(MemoryStore::new(), UserIdLoader)
+            .invalid_token_limiter(Some(limit))
+            .build()
+            .expect("valid settings");
+        Router::new()
+            .route("/me", get(me))
+            .layer(AuthLayer::new(auth))
+    };
+
+    // No trusted header: the peer address alone names the client, whatever
+    // X-Real-IP says.
+    let by_peer = app(limit);
+    let peer = [192, 0, 2, 1];
+    assert_eq!(bad_token_from(&by_peer, peer, "198.51.100.1").await, 401);
+    assert_eq!(bad_token_from(&by_peer, peer, "198.51.100.2").await, 429);
+    assert_eq!(
+        bad_token_from(&by_peer, [192, 0, 2, 2], "198.51.100.2").await,
+        401
+    );
+
+    // A trusted header: its address names the client, behind one proxy peer.
+    let by_header = app(limit.trusted_client_ip_header("x-real-ip"));
+    assert_eq!(bad_token_from(&by_header, peer, "198.51.100.1").await, 401);
+    assert_eq!(bad_token_from(&by_header, peer, "198.51.100.2").await, 401);
+    assert_eq!(bad_token_from(&by_header, peer, "198.51.100.1").await, 429);
+}
+
 #[test]
-fn the_rejection_is_typed_and_carries_the_core_response() {
-    let challenge = authtoken::Challenge::bearer("api");
-    let rejection = AuthRejection::new(AuthError::TokenExpired, challenge);
-    assert_eq!(rejection.status(), StatusCode::UNAUTHORIZED);
+fn the_rejection_is_the_cores_and_answers_with_its_response() {
+    let challenge = Challenge::bearer("api");
+    let rejection = AuthRejection::from(Rejection::new(AuthError::TokenExpired, challenge.clone()));
+    assert_eq!(rejection.status(), 401);
     assert_eq!(rejection.error(), Some(&AuthError::TokenExpired));
-    let response = rejection.to_http_response();
+    assert!(matches!(
+        rejection.clone().into_inner(),
+        Rejection::Auth {
+            error: AuthError::TokenExpired,
+            ..
+        }
+    ));
+    let source = std::error::Error::source(&rejection).expect("the core's error");
+    assert_eq!(source.to_string(), AuthError::TokenExpired.to_string());
+    assert_eq!(rejection.to_string(), AuthError::TokenExpired.to_string());
+
+    let response = rejection.to_http_response::<Bytes>();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(
         response.headers()["www-authenticate"],
         r#"Bearer realm="api", error="invalid_token", error_description="Token has expired.""#
     );
     assert_eq!(response.headers()["content-type"], "application/json");
+    assert!(response.headers().get("retry-after").is_none());
     assert_eq!(response.body(), r#"{"detail":"Token has expired."}"#);
+
+    let throttled = AuthRejection::from(Rejection::new(
+        AuthError::Throttled { retry_after: 7 },
+        challenge,
+    ));
+    let response = axum::response::IntoResponse::into_response(throttled);
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(response.headers()["retry-after"], "7");
 }
