@@ -119,10 +119,10 @@ async fn no_token_in_any_log_line() {
 }
 
 /// With the invalid-token limiter on, a router served without
-/// `into_make_service_with_connect_info` cannot tell clients apart: the layer says
-/// so in one warning (not one a request), and says nothing once the peer is known.
+/// `into_make_service_with_connect_info` cannot tell clients apart: the core says so
+/// in one warning (not one a request), and says nothing once the peer is known.
 #[tokio::test]
-async fn the_limiter_without_a_peer_address_warns_once_per_layer() {
+async fn the_limiter_without_a_peer_address_warns_once() {
     use tracing::Instrument;
 
     let logs = authtoken_behaviour::logs::capture();
@@ -167,7 +167,7 @@ async fn the_limiter_without_a_peer_address_warns_once_per_layer() {
         let lines = text.lines().filter(|line| {
             line.contains(&format!("case=\"{span}\""))
                 && line.contains("WARN")
-                && line.contains("into_make_service_with_connect_info")
+                && line.contains("cannot tell clients apart")
         });
         assert_eq!(lines.count(), warnings, "{span}: {text}");
     }

@@ -1,19 +1,16 @@
 //! [`AuthLayer`] and [`AuthService`]: authenticate each request once, for any http
 //! 1.x tower stack, and (as [`RequireAuthLayer`]) refuse a request without a user.
 
-use std::fmt;
 use std::future::{Future, Ready};
 use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::task::{Context, Poll};
 
 use authtoken::{Authentication, Authenticator, PendingAuthentication};
 use bytes::Bytes;
+use futures_util::future::Either;
 use http::header::AUTHORIZATION;
 use http::{HeaderValue, Request, Response};
-use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -42,7 +39,7 @@ use axum::extract::ConnectInfo;
 /// With the invalid-token limiter on, a request is counted under its peer address
 /// (axum's `ConnectInfo<SocketAddr>`, or a `SocketAddr` extension), read with the
 /// trusted client-IP header when one is configured ([`Authenticator::client_address`]).
-/// A request with neither is never limited, and the layer logs a warning, once.
+/// A request with neither is never limited (the core logs a warning, once).
 ///
 /// ```
 /// use authtoken::{Authenticator, MemoryStore, UserIdLoader};
@@ -58,7 +55,7 @@ use axum::extract::ConnectInfo;
 /// ```
 #[derive(Debug)]
 pub struct AuthLayer<U, const REQUIRE: bool = false> {
-    shared: Arc<Shared<U>>,
+    authenticator: Authenticator<U>,
 }
 
 /// An [`AuthLayer`] that answers every request that is not authenticated itself: 401
@@ -84,39 +81,26 @@ pub struct AuthLayer<U, const REQUIRE: bool = false> {
 /// ```
 pub type RequireAuthLayer<U> = AuthLayer<U, true>;
 
-/// What a layer and every service it makes share.
-#[derive(Debug)]
-struct Shared<U> {
-    authenticator: Authenticator<U>,
-    /// Whether the warning about a request without a client address was logged.
-    warned_no_client: AtomicBool,
-}
-
 impl<U> AuthLayer<U> {
     /// A layer authenticating with `authenticator`, letting anonymous requests and
     /// failures through to the handlers.
     pub fn new(authenticator: Authenticator<U>) -> Self {
-        let warned_no_client = AtomicBool::new(false);
-        let shared = Arc::new(Shared {
-            authenticator,
-            warned_no_client,
-        });
-        Self { shared }
+        Self { authenticator }
     }
 
     /// A layer that answers every request that is not authenticated itself: see
     /// [`RequireAuthLayer`].
     #[must_use]
     pub fn require_authentication(self) -> RequireAuthLayer<U> {
-        let Self { shared } = self;
-        AuthLayer { shared }
+        let Self { authenticator } = self;
+        AuthLayer { authenticator }
     }
 }
 
 impl<U, const REQUIRE: bool> Clone for AuthLayer<U, REQUIRE> {
     fn clone(&self) -> Self {
-        let shared = Arc::clone(&self.shared);
-        Self { shared }
+        let authenticator = self.authenticator.clone();
+        Self { authenticator }
     }
 }
 
@@ -124,8 +108,11 @@ impl<S, U, const REQUIRE: bool> Layer<S> for AuthLayer<U, REQUIRE> {
     type Service = AuthService<S, U, REQUIRE>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        let shared = Arc::clone(&self.shared);
-        AuthService { inner, shared }
+        let authenticator = self.authenticator.clone();
+        AuthService {
+            inner,
+            authenticator,
+        }
     }
 }
 
@@ -133,7 +120,7 @@ impl<S, U, const REQUIRE: bool> Layer<S> for AuthLayer<U, REQUIRE> {
 #[derive(Debug)]
 pub struct AuthService<S, U, const REQUIRE: bool = false> {
     inner: S,
-    shared: Arc<Shared<U>>,
+    authenticator: Authenticator<U>,
 }
 
 /// The service made by [`RequireAuthLayer`]: see there.
@@ -148,9 +135,11 @@ impl<S, U> AuthService<S, U> {
 
 impl<S: Clone, U, const REQUIRE: bool> Clone for AuthService<S, U, REQUIRE> {
     fn clone(&self) -> Self {
-        let shared = Arc::clone(&self.shared);
-        let inner = self.inner.clone();
-        Self { inner, shared }
+        let (inner, authenticator) = (self.inner.clone(), self.authenticator.clone());
+        Self {
+            inner,
+            authenticator,
+        }
     }
 }
 
@@ -180,42 +169,10 @@ impl<B: From<Bytes>> Refusal<true> for Response<B> {
 /// The future of the slow path: the store is asked, then the inner service called.
 type StoreFuture<R, E> = Pin<Box<dyn Future<Output = Result<R, E>> + Send + 'static>>;
 
-pin_project! {
-    /// The future of [`AuthService`]: the inner service's own future when memory
-    /// answered (no credentials, a rejected or cached token), a ready refusal (from a
-    /// [`RequireAuthService`]), or a boxed future that asks the store first.
-    pub struct ResponseFuture<F, R, E> {
-        #[pin]
-        kind: Kind<F, R, E>,
-    }
-}
-
-pin_project! {
-    #[project = KindProj]
-    enum Kind<F, R, E> {
-        Inner { #[pin] future: F },
-        Refused { #[pin] future: Ready<Result<R, E>> },
-        Store { future: StoreFuture<R, E> },
-    }
-}
-
-impl<F, R, E> fmt::Debug for ResponseFuture<F, R, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ResponseFuture").finish_non_exhaustive()
-    }
-}
-
-impl<F: Future<Output = Result<R, E>>, R, E> Future for ResponseFuture<F, R, E> {
-    type Output = Result<R, E>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().kind.project() {
-            KindProj::Inner { future } => future.poll(cx),
-            KindProj::Refused { future } => future.poll(cx),
-            KindProj::Store { future } => future.as_mut().poll(cx),
-        }
-    }
-}
+/// The future of [`AuthService`]: the inner service's own future when memory
+/// answered (no credentials, a rejected or cached token), a ready refusal (from a
+/// [`RequireAuthService`]), or a boxed future that asks the store first.
+pub type ResponseFuture<F, R, E> = Either<Either<F, Ready<Result<R, E>>>, StoreFuture<R, E>>;
 
 impl<S, U, ReqBody, const REQUIRE: bool> Service<Request<ReqBody>> for AuthService<S, U, REQUIRE>
 where
@@ -235,91 +192,74 @@ where
 
     fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
         let refuse = <S::Response as Refusal<REQUIRE>>::refuse::<U>;
-        let kind = match self.shared.authenticate_now(&mut request).map(refuse) {
-            Ok(Some(response)) => {
-                let future = std::future::ready(Ok(response));
-                Kind::Refused { future }
-            }
+        match authenticate_now(&self.authenticator, &mut request).map(refuse) {
+            Ok(Some(response)) => Either::Left(Either::Right(std::future::ready(Ok(response)))),
             // Memory answered: no future of this layer's own, and the ready inner
             // service is called as it is.
-            Ok(None) => {
-                let future = self.inner.call(request);
-                Kind::Inner { future }
-            }
+            Ok(None) => Either::Left(Either::Left(self.inner.call(request))),
             Err(pending) => {
                 // The ready service moves into the future, and a clone (not yet ready)
                 // stays in its place, as tower's docs advise.
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
-                let future = Box::pin(async move {
+                Either::Right(Box::pin(async move {
                     let authentication = pending.finish().await;
                     if let Some(response) = refuse(&authentication) {
                         return Ok(response);
                     }
                     request.extensions_mut().insert(authentication);
                     inner.call(request).await
-                });
-                Kind::Store { future }
+                }))
             }
-        };
-        ResponseFuture { kind }
+        }
     }
 }
 
-impl<U: Send + Sync + 'static> Shared<U> {
-    /// Authenticates `request` from memory when it can, stores the outcome in its
-    /// extensions and returns it; the pending authentication when the store must be
-    /// asked first. A request an outer layer already authenticated keeps its outcome.
-    fn authenticate_now<'r, B>(
-        &self,
-        request: &'r mut Request<B>,
-    ) -> Result<&'r Authentication<U>, PendingAuthentication<U>> {
-        if request.extensions().get::<Authentication<U>>().is_none() {
-            let (auth, client) = (&self.authenticator, self.client_address(request));
-            let values = request.headers().get_all(AUTHORIZATION).iter();
-            let authentication =
-                auth.authenticate_request_now(client, values.map(HeaderValue::as_bytes))?;
-            return Ok(request.extensions_mut().get_or_insert(authentication));
-        }
-        // Looked up again: returning the first lookup's borrow would keep `request`
-        // borrowed for the rest of this function (the borrow checker's
-        // conditional-return limit).
-        let stored = request.extensions().get();
-        Ok(stored.expect("an outer layer stored it"))
+/// Authenticates `request` from memory when it can, stores the outcome in its
+/// extensions and returns it; the pending authentication when the store must be
+/// asked first. A request an outer layer already authenticated keeps its outcome.
+fn authenticate_now<'r, U: Send + Sync + 'static, B>(
+    auth: &Authenticator<U>,
+    request: &'r mut Request<B>,
+) -> Result<&'r Authentication<U>, PendingAuthentication<U>> {
+    if request.extensions().get::<Authentication<U>>().is_none() {
+        let client = client_address(auth, request);
+        let values = request.headers().get_all(AUTHORIZATION).iter();
+        let authentication =
+            auth.authenticate_request_now(client, values.map(HeaderValue::as_bytes))?;
+        return Ok(request.extensions_mut().get_or_insert(authentication));
     }
+    // Looked up again: returning the first lookup's borrow would keep `request`
+    // borrowed for the rest of this function (the borrow checker's
+    // conditional-return limit).
+    let stored = request.extensions().get();
+    Ok(stored.expect("an outer layer stored it"))
+}
 
-    /// The address the invalid-token limiter counts `request` under, when it is on:
-    /// the peer address (axum's `ConnectInfo<SocketAddr>`, set by
-    /// `into_make_service_with_connect_info`, else a `SocketAddr` extension set by any
-    /// other stack), as the core reads it with the trusted client-IP header. Warns,
-    /// once, when a request has neither.
-    fn client_address<B>(&self, request: &Request<B>) -> Option<IpAddr> {
-        let (auth, extensions) = (&self.authenticator, request.extensions());
-        if !auth.limits_invalid_tokens() {
-            return None;
-        }
-        #[cfg(feature = "axum")]
-        let peer = extensions.get().map(|ConnectInfo(peer)| *peer);
-        #[cfg(not(feature = "axum"))]
-        let peer = None;
-        let peer = peer.or_else(|| extensions.get::<SocketAddr>().copied());
-        let header = auth.trusted_client_ip_header();
-        let values = header
-            .into_iter()
-            .flat_map(|name| request.headers().get_all(name));
-        let client = auth.client_address(
-            peer.map(|peer| peer.ip()),
-            values.map(HeaderValue::as_bytes),
-        );
-        let warned = &self.warned_no_client;
-        if client.is_none() && !warned.load(Relaxed) && !warned.swap(true, Relaxed) {
-            tracing::warn!(
-                "the invalid-token limiter is on, but a request reached authtoken_axum::AuthLayer \
-                 without a peer address, so the limiter cannot tell clients apart and limits none: \
-                 serve the app with into_make_service_with_connect_info::<SocketAddr>() (logged \
-                 once per layer)"
-            );
-        }
-        client
+/// The address the invalid-token limiter counts `request` under, when it is on: the
+/// peer address (axum's `ConnectInfo<SocketAddr>`, set by
+/// `into_make_service_with_connect_info`, else a `SocketAddr` extension set by any
+/// other stack), as the core reads it with the trusted client-IP header. Without
+/// either the core warns, once, that the limiter cannot tell clients apart.
+fn client_address<U: Send + Sync + 'static, B>(
+    auth: &Authenticator<U>,
+    request: &Request<B>,
+) -> Option<IpAddr> {
+    if !auth.limits_invalid_tokens() {
+        return None;
     }
+    let extensions = request.extensions();
+    #[cfg(feature = "axum")]
+    let peer = extensions.get().map(|ConnectInfo(peer)| *peer);
+    #[cfg(not(feature = "axum"))]
+    let peer = None;
+    let peer = peer.or_else(|| extensions.get::<SocketAddr>().copied());
+    let header = auth.trusted_client_ip_header();
+    let values = header
+        .into_iter()
+        .flat_map(|name| request.headers().get_all(name));
+    auth.client_address(
+        peer.map(|peer| peer.ip()),
+        values.map(HeaderValue::as_bytes),
+    )
 }

@@ -1,42 +1,39 @@
-//! [`AuthRejection`]: the core's [`Rejection`], answered as an http response.
+//! [`AuthRejection`]: the core's [`Rejection`](authtoken::Rejection), answered as an http response.
 
-use std::fmt;
-
-use authtoken::{ErrorResponse, Rejection};
+use authtoken::ErrorResponse;
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response, StatusCode};
 
-/// Why a request was refused: the core's [`Rejection`], with what tower and axum
-/// need to answer it ([`Self::to_http_response`], and `IntoResponse` with the `axum`
-/// feature).
-///
-/// Status, `WWW-Authenticate`, `Retry-After` and the JSON body all come from the
-/// core ([`Rejection::response`]); the core's accessors (`status`, `error`,
-/// `retry_after`, `www_authenticate`, `body`) are reached through `Deref`. Match on
-/// the cause through the core's enum:
-///
-/// ```
-/// use authtoken::{AuthError, Challenge, Rejection};
-/// use authtoken_axum::AuthRejection;
-///
-/// fn describe(rejection: &AuthRejection) -> &'static str {
-///     match &**rejection {
-///         Rejection::Auth { error: AuthError::TokenExpired, .. } => "log in again",
-///         Rejection::Auth { .. } => "not authenticated",
-///         Rejection::MissingAuthenticator { .. } => "the router lacks an AuthLayer",
-///         _ => "refused",
-///     }
-/// }
-///
-/// let rejection = AuthRejection::from(Rejection::new(AuthError::TokenExpired, Challenge::bearer("api")));
-/// assert_eq!(describe(&rejection), "log in again");
-/// assert_eq!(rejection.status(), 401);
-/// ```
-#[derive(Debug, Clone, PartialEq)]
-pub struct AuthRejection(Rejection);
-
-newtype!(AuthRejection<>(Rejection));
+authtoken::rejection_newtype! {
+    /// Why a request was refused: the core's [`Rejection`](authtoken::Rejection), with what tower and axum
+    /// need to answer it ([`Self::to_http_response`], and `IntoResponse` with the `axum`
+    /// feature).
+    ///
+    /// Status, `WWW-Authenticate`, `Retry-After` and the JSON body all come from the
+    /// core ([`Rejection::response`](authtoken::Rejection::response)); the core's accessors (`status`, `error`,
+    /// `retry_after`, `www_authenticate`, `body`) are reached through `Deref`. Match on
+    /// the cause through the core's enum:
+    ///
+    /// ```
+    /// use authtoken::{AuthError, Challenge, Rejection};
+    /// use authtoken_axum::AuthRejection;
+    ///
+    /// fn describe(rejection: &AuthRejection) -> &'static str {
+    ///     match &**rejection {
+    ///         Rejection::Auth { error: AuthError::TokenExpired, .. } => "log in again",
+    ///         Rejection::Auth { .. } => "not authenticated",
+    ///         Rejection::MissingAuthenticator { .. } => "the router lacks an AuthLayer",
+    ///         _ => "refused",
+    ///     }
+    /// }
+    ///
+    /// let rejection = AuthRejection::from(Rejection::new(AuthError::TokenExpired, Challenge::bearer("api")));
+    /// assert_eq!(describe(&rejection), "log in again");
+    /// assert_eq!(rejection.status(), 401);
+    /// ```
+    pub struct AuthRejection;
+}
 
 impl AuthRejection {
     /// The whole response, for any http 1.x stack: status, `WWW-Authenticate`,
@@ -62,24 +59,6 @@ impl AuthRejection {
             headers.insert(WWW_AUTHENTICATE, value);
         }
         response
-    }
-}
-
-impl From<Rejection> for AuthRejection {
-    fn from(rejection: Rejection) -> Self {
-        Self(rejection)
-    }
-}
-
-impl fmt::Display for AuthRejection {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for AuthRejection {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.0.source()
     }
 }
 

@@ -227,13 +227,18 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         client: Option<IpAddr>,
         mut result: Result<Option<Identity<U>>, AuthError>,
     ) -> Authentication<U> {
-        if let (Err(error), Some(client), Some((limiter, now_ms))) =
-            (&result, client, self.limiter())
+        if let (Err(error), Some((limiter, now_ms))) = (&result, self.limiter())
             && counts_as_failure(error)
-            && let Err(throttled) = limiter.record_failure(client, now_ms)
         {
-            tracing::debug!(client = %client, "invalid credentials throttled");
-            result = Err(throttled);
+            match client {
+                None => limiter.warn_no_client_once(),
+                Some(client) => {
+                    if let Err(throttled) = limiter.record_failure(client, now_ms) {
+                        tracing::debug!(client = %client, "invalid credentials throttled");
+                        result = Err(throttled);
+                    }
+                }
+            }
         }
         Authentication::new(result, self.challenge().clone())
     }

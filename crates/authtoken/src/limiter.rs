@@ -19,6 +19,7 @@
 //! what fails the format or the checksum never reaches the store in any case.
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -129,6 +130,8 @@ struct Window {
 pub(crate) struct Limiter {
     limit: InvalidTokenLimit,
     clients: quick_cache::sync::Cache<ClientKey, Arc<Mutex<Window>>>,
+    /// Set once a failure without a client address was reported.
+    warned_no_client: AtomicBool,
 }
 
 impl std::fmt::Debug for Limiter {
@@ -160,6 +163,22 @@ impl Limiter {
         Self {
             limit,
             clients: quick_cache::sync::Cache::new(limit.max_clients),
+            warned_no_client: AtomicBool::new(false),
+        }
+    }
+
+    /// Says once, as a warning, that invalid credentials came without a client
+    /// address, so that the limiter cannot tell clients apart and limits none: the
+    /// app is served in a way that hides the peer address from the adapter.
+    pub(crate) fn warn_no_client_once(&self) {
+        if !self.warned_no_client.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "the invalid-token limiter is on, but invalid credentials arrived without a \
+                 client address, so it cannot tell clients apart and limits none: serve the app \
+                 so that the adapter learns each connection's peer address (see the adapter's \
+                 docs on the limiter), or name a trusted proxy's header with \
+                 InvalidTokenLimit::trusted_client_ip_header (said once)"
+            );
         }
     }
 
