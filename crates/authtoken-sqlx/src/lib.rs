@@ -27,6 +27,8 @@ macro_rules! columns {
 
 mod joined;
 mod listener;
+#[macro_use]
+mod sql;
 #[cfg(feature = "mysql")]
 mod mysql;
 #[cfg(feature = "postgres")]

@@ -9,7 +9,7 @@ use sqlx::mysql::{MySqlConnectOptions, MySqlRow};
 use sqlx::{MySqlConnection, MySqlPool, Row as _};
 use time::OffsetDateTime;
 
-use crate::{Columns, Error, PoolConfig, Row, is_unique_violation, join_scopes};
+use crate::{Columns, Error, PoolConfig, Row, is_unique_violation, join_scopes, sql};
 
 /// The pool, and what was learnt about the server.
 #[derive(Debug, Clone)]
@@ -89,7 +89,7 @@ pub(crate) fn read_columns(row: &MySqlRow, names: &Columns) -> Result<TokenRecor
 }
 
 async fn get_on(conn: &mut MySqlConnection, id: i64) -> Result<Option<TokenRecord>, Error> {
-    let sql = concat!("SELECT ", columns!(), " FROM authtoken_tokens WHERE id = ?");
+    let sql = mysql!(sql::GET);
     sqlx::query(sql)
         .bind(id)
         .fetch_optional(conn)
@@ -169,12 +169,7 @@ pub(crate) async fn find_by_digest(
     db: &MySqlDb,
     digest: &TokenDigest,
 ) -> Result<Option<TokenRecord>, Error> {
-    let sql = concat!(
-        "SELECT ",
-        columns!(),
-        " FROM authtoken_tokens WHERE digest = ?"
-    );
-    sqlx::query(sql)
+    sqlx::query(mysql!(sql::FIND_BY_DIGEST))
         .bind(digest.as_bytes().as_slice())
         .fetch_optional(&db.pool)
         .await?
@@ -202,10 +197,7 @@ async fn delete_returning(
 ) -> Result<Vec<TokenRecord>, Error> {
     let (delete, select) = match target {
         Target::Id(_) => (
-            concat!(
-                "DELETE FROM authtoken_tokens WHERE id = ? RETURNING ",
-                columns!()
-            ),
+            mysql!(sql::DELETE_ONE_RETURNING),
             concat!(
                 "SELECT ",
                 columns!(),
@@ -213,10 +205,7 @@ async fn delete_returning(
             ),
         ),
         Target::User(_) => (
-            concat!(
-                "DELETE FROM authtoken_tokens WHERE user_id = ? RETURNING ",
-                columns!()
-            ),
+            mysql!(sql::DELETE_USER_RETURNING),
             concat!(
                 "SELECT ",
                 columns!(),
@@ -289,22 +278,19 @@ pub(crate) async fn touch(
         // Compare and set: a row whose expiry moved since it was read (a rotation
         // shortened it) keeps it, and nothing moves past the limit. The connection
         // reports matched rows (CLIENT_FOUND_ROWS), so a match is a slide made.
-        let slid = sqlx::query(
-            "UPDATE authtoken_tokens SET last_used_at = ?, expires_at = ? \
-             WHERE id = ? AND expires_at = ? AND COALESCE(expiry_limit, expires_at) >= ?",
-        )
-        .bind(used_at)
-        .bind(slide.to)
-        .bind(id.0)
-        .bind(slide.from)
-        .bind(slide.to)
-        .execute(&db.pool)
-        .await?;
+        let slid = sqlx::query(mysql!(sql::TOUCH_SLIDING))
+            .bind(used_at)
+            .bind(slide.to)
+            .bind(id.0)
+            .bind(slide.from)
+            .bind(slide.to)
+            .execute(&db.pool)
+            .await?;
         if slid.rows_affected() > 0 {
             return Ok(true);
         }
     }
-    let touched = sqlx::query("UPDATE authtoken_tokens SET last_used_at = ? WHERE id = ?")
+    let touched = sqlx::query(mysql!(sql::TOUCH))
         .bind(used_at)
         .bind(id.0)
         .execute(&db.pool)
@@ -318,21 +304,14 @@ pub(crate) async fn shorten_expiry(
     at: OffsetDateTime,
 ) -> Result<bool, Error> {
     // The connection reports matched rows (CLIENT_FOUND_ROWS), not changed ones.
-    let result = sqlx::query(
-        "UPDATE authtoken_tokens SET \
-             expires_at = CASE WHEN expires_at IS NULL OR expires_at > ? \
-                 THEN ? ELSE expires_at END, \
-             expiry_limit = CASE WHEN expiry_limit IS NULL OR expiry_limit > ? \
-                 THEN ? ELSE expiry_limit END \
-         WHERE id = ?",
-    )
-    .bind(at)
-    .bind(at)
-    .bind(at)
-    .bind(at)
-    .bind(id.0)
-    .execute(&db.pool)
-    .await?;
+    let result = sqlx::query(mysql!(sql::SHORTEN_EXPIRY))
+        .bind(at)
+        .bind(at)
+        .bind(at)
+        .bind(at)
+        .bind(id.0)
+        .execute(&db.pool)
+        .await?;
     Ok(result.rows_affected() > 0)
 }
 
@@ -342,7 +321,7 @@ pub(crate) async fn replace_digest(
     digest: &TokenDigest,
     key_version: u32,
 ) -> Result<(), Error> {
-    sqlx::query("UPDATE authtoken_tokens SET digest = ?, key_version = ? WHERE id = ?")
+    sqlx::query(mysql!(sql::REPLACE_DIGEST))
         .bind(digest.as_bytes().as_slice())
         .bind(i64::from(key_version))
         .bind(id.0)
@@ -352,12 +331,10 @@ pub(crate) async fn replace_digest(
 }
 
 pub(crate) async fn purge_expired(db: &MySqlDb, now: OffsetDateTime) -> Result<u64, Error> {
-    let result = sqlx::query(
-        "DELETE FROM authtoken_tokens WHERE expires_at IS NOT NULL AND expires_at <= ?",
-    )
-    .bind(now)
-    .execute(&db.pool)
-    .await?;
+    let result = sqlx::query(mysql!(sql::PURGE_EXPIRED))
+        .bind(now)
+        .execute(&db.pool)
+        .await?;
     Ok(result.rows_affected())
 }
 

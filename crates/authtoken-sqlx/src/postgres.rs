@@ -14,7 +14,7 @@ use time::OffsetDateTime;
 
 use crate::{
     Columns, Error, PoolConfig, REVOCATION_CHANNEL, RevocationListener, Row, USER_CHANGE_PREFIX,
-    is_unique_violation, join_scopes,
+    is_unique_violation, join_scopes, sql,
 };
 
 /// The first key of the advisory locks taken on users while issuing ("atkn"), so that
@@ -52,16 +52,7 @@ pub(crate) async fn insert(
     token: &NewToken,
     limit: Option<u32>,
 ) -> Result<InsertOutcome, Error> {
-    let sql = concat!(
-        "INSERT INTO authtoken_tokens \
-             (digest, key_version, user_id, name, scopes, created_at, expires_at, \
-              expiry_limit) \
-         SELECT $1, $2, $3, $4, $5, $6, $7, $9 \
-         WHERE $8::BIGINT IS NULL OR (SELECT COUNT(*) FROM authtoken_tokens \
-             WHERE user_id = $3 AND (expires_at IS NULL OR expires_at > $6)) < $8 \
-         RETURNING ",
-        columns!()
-    );
+    let sql = sql::INSERT_RETURNING;
     let query = sqlx::query(sql)
         .bind(token.digest.as_bytes().as_slice())
         .bind(i64::from(token.key_version))
@@ -103,12 +94,7 @@ pub(crate) async fn find_by_digest(
     pool: &PgPool,
     digest: &TokenDigest,
 ) -> Result<Option<TokenRecord>, Error> {
-    let sql = concat!(
-        "SELECT ",
-        columns!(),
-        " FROM authtoken_tokens WHERE digest = $1"
-    );
-    sqlx::query(sql)
+    sqlx::query(sql::FIND_BY_DIGEST)
         .bind(digest.as_bytes().as_slice())
         .fetch_optional(pool)
         .await?
@@ -117,12 +103,7 @@ pub(crate) async fn find_by_digest(
 }
 
 pub(crate) async fn get(pool: &PgPool, id: TokenId) -> Result<Option<TokenRecord>, Error> {
-    let sql = concat!(
-        "SELECT ",
-        columns!(),
-        " FROM authtoken_tokens WHERE id = $1"
-    );
-    sqlx::query(sql)
+    sqlx::query(sql::GET)
         .bind(id.0)
         .fetch_optional(pool)
         .await?
@@ -134,11 +115,7 @@ pub(crate) async fn get(pool: &PgPool, id: TokenId) -> Result<Option<TokenRecord
 // `authtoken_tokens_revoked`, in the deleting transaction.
 
 pub(crate) async fn revoke(pool: &PgPool, id: TokenId) -> Result<Option<TokenRecord>, Error> {
-    let sql = concat!(
-        "DELETE FROM authtoken_tokens WHERE id = $1 RETURNING ",
-        columns!()
-    );
-    sqlx::query(sql)
+    sqlx::query(sql::DELETE_ONE_RETURNING)
         .bind(id.0)
         .fetch_optional(pool)
         .await?
@@ -147,11 +124,7 @@ pub(crate) async fn revoke(pool: &PgPool, id: TokenId) -> Result<Option<TokenRec
 }
 
 pub(crate) async fn revoke_user(pool: &PgPool, user_id: &str) -> Result<Vec<TokenRecord>, Error> {
-    let sql = concat!(
-        "DELETE FROM authtoken_tokens WHERE user_id = $1 RETURNING ",
-        columns!()
-    );
-    sqlx::query(sql)
+    sqlx::query(sql::DELETE_USER_RETURNING)
         .bind(user_id)
         .fetch_all(pool)
         .await?
@@ -184,21 +157,18 @@ pub(crate) async fn touch(
     if let Some(slide) = slide {
         // Compare and set: a row whose expiry moved since it was read (a rotation
         // shortened it) keeps it, and nothing moves past the limit.
-        let slid = sqlx::query(
-            "UPDATE authtoken_tokens SET last_used_at = $2, expires_at = $4 \
-             WHERE id = $1 AND expires_at = $3 AND COALESCE(expiry_limit, expires_at) >= $4",
-        )
-        .bind(id.0)
-        .bind(used_at)
-        .bind(slide.from)
-        .bind(slide.to)
-        .execute(pool)
-        .await?;
+        let slid = sqlx::query(sql::TOUCH_SLIDING)
+            .bind(id.0)
+            .bind(used_at)
+            .bind(slide.from)
+            .bind(slide.to)
+            .execute(pool)
+            .await?;
         if slid.rows_affected() > 0 {
             return Ok(true);
         }
     }
-    let touched = sqlx::query("UPDATE authtoken_tokens SET last_used_at = $2 WHERE id = $1")
+    let touched = sqlx::query(sql::TOUCH)
         .bind(id.0)
         .bind(used_at)
         .execute(pool)
@@ -211,18 +181,11 @@ pub(crate) async fn shorten_expiry(
     id: TokenId,
     at: OffsetDateTime,
 ) -> Result<bool, Error> {
-    let result = sqlx::query(
-        "UPDATE authtoken_tokens SET \
-             expires_at = CASE WHEN expires_at IS NULL OR expires_at > $2 \
-                 THEN $2 ELSE expires_at END, \
-             expiry_limit = CASE WHEN expiry_limit IS NULL OR expiry_limit > $2 \
-                 THEN $2 ELSE expiry_limit END \
-         WHERE id = $1",
-    )
-    .bind(id.0)
-    .bind(at)
-    .execute(pool)
-    .await?;
+    let result = sqlx::query(sql::SHORTEN_EXPIRY)
+        .bind(id.0)
+        .bind(at)
+        .execute(pool)
+        .await?;
     Ok(result.rows_affected() > 0)
 }
 
@@ -242,7 +205,7 @@ pub(crate) async fn replace_digest(
     digest: &TokenDigest,
     key_version: u32,
 ) -> Result<(), Error> {
-    sqlx::query("UPDATE authtoken_tokens SET digest = $2, key_version = $3 WHERE id = $1")
+    sqlx::query(sql::REPLACE_DIGEST)
         .bind(id.0)
         .bind(digest.as_bytes().as_slice())
         .bind(i64::from(key_version))
@@ -252,12 +215,10 @@ pub(crate) async fn replace_digest(
 }
 
 pub(crate) async fn purge_expired(pool: &PgPool, now: OffsetDateTime) -> Result<u64, Error> {
-    let result = sqlx::query(
-        "DELETE FROM authtoken_tokens WHERE expires_at IS NOT NULL AND expires_at <= $1",
-    )
-    .bind(now)
-    .execute(pool)
-    .await?;
+    let result = sqlx::query(sql::PURGE_EXPIRED)
+        .bind(now)
+        .execute(pool)
+        .await?;
     Ok(result.rows_affected())
 }
 
