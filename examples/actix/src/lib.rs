@@ -29,8 +29,10 @@ use tokio::task::JoinHandle;
 /// | `DELETE /api/me` | 204 |
 ///
 /// Only the last four sit behind the [`AuthMiddleware`]; every error, 404 and 405
-/// included, has a JSON body. With [`Demo::serves_baseline`] (the load benchmark's
-/// switch) it also serves [`authtoken_demo::BASELINE_PATH`]. Bodies are read as raw bytes and parsed by the demo
+/// included, has a JSON body. With [`Demo::serves_baseline`] (the benchmarks'
+/// switch) it also serves [`authtoken_demo::BASELINE_PATH`] and
+/// [`authtoken_demo::BENCH_ME_PATH`] (`GET /api/me` for a fixed user, without the
+/// [`AuthMiddleware`]). Bodies are read as raw bytes and parsed by the demo
 /// crate, so a malformed body is the demo's JSON 400, never actix-web's text.
 pub fn app(
     demo: Demo,
@@ -60,9 +62,12 @@ pub fn app(
         )
         .configure(|config| {
             if serves_baseline {
-                config.service(
-                    resource(authtoken_demo::BASELINE_PATH).route(web::get().to(baseline)),
-                );
+                // Right after `/api/me`: one failed match more than it, as few as can be.
+                config
+                    .service(resource(authtoken_demo::BENCH_ME_PATH).route(web::get().to(bench_me)))
+                    .service(
+                        resource(authtoken_demo::BASELINE_PATH).route(web::get().to(baseline)),
+                    );
             }
         })
         .service(
@@ -200,6 +205,11 @@ async fn baseline(demo: web::Data<Demo>, request: HttpRequest) -> HttpResponse {
         .get(actix_web::http::header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
     respond(demo.baseline(authorization).await)
+}
+
+/// As [`me`] for a fixed user, without authentication (benchmark only).
+async fn bench_me(demo: web::Data<Demo>) -> HttpResponse {
+    respond(demo.bench_me().await)
 }
 
 async fn register(demo: web::Data<Demo>, request: HttpRequest, body: web::Payload) -> HttpResponse {

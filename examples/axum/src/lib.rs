@@ -33,8 +33,9 @@ use tokio::net::TcpListener;
 /// (`Handler::layer`: unlike `route_layer`, no boxed route of its own a request);
 /// every error, 404 and 405 included, has a JSON body.
 ///
-/// With [`Demo::serves_baseline`] (the load benchmark's switch) it also serves
-/// [`authtoken_demo::BASELINE_PATH`].
+/// With [`Demo::serves_baseline`] (the benchmarks' switch) it also serves
+/// [`authtoken_demo::BASELINE_PATH`] and [`authtoken_demo::BENCH_ME_PATH`] (`GET
+/// /api/me` for a fixed user, without the [`AuthLayer`]).
 pub fn app(demo: Demo) -> Router {
     let auth = AuthLayer::new(demo.authenticator().clone());
     let mut router = Router::new()
@@ -45,7 +46,9 @@ pub fn app(demo: Demo) -> Router {
         .route("/api/logout", post(logout.layer(auth.clone())))
         .route("/api/logout-all", post(logout_all.layer(auth)));
     if demo.serves_baseline() {
-        router = router.route(authtoken_demo::BASELINE_PATH, get(baseline));
+        router = router
+            .route(authtoken_demo::BASELINE_PATH, get(baseline))
+            .route(authtoken_demo::BENCH_ME_PATH, get(bench_me));
     }
     router
         .route("/api/health", get(health))
@@ -128,6 +131,11 @@ async fn baseline(State(demo): State<Demo>, headers: HeaderMap) -> Response {
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
     respond(demo.baseline(authorization).await)
+}
+
+/// As [`me`] for a fixed user, without authentication (benchmark only).
+async fn bench_me(State(demo): State<Demo>) -> Response {
+    respond(demo.bench_me().await)
 }
 
 async fn register(State(demo): State<Demo>, headers: HeaderMap, body: Body) -> Response {

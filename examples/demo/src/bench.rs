@@ -3,10 +3,18 @@
 //!
 //! - `AUTHTOKEN_CACHE=off` turns the authenticator's token cache off, so that every
 //!   authenticated request reaches the database.
-//! - `AUTHTOKEN_BENCH_BASELINE=1` adds [`BASELINE_PATH`], served behind the obvious
-//!   hand-written check (read the header, one database query per request, on a pool
-//!   of its own opened with sqlx's defaults) that the benchmark compares the library
-//!   with.
+//! - `AUTHTOKEN_BENCH_BASELINE=1` adds two routes:
+//!   - [`BASELINE_PATH`], served behind the obvious hand-written check (read the
+//!     header, one database query per request, on a pool of its own opened with
+//!     sqlx's defaults) that the load benchmark compares the library with;
+//!   - [`BENCH_ME_PATH`], for the instruction benchmark (`scripts/instr-bench`): what
+//!     `GET /api/me` answers for a fixed user, built the same way (the same
+//!     [`Demo::me`](crate::Demo::me) reply, status, body and headers), but without
+//!     authentication: no header is read, no token checked, no database query made
+//!     (after the first request, which fixes the user). The fixed user is the first
+//!     registered one (the lowest id; the benchmarks register one user), read once
+//!     and kept for the life of the process. Subtracting this route's cost from
+//!     `/api/me`'s leaves the cost of authentication alone.
 
 use authtoken::TokenHasher;
 use sqlx::Row as _;
@@ -18,12 +26,19 @@ use crate::{DemoError, Reply, SetupError};
 /// `GET` answers 200 `{"username"}` for a valid token and 401 otherwise.
 pub const BASELINE_PATH: &str = "/api/bench/baseline";
 
+/// The benchmark-only route, present only with `AUTHTOKEN_BENCH_BASELINE=1`: `GET`
+/// answers 200 `{"username"}`, exactly as `GET /api/me` answers for the first
+/// registered user, whatever `Authorization` header is sent (none is read); 404
+/// `{"detail": "Not found."}` while no user is registered.
+pub const BENCH_ME_PATH: &str = "/api/bench/me";
+
 /// The benchmark switches; [`BenchSwitches::default`] is the demo as documented.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BenchSwitches {
     /// The token cache is on (unless `AUTHTOKEN_CACHE` is `off`, `0` or `false`).
     pub cache: bool,
-    /// [`BASELINE_PATH`] is served (`AUTHTOKEN_BENCH_BASELINE` is `1`, `on` or `true`).
+    /// [`BASELINE_PATH`] and [`BENCH_ME_PATH`] are served (`AUTHTOKEN_BENCH_BASELINE`
+    /// is `1`, `on` or `true`).
     pub baseline: bool,
 }
 

@@ -11,14 +11,14 @@ mod quickstart;
 mod shutdown;
 mod users;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use authtoken::{Authenticator, Identity, IssueOptions};
 use authtoken_sqlx::RevocationListener;
 use serde::Serialize;
 use serde_json::json;
 
-pub use bench::{BASELINE_PATH, BenchSwitches};
+pub use bench::{BASELINE_PATH, BENCH_ME_PATH, BenchSwitches};
 pub use body::{Credentials, MAX_BODY_BYTES, MAX_PASSWORD_BYTES, MAX_USERNAME_CHARS};
 pub use config::{Config, ConfigError};
 pub use db::DemoPool;
@@ -38,6 +38,9 @@ pub struct Demo {
     switches: BenchSwitches,
     /// The benchmark baseline's own pool, with [`BenchSwitches::baseline`].
     baseline_pool: Option<DemoPool>,
+    /// The user [`BENCH_ME_PATH`] answers for, fixed by its first request, with
+    /// [`BenchSwitches::baseline`].
+    bench_user: Option<Arc<OnceLock<DemoUser>>>,
     /// On PostgreSQL: evicts tokens revoked by other processes from this one's cache.
     /// Stops when the last clone of the demo is dropped or the pool is closed.
     listener: Option<Arc<RevocationListener>>,
@@ -140,11 +143,13 @@ impl Demo {
         } else {
             None
         };
+        let bench_user = switches.baseline.then(Arc::default);
         Ok(Self {
             pool,
             auth,
             switches,
             baseline_pool,
+            bench_user,
             listener,
         })
     }
@@ -167,7 +172,8 @@ impl Demo {
             .is_some_and(|listener| listener.is_running())
     }
 
-    /// True when the benchmark-only [`BASELINE_PATH`] is to be served.
+    /// True when the benchmark-only [`BASELINE_PATH`] and [`BENCH_ME_PATH`] are to be
+    /// served.
     pub fn serves_baseline(&self) -> bool {
         self.switches.baseline
     }
@@ -180,6 +186,24 @@ impl Demo {
             authorization,
         )
         .await
+    }
+
+    /// `GET` [`BENCH_ME_PATH`] (benchmark only): what [`Demo::me`] answers for the
+    /// first registered user, without authentication; 404 while there is no user (or
+    /// without [`BenchSwitches::baseline`]), 503 when the database fails. Only the
+    /// first successful request reads the database; the user it found is kept.
+    pub async fn bench_me(&self) -> Reply {
+        let Some(fixed) = &self.bench_user else {
+            return DemoError::NotFound.into();
+        };
+        if let Some(user) = fixed.get() {
+            return me_reply(user);
+        }
+        match users::first(&self.pool).await {
+            Ok(Some(user)) => me_reply(fixed.get_or_init(|| user)),
+            Ok(None) => DemoError::NotFound.into(),
+            Err(error) => DemoError::unavailable(error).into(),
+        }
     }
 
     /// `GET /api/health`: 200 `{"status":"ok"}`.
@@ -249,9 +273,7 @@ impl Demo {
 
     /// `GET /api/me`: 200 `{"username"}`.
     pub fn me(&self, identity: &Identity<DemoUser>) -> Reply {
-        Reply::ok(&Username {
-            username: identity.user().username(),
-        })
+        me_reply(identity.user())
     }
 
     /// `POST /api/logout`: revokes the token the request came with; 204.
@@ -330,6 +352,13 @@ impl Demo {
             .map_err(DemoError::unavailable)?;
         Ok(json!({ "token": issued.token().expose_secret() }))
     }
+}
+
+/// The reply of `GET /api/me` for `user` (and of [`BENCH_ME_PATH`]).
+fn me_reply(user: &DemoUser) -> Reply {
+    Reply::ok(&Username {
+        username: user.username(),
+    })
 }
 
 /// The body of `GET /api/health`: `{"status": "ok"}`.

@@ -204,6 +204,20 @@ pub(crate) async fn find_by_username(
     }))
 }
 
+/// The user with the lowest id, if any.
+pub(crate) async fn first(pool: &DemoPool) -> Result<Option<DemoUser>, sqlx::Error> {
+    let row: Option<(i64, String, bool)> = on_pool!(pool, pool => {
+        sqlx::query_as("SELECT id, username, is_active FROM users ORDER BY id LIMIT 1")
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(row.map(|(id, username, active)| DemoUser {
+        id,
+        username,
+        active,
+    }))
+}
+
 /// Inserts a user; `Ok(None)` when the username is taken (the unique index decides,
 /// on every backend, so two concurrent registrations of one name cannot both win).
 pub(crate) async fn insert(

@@ -1,7 +1,7 @@
 //! The demo's logic on a real SQLite file, without any web framework.
 
 use authtoken::{AuthError, Identity};
-use authtoken_demo::{Demo, DemoError, DemoUser};
+use authtoken_demo::{BenchSwitches, Demo, DemoError, DemoUser};
 
 const JSON: Option<&[u8]> = Some(b"application/json");
 
@@ -193,5 +193,30 @@ async fn concurrent_registrations_of_one_name_give_one_winner() {
         }
     }
     assert_eq!(created, 1);
+    demo.close().await;
+}
+
+#[tokio::test]
+async fn bench_me_answers_as_me_for_the_first_user_without_a_token() {
+    let demo = Demo::connect("sqlite::memory:")
+        .await
+        .expect("the demo starts");
+    assert_eq!(
+        demo.bench_me().await.status(),
+        404,
+        "off unless switched on"
+    );
+    demo.close().await;
+
+    let switches = BenchSwitches::from_vars(None, Some("1"));
+    let demo = Demo::connect_with("sqlite::memory:", switches)
+        .await
+        .expect("the demo starts");
+    assert_eq!(demo.bench_me().await.status(), 404, "no user yet");
+    let first = token(&demo.register(JSON, &body("ada", "pw")).await.expect("201"));
+    demo.register(JSON, &body("bob", "pw")).await.expect("201");
+    let me = identity(&demo, &first).await.expect("valid");
+    assert_eq!(demo.bench_me().await, demo.me(&me));
+    assert_eq!(demo.bench_me().await.body(), Some(r#"{"username":"ada"}"#));
     demo.close().await;
 }
