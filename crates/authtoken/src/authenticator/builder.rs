@@ -141,15 +141,9 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
         self
     }
 
-    /// How many verified tokens the in-process cache holds (default 10,000); 0 turns
-    /// the cache off and sends every request to the store.
-    ///
-    /// Beside it, each thread that authenticates keeps a memo of its last 64 cache
-    /// hits, so that a hot token is answered without touching a lock or count that
-    /// other threads write. A memo entry serves under the same rules as the cache
-    /// (ttl, expiry, and no revocation, forgotten user or cleared cache since it was
-    /// taken), and may keep a token evicted from the cache for capacity in memory
-    /// until then: at most 64 a thread beyond the capacity.
+    /// How many verified tokens the in-process cache holds (default 10,000; a
+    /// shard's rounding may keep a few more); 0 turns the cache off and sends every
+    /// request to the store.
     #[must_use]
     pub fn cache_capacity(mut self, capacity: usize) -> Self {
         self.cache_capacity = capacity;
