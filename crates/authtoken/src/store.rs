@@ -39,6 +39,19 @@ pub fn check_user_id(user_id: &str) -> Result<(), IssueError> {
     Ok(())
 }
 
+/// The expiry limit of a token that expires at `expires`, asked to be `limit`: never
+/// before the expiry, and the expiry itself when none was given; none for a token
+/// that never expires.
+fn limit_for(
+    expires: Option<OffsetDateTime>,
+    limit: Option<OffsetDateTime>,
+) -> Option<OffsetDateTime> {
+    match (expires, limit) {
+        (Some(expires), Some(limit)) => Some(limit.max(expires)),
+        (expires, _) => expires,
+    }
+}
+
 /// A token's id in its store: what an administrator names to revoke or rotate it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -121,10 +134,7 @@ impl TokenInfo {
     /// expires, is taken as the expiry itself.
     #[must_use]
     pub fn with_expiry_limit(mut self, limit: Option<OffsetDateTime>) -> Self {
-        self.expiry_limit = match (self.expires, limit) {
-            (Some(expires), Some(limit)) => Some(limit.max(expires)),
-            (expires, _) => expires,
-        };
+        self.expiry_limit = limit_for(self.expires, limit);
         self
     }
 
@@ -248,10 +258,7 @@ impl NewToken {
     /// expiry.
     #[must_use]
     pub fn with_expiry_limit(mut self, limit: Option<OffsetDateTime>) -> Self {
-        self.expiry_limit = match (self.expires, limit) {
-            (Some(expires), Some(limit)) => Some(limit.max(expires)),
-            (expires, _) => expires,
-        };
+        self.expiry_limit = limit_for(self.expires, limit);
         self
     }
 }
