@@ -81,27 +81,3 @@ fn challenge_header(value: Bytes) -> Option<HeaderValue> {
         Some(header)
     })
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_challenge_header_is_always_the_value_given() {
-        let challenges: [&'static [u8]; 3] = [
-            br#"Token"#,
-            br#"Bearer realm="api", error="invalid_token""#,
-            br#"Bearer realm="api""#,
-        ];
-        for _ in 0..3 {
-            for challenge in challenges {
-                // Twice in a row (the remembered value), then the next one.
-                for _ in 0..2 {
-                    let header = challenge_header(Bytes::from_static(challenge));
-                    assert_eq!(header.as_ref().map(HeaderValue::as_bytes), Some(challenge));
-                }
-            }
-        }
-        assert_eq!(challenge_header(Bytes::from_static(b"not\na header")), None);
-    }
-}
