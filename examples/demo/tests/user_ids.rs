@@ -240,7 +240,11 @@ async fn postgres_demo() -> Option<(Demo, Schema)> {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |since| since.as_nanos());
-    let name = format!("demo_user_ids_{}_{}", std::process::id(), nanos);
+    // Tests of one process run at once and may read the same clock tick: a counter
+    // keeps their schemas apart.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let name = format!("demo_user_ids_{}_{n}_{nanos}", std::process::id());
     let mut connection = sqlx::PgConnection::connect(&server_url)
         .await
         .unwrap_or_else(|error| panic!("{POSTGRES_URL}: {error}"));
