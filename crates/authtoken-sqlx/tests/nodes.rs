@@ -8,7 +8,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use authtoken::{AuthError, Authenticator, Identity, IssueOptions, IssuedToken};
-use authtoken_sqlx::{PoolConfig, SqlxStore};
+use authtoken_sqlx::{PoolConfig, RevocationListener, SqlxStore};
 use common::proxy::{Proxy, server_addr};
 use common::{Cleanup, TestUser, TestUsers};
 use tokio::time::{Instant, sleep, timeout};
@@ -71,6 +71,30 @@ async fn refused_within(node_b: &Authenticator<TestUser>, issued: &IssuedToken) 
     .await
 }
 
+/// Two nodes on the database at `url`: A on a migrated store, B on its own pool with
+/// a revocation listener running.
+async fn listening_pair(
+    url: &str,
+    users: &TestUsers,
+) -> (
+    SqlxStore,
+    SqlxStore,
+    Authenticator<TestUser>,
+    Authenticator<TestUser>,
+    RevocationListener,
+) {
+    let store_a = migrated(url).await;
+    let store_b = SqlxStore::connect(url).await.expect("connect node B");
+    let node_a = node(store_a.clone(), users);
+    let node_b = node(store_b.clone(), users);
+    let listener = store_b
+        .spawn_revocation_listener(node_b.clone())
+        .await
+        .expect("listen")
+        .expect("PostgreSQL pushes revocations");
+    (store_a, store_b, node_a, node_b, listener)
+}
+
 async fn postgres_schema() -> Option<(String, Cleanup)> {
     common::postgres_url().await
 }
@@ -87,15 +111,7 @@ async fn postgres_pushes_every_revocation_to_every_node() {
         return;
     };
     let users = TestUsers::new();
-    let store_a = migrated(&url).await;
-    let store_b = SqlxStore::connect(&url).await.expect("connect node B");
-    let node_a = node(store_a.clone(), &users);
-    let node_b = node(store_b.clone(), &users);
-    let listener = store_b
-        .spawn_revocation_listener(node_b.clone())
-        .await
-        .expect("listen")
-        .expect("PostgreSQL pushes revocations");
+    let (store_a, store_b, node_a, node_b, listener) = listening_pair(&url, &users).await;
     assert!(listener.is_running());
 
     // One token.
@@ -193,15 +209,7 @@ async fn postgres_pushes_user_changes_to_every_node() {
         return;
     };
     let users = TestUsers::new();
-    let store_a = migrated(&url).await;
-    let store_b = SqlxStore::connect(&url).await.expect("connect node B");
-    let node_a = node(store_a.clone(), &users);
-    let node_b = node(store_b.clone(), &users);
-    let listener = store_b
-        .spawn_revocation_listener(node_b.clone())
-        .await
-        .expect("listen")
-        .expect("PostgreSQL pushes user changes");
+    let (store_a, store_b, node_a, node_b, listener) = listening_pair(&url, &users).await;
 
     let mut theirs = Vec::new();
     for _ in 0..2 {
