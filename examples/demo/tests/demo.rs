@@ -1,29 +1,11 @@
 //! The demo's logic on a real SQLite file, without any web framework.
 
-use authtoken::{AuthError, Identity};
-use authtoken_demo::{BenchSwitches, Demo, DemoError, DemoUser};
+mod common;
 
-const JSON: Option<&[u8]> = Some(b"application/json");
+use common::{JSON, body, identity, token};
 
-fn body(username: &str, password: &str) -> Vec<u8> {
-    serde_json::json!({ "username": username, "password": password })
-        .to_string()
-        .into_bytes()
-}
-
-fn token(reply: &authtoken_demo::Reply) -> String {
-    let value: serde_json::Value =
-        serde_json::from_str(reply.body().expect("a body")).expect("JSON");
-    value["token"].as_str().expect("a token").to_owned()
-}
-
-async fn identity(demo: &Demo, token: &str) -> Result<Identity<DemoUser>, AuthError> {
-    let header = format!("Token {token}");
-    demo.authenticator()
-        .authenticate(Some(header.as_bytes()))
-        .await
-        .map(|identity| identity.expect("a token was sent"))
-}
+use authtoken::AuthError;
+use authtoken_demo::{BenchSwitches, Demo, DemoError};
 
 fn sqlite(demo: &Demo) -> &sqlx::SqlitePool {
     demo.pool().sqlite().expect("the demo runs on SQLite")

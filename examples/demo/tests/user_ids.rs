@@ -3,13 +3,15 @@
 //! accepted. On SQLite always, and on PostgreSQL when `AUTHTOKEN_TEST_POSTGRES_URL`
 //! names a server (in a schema of its own).
 
-use authtoken::{AuthError, Authenticator, Identity, IssueOptions, UserLoader};
+mod common;
+
+use common::{JSON, body, identity, token};
+
+use authtoken::{AuthError, Authenticator, IssueOptions, UserLoader};
 use authtoken_demo::{Demo, DemoUser, DemoUsers};
 use sqlx::Connection as _;
 
 const POSTGRES_URL: &str = "AUTHTOKEN_TEST_POSTGRES_URL";
-
-const JSON: Option<&[u8]> = Some(b"application/json");
 
 /// Spellings of user id 1 that `i64` parsing or an SQL cast would take for 1, and that
 /// the core accepts as user ids.
@@ -30,26 +32,6 @@ const NOBODY: [&str; 11] = [
     "9223372036854775808",
     "99999999999999999999",
 ];
-
-fn body(username: &str, password: &str) -> Vec<u8> {
-    serde_json::json!({ "username": username, "password": password })
-        .to_string()
-        .into_bytes()
-}
-
-fn token(reply: &authtoken_demo::Reply) -> String {
-    let value: serde_json::Value =
-        serde_json::from_str(reply.body().expect("a body")).expect("JSON");
-    value["token"].as_str().expect("a token").to_owned()
-}
-
-async fn identity(demo: &Demo, token: &str) -> Result<Identity<DemoUser>, AuthError> {
-    let header = format!("Token {token}");
-    demo.authenticator()
-        .authenticate(Some(header.as_bytes()))
-        .await
-        .map(|identity| identity.expect("a token was sent"))
-}
 
 /// A token for `user_id`, issued directly through the demo's authenticator.
 async fn issue(demo: &Demo, user_id: &str) -> String {
