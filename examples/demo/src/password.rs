@@ -59,13 +59,16 @@ const QUEUE: usize = 64;
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// The hashing threads' queue, started on first use: one thread per core.
-fn hashers() -> &'static SyncSender<Job> {
-    static HASHERS: OnceLock<SyncSender<Job>> = OnceLock::new();
-    HASHERS.get_or_init(|| {
-        let (sender, receiver) = sync_channel::<Job>(QUEUE);
+/// A fixed set of hashing threads fed by a bounded queue.
+struct HashingThreads {
+    queue: SyncSender<Job>,
+}
+
+impl HashingThreads {
+    /// Starts `threads` threads that take jobs from a queue of at most `waiting`.
+    fn start(threads: usize, waiting: usize) -> Self {
+        let (queue, receiver) = sync_channel::<Job>(waiting);
         let receiver = std::sync::Arc::new(std::sync::Mutex::new(receiver));
-        let threads = std::thread::available_parallelism().map_or(1, usize::from);
         for n in 0..threads {
             let receiver = std::sync::Arc::clone(&receiver);
             let spawned = std::thread::Builder::new()
@@ -86,31 +89,49 @@ fn hashers() -> &'static SyncSender<Job> {
                 tracing::error!(%error, "could not start a password hashing thread");
             }
         }
-        sender
-    })
+        Self { queue }
+    }
+
+    /// Runs `work` on one of the threads, or refuses at once (503) when the queue
+    /// is full.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, DemoError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = reply.send(work());
+        });
+        match self.queue.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => {
+                return Err(DemoError::unavailable(std::io::Error::other(
+                    "too many passwords waiting to be hashed",
+                )));
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                return Err(DemoError::Internal("no password hashing thread".into()));
+            }
+        }
+        answer
+            .await
+            .map_err(|error| DemoError::Internal(Box::new(error)))
+    }
 }
 
+/// Runs `work` on the process's hashing threads (one per core), started on first
+/// use.
 async fn run_blocking<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, DemoError> {
-    let (reply, answer) = tokio::sync::oneshot::channel();
-    let job: Job = Box::new(move || {
-        let _ = reply.send(work());
-    });
-    match hashers().try_send(job) {
-        Ok(()) => {}
-        Err(TrySendError::Full(_)) => {
-            return Err(DemoError::unavailable(std::io::Error::other(
-                "too many passwords waiting to be hashed",
-            )));
-        }
-        Err(TrySendError::Disconnected(_)) => {
-            return Err(DemoError::Internal("no password hashing thread".into()));
-        }
-    }
-    answer
+    static HASHERS: OnceLock<HashingThreads> = OnceLock::new();
+    HASHERS
+        .get_or_init(|| {
+            let threads = std::thread::available_parallelism().map_or(1, usize::from);
+            HashingThreads::start(threads, QUEUE)
+        })
+        .run(work)
         .await
-        .map_err(|error| DemoError::Internal(Box::new(error)))
 }
 
 #[cfg(test)]
@@ -135,19 +156,25 @@ mod tests {
     /// ever.
     #[tokio::test]
     async fn hashes_run_on_a_bounded_set_of_threads() {
+        // Threads of the test's own, so that the other tests' hashes neither fill
+        // this queue nor find it full.
+        const THREADS: usize = 2;
+        let hashers = std::sync::Arc::new(HashingThreads::start(THREADS, QUEUE));
         let phc = hash("pw".into()).await.expect("hash");
         let names = std::sync::Arc::new(std::sync::Mutex::new(std::collections::HashSet::new()));
         let mut tasks = Vec::new();
         for _ in 0..200 {
             let (phc, names) = (phc.clone(), std::sync::Arc::clone(&names));
+            let hashers = std::sync::Arc::clone(&hashers);
             tasks.push(tokio::spawn(async move {
-                run_blocking(move || {
-                    let name = std::thread::current().name().map(str::to_owned);
-                    names.lock().expect("names").insert(name);
-                    let parsed = PasswordHash::new(&phc).expect("phc");
-                    Argon2::default().verify_password(b"pw", &parsed).is_ok()
-                })
-                .await
+                hashers
+                    .run(move || {
+                        let name = std::thread::current().name().map(str::to_owned);
+                        names.lock().expect("names").insert(name);
+                        let parsed = PasswordHash::new(&phc).expect("phc");
+                        Argon2::default().verify_password(b"pw", &parsed).is_ok()
+                    })
+                    .await
             }));
         }
         let (mut verified, mut refused) = (0, 0);
@@ -161,9 +188,8 @@ mod tests {
                 Ok(false) => panic!("the password was right"),
             }
         }
-        let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let names = names.lock().expect("names").clone();
-        assert!(names.len() <= threads, "{names:?}");
+        assert!(names.len() <= THREADS, "{names:?}");
         assert!(
             names.iter().all(|name| name
                 .as_deref()
