@@ -1,5 +1,6 @@
-//! The adapter cases against authtoken-axum: `Router` + `AuthLayer`, in-process
-//! through `tower::ServiceExt::oneshot`.
+//! The adapter cases against authtoken-axum, in-process through
+//! `tower::ServiceExt::oneshot`: once with the extractors alone (the authenticator in
+//! the router's state), once behind an `AuthLayer` as well.
 
 use authtoken::Authenticator;
 use authtoken_axum::{AuthLayer, Authenticated, MaybeAuthenticated, RequireScope, ScopeName};
@@ -40,21 +41,25 @@ async fn twice(first: Authenticated<TestUser>, second: MaybeAuthenticated<TestUs
     first.user().id.clone()
 }
 
-struct AxumHarness {
+/// The routes, with an `AuthLayer` around them when `LAYER` is true.
+struct AxumHarness<const LAYER: bool> {
     router: Router,
 }
 
-impl Harness for AxumHarness {
-    const NAME: &'static str = "axum";
+impl<const LAYER: bool> Harness for AxumHarness<LAYER> {
+    const NAME: &'static str = if LAYER { "axum (layer)" } else { "axum" };
     const NON_UTF8_HEADERS: bool = true;
 
     async fn build(authenticator: Authenticator<TestUser>) -> Self {
-        let router = Router::new()
+        let mut router = Router::new()
             .route("/required", get(required))
             .route("/optional", get(optional))
             .route("/scoped", get(scoped))
-            .route("/twice", get(twice))
-            .layer(AuthLayer::new(authenticator));
+            .route("/twice", get(twice));
+        if LAYER {
+            router = router.layer(AuthLayer::new(authenticator.clone()));
+        }
+        let router = router.with_state(authenticator);
         Self { router }
     }
 
@@ -104,14 +109,16 @@ impl Harness for AxumHarness {
     }
 }
 
-authtoken_behaviour::adapter_cases!(axum_adapter, AxumHarness);
+authtoken_behaviour::adapter_cases!(axum_adapter, AxumHarness<false>);
+authtoken_behaviour::adapter_cases!(axum_layer_adapter, AxumHarness<true>);
 
 /// The whole suite once more, with every log line of the process captured at TRACE
 /// level: not one holds a token.
 #[tokio::test]
 async fn no_token_in_any_log_line() {
     let logs = authtoken_behaviour::logs::capture();
-    authtoken_behaviour::adapter_cases!(@run_all AxumHarness).await;
+    authtoken_behaviour::adapter_cases!(@run_all AxumHarness<false>).await;
+    authtoken_behaviour::adapter_cases!(@run_all AxumHarness<true>).await;
     logs.assert_no_token(
         &authtoken_behaviour::adapter::issued_tokens(),
         &authtoken::TokenPrefix::default(),
@@ -135,7 +142,7 @@ async fn the_limiter_without_a_peer_address_warns_once() {
         let auth = builder.build().expect("valid settings");
         Router::new()
             .route("/", get(|_: Option<Authenticated<String>>| async { "ok" }))
-            .layer(AuthLayer::new(auth))
+            .with_state(auth)
     };
     let send = |app: Router, peer: bool| async move {
         let mut request = Request::builder()

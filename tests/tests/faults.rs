@@ -1,6 +1,6 @@
-//! Faults under traffic, over real HTTP: an axum app (`AuthLayer` + `Authenticated`)
-//! on an `SqlxStore`, driven by a client in this process while the database goes away
-//! and comes back.
+//! Faults under traffic, over real HTTP: an axum app (`Authenticated`, the
+//! authenticator in the router's state) on an `SqlxStore`, driven by a client in this
+//! process while the database goes away and comes back.
 //!
 //! - PostgreSQL and MySQL/MariaDB (when their URLs are set): the app reaches the
 //!   server through the TCP proxy of authtoken-sqlx's tests, which the test cuts
@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use authtoken::{Authenticator, IssueOptions};
-use authtoken_axum::{AuthLayer, Authenticated};
+use authtoken_axum::Authenticated;
 use authtoken_sqlx::{PoolConfig, SqlxStore};
 use axum::Router;
 use axum::routing::get;
@@ -61,7 +61,7 @@ async fn me(user: Authenticated<TestUser>) -> String {
 async fn serve(authenticator: Authenticator<TestUser>) -> (SocketAddr, JoinSet<()>) {
     let app = Router::new()
         .route("/me", get(me))
-        .layer(AuthLayer::new(authenticator));
+        .with_state(authenticator);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -1,9 +1,6 @@
 //! The extractors: [`Authenticated`], [`MaybeAuthenticated`], [`RequireScope`].
 
-use std::fmt;
 use std::future::{Ready, ready};
-use std::marker::PhantomData;
-use std::ops::Deref;
 
 use actix_web::dev::Payload;
 use actix_web::{FromRequest, HttpMessage, HttpRequest};
@@ -27,122 +24,87 @@ fn ask<U: Send + Sync + 'static, T>(
     ready(answer.map_err(AuthRejection::from))
 }
 
-/// What every extractor here has: `into_inner`, `Deref` to what it extracted (its
-/// first field), a `Clone` that does not ask `U: Clone` (the identity is shared),
-/// and `FromRequest`, answered by `|auth| answer` from the request's
+/// An extractor: the core's newtype over `$target` (with a scope marker when `$scope`
+/// is given), and `FromRequest`, answered by `|auth| answer` from the request's
 /// [`Authentication`] (through [`ask`]).
 macro_rules! extractor {
     (
-        $name:ident<$($param:ident),+>($target:ty $(, $marker:ident)?), $doc:literal,
-        $(where $bounded:ident: $bound:path,)? |$auth:ident| $answer:expr
+        $(#[$doc:meta])*
+        $name:ident<$(scope $scope:ident,)? U>($target:ty), |$auth:ident| $answer:expr
     ) => {
-        impl<$($param),+> $name<$($param),+> {
-            #[doc = $doc]
-            pub fn into_inner(self) -> $target {
-                self.0
-            }
+        authtoken::extractor_newtype! {
+            $(#[$doc])*
+            pub struct $name<$(scope $scope,)? U>($target);
         }
 
-        impl<$($param),+> Deref for $name<$($param),+> {
-            type Target = $target;
-
-            fn deref(&self) -> &$target {
-                &self.0
-            }
-        }
-
-        impl<$($param),+> Clone for $name<$($param),+> {
-            fn clone(&self) -> Self {
-                Self(self.0.clone() $(, $marker)?)
-            }
-        }
-
-        impl<$($param),+> FromRequest for $name<$($param),+>
-        where
-            U: Send + Sync + 'static,
-            $($bounded: $bound,)?
-        {
+        impl<$($scope: ScopeName,)? U: Send + Sync + 'static> FromRequest for $name<$($scope,)? U> {
             type Error = AuthRejection;
             type Future = Ready<Result<Self, AuthRejection>>;
 
             fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-                ask(req, |$auth: &Authentication<U>| $answer)
+                ask(req, |$auth: &Authentication<U>| $answer.map(Self::new))
             }
         }
     };
 }
 
-/// A required user: the handler runs only for an authenticated request.
-///
-/// Rejects with [`AuthRejection`]: 401 "Authentication credentials were not
-/// provided." when the request was anonymous, the stored error otherwise (401 for a
-/// bad token, 503 when the store failed), and 500 when no
-/// [`AuthMiddleware`](crate::AuthMiddleware) for `U` ran.
-///
-/// Dereferences to the [`Identity`]: `user.user()`, `user.token()`,
-/// `user.has_scope(..)`.
-///
-/// # Do not wrap it in `Option`
-///
-/// `Option<Authenticated<U>>` compiles, but it is actix-web's own
-/// `impl FromRequest for Option<T>`, which turns *every* extractor error into `None`:
-/// an invalid, expired or revoked token, and even a failing store, silently become an
-/// anonymous request (a test of this crate pins that behaviour). This crate cannot
-/// override that impl; use [`MaybeAuthenticated<U>`] for an optional user.
-#[derive(Debug)]
-pub struct Authenticated<U>(pub Identity<U>);
+extractor! {
+    /// A required user: the handler runs only for an authenticated request.
+    ///
+    /// Rejects with [`AuthRejection`]: 401 "Authentication credentials were not
+    /// provided." when the request was anonymous, the stored error otherwise (401 for a
+    /// bad token, 503 when the store failed), and 500 when no
+    /// [`AuthMiddleware`](crate::AuthMiddleware) for `U` ran.
+    ///
+    /// Dereferences to the [`Identity`]: `user.user()`, `user.token()`,
+    /// `user.has_scope(..)`.
+    ///
+    /// # Do not wrap it in `Option`
+    ///
+    /// `Option<Authenticated<U>>` compiles, but it is actix-web's own
+    /// `impl FromRequest for Option<T>`, which turns *every* extractor error into `None`:
+    /// an invalid, expired or revoked token, and even a failing store, silently become an
+    /// anonymous request (a test of this crate pins that behaviour). This crate cannot
+    /// override that impl; use [`MaybeAuthenticated<U>`] for an optional user.
+    Authenticated<U>(Identity<U>),
+    |auth| auth.require().cloned()
+}
 
-extractor!(Authenticated<U>(Identity<U>), "The identity.", |auth| {
-    auth.require().cloned().map(Self)
-});
+extractor! {
+    /// An optional user: `None` when the request sent no credentials (no
+    /// `Authorization` header, or another scheme), the identity when it authenticated.
+    ///
+    /// A bad token is still refused (401, as Django REST Framework does), and so is a
+    /// failing store (503). That is why this type exists: actix-web's own
+    /// `Option<Authenticated<U>>` (its blanket `impl FromRequest for Option<T>`, which
+    /// this crate cannot override) turns *every* extractor error into `None`, so an
+    /// invalid, expired or revoked token would silently become an anonymous request.
+    ///
+    /// Rejects with [`AuthRejection`], and with 500 when no
+    /// [`AuthMiddleware`](crate::AuthMiddleware) for `U` ran.
+    MaybeAuthenticated<U>(Option<Identity<U>>),
+    |auth| auth.optional().map(Option::<&_>::cloned)
+}
 
-/// An optional user: `None` when the request sent no credentials (no
-/// `Authorization` header, or another scheme), the identity when it authenticated.
-///
-/// A bad token is still refused (401, as Django REST Framework does), and so is a
-/// failing store (503). That is why this type exists: actix-web's own
-/// `Option<Authenticated<U>>` (its blanket `impl FromRequest for Option<T>`, which
-/// this crate cannot override) turns *every* extractor error into `None`, so an
-/// invalid, expired or revoked token would silently become an anonymous request.
-///
-/// Rejects with [`AuthRejection`], and with 500 when no
-/// [`AuthMiddleware`](crate::AuthMiddleware) for `U` ran.
-#[derive(Debug)]
-pub struct MaybeAuthenticated<U>(pub Option<Identity<U>>);
-
-extractor!(MaybeAuthenticated<U>(Option<Identity<U>>), "The identity, if any.", |auth| {
-    auth.optional().map(|identity| Self(identity.cloned()))
-});
-
-/// A required user whose token carries the scope `S` names (a [`ScopeName`]).
-///
-/// Rejects as [`Authenticated`] does, and with 403 (RFC 6750 `insufficient_scope`)
-/// when the token lacks the scope. Dereferences to the [`Identity`].
-///
-/// ```
-/// use authtoken_actix::{RequireScope, ScopeName};
-///
-/// struct Write;
-/// impl ScopeName for Write {
-///     const NAME: &'static str = "write";
-/// }
-///
-/// async fn create(user: RequireScope<Write, String>) -> String {
-///     format!("{} may write", user.user())
-/// }
-/// # let _ = actix_web::web::post().to(create);
-/// ```
-pub struct RequireScope<S, U>(pub Identity<U>, PhantomData<fn() -> S>);
-
-extractor!(RequireScope<S, U>(Identity<U>, PhantomData), "The identity.", where S: ScopeName, |auth| {
-    Ok(Self(auth.require_scope(S::NAME)?.clone(), PhantomData))
-});
-
-impl<S: ScopeName, U: fmt::Debug> fmt::Debug for RequireScope<S, U> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_tuple("RequireScope")
-            .field(&S::NAME)
-            .field(&self.0)
-            .finish()
-    }
+extractor! {
+    /// A required user whose token carries the scope `S` names (a [`ScopeName`]).
+    ///
+    /// Rejects as [`Authenticated`] does, and with 403 (RFC 6750 `insufficient_scope`)
+    /// when the token lacks the scope. Dereferences to the [`Identity`].
+    ///
+    /// ```
+    /// use authtoken_actix::{RequireScope, ScopeName};
+    ///
+    /// struct Write;
+    /// impl ScopeName for Write {
+    ///     const NAME: &'static str = "write";
+    /// }
+    ///
+    /// async fn create(user: RequireScope<Write, String>) -> String {
+    ///     format!("{} may write", user.user())
+    /// }
+    /// # let _ = actix_web::web::post().to(create);
+    /// ```
+    RequireScope<scope S, U>(Identity<U>),
+    |auth| auth.require_scope(S::NAME).cloned()
 }

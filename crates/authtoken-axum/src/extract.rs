@@ -1,31 +1,47 @@
 //! The axum extractors: [`Authenticated`], [`MaybeAuthenticated`],
 //! `Option<Authenticated<U>>` and [`RequireScope`].
 //!
-//! They never authenticate: they read the [`Authentication`] that [`AuthLayer`]
-//! stored, so a request is authenticated once however many extractors ask. Without
-//! the layer they answer 500 with the core's
-//! [`Rejection::MissingAuthenticator`](authtoken::Rejection::MissingAuthenticator),
-//! and log an error naming the layer. A handler that wants the raw outcome takes
-//! `Extension<Authentication<U>>`.
+//! Each finds the authenticator in the router's state (`Authenticator<U>:
+//! FromRef<S>`, as axum's `State` finds state), so that a router without one does not
+//! compile. The first extractor of a request authenticates it and stores the
+//! [`Authentication`] in the request extensions; the others, and any extractor behind
+//! an [`AuthLayer`], read what is stored, so a request is authenticated once however
+//! many ask. A handler that wants the raw outcome takes `Extension<Authentication<U>>`
+//! after an extractor or the layer.
 //!
 //! [`AuthLayer`]: crate::AuthLayer
 
-use std::fmt;
-use std::marker::PhantomData;
-
-use authtoken::{Authentication, Identity, Rejection, ScopeName};
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use authtoken::{Authentication, Authenticator, Identity, ScopeName};
+use axum::extract::{FromRef, FromRequestParts, OptionalFromRequestParts};
 use http::request::Parts;
 
 use crate::AuthRejection;
+use crate::layer::authenticate_now;
 
-/// What the layer stored for user type `U`, or the rejection of a route without it.
-fn authentication<U: Send + Sync + 'static>(
-    parts: &Parts,
-) -> Result<&Authentication<U>, AuthRejection> {
-    parts.extensions.get::<Authentication<U>>().ok_or_else(|| {
-        Rejection::missing_authenticator::<U>("add authtoken_axum::AuthLayer to the router").into()
-    })
+/// `extract` applied to the request's [`Authentication<U>`]: the one an [`AuthLayer`]
+/// or an earlier extractor stored, else authenticated now with the state's
+/// authenticator (and stored, so that the request is authenticated once).
+async fn with_authentication<U, S, T>(
+    parts: &mut Parts,
+    state: &S,
+    extract: impl FnOnce(&Authentication<U>) -> T,
+) -> T
+where
+    U: Send + Sync + 'static,
+    Authenticator<U>: FromRef<S>,
+{
+    let authenticator = Authenticator::<U>::from_ref(state);
+    match authenticate_now(&authenticator, parts) {
+        Ok(authentication) => extract(authentication),
+        Err(pending) => {
+            // Boxed, so that the handler's future stays small (and cheap to allocate)
+            // when memory answers, as it nearly always does.
+            let authentication = Box::pin(pending.finish()).await;
+            let answer = extract(&authentication);
+            parts.extensions.insert(authentication);
+            answer
+        }
+    }
 }
 
 /// `$extractor<State>` (`FromRequestParts` or `OptionalFromRequestParts`) for `$type`,
@@ -39,6 +55,7 @@ macro_rules! from_request_parts {
         where
             U: Send + Sync + 'static,
             State: Send + Sync,
+            Authenticator<U>: FromRef<State>,
         {
             type Rejection = AuthRejection;
 
@@ -52,37 +69,25 @@ macro_rules! from_request_parts {
     };
 }
 
-/// An extractor: a public newtype over `$target` (with a scope marker when `$scope`
-/// is given), `Deref` to it, `into_inner`, `Clone`, `Debug`, and `FromRequestParts`
-/// answering with `$extract` applied to the request's [`Authentication`].
+/// An extractor: the core's newtype over `$target` (with a scope marker when `$scope`
+/// is given), and `FromRequestParts` answering with `$extract` applied to the
+/// request's [`Authentication`].
 macro_rules! extractor {
     (
         $(#[$doc:meta])*
         $name:ident<$(scope $scope:ident,)? U>($target:ty),
         |$authentication:ident| $extract:expr
     ) => {
-        $(#[$doc])*
-        pub struct $name<$($scope,)? U>(pub $target $(, PhantomData<fn() -> $scope>)?);
-
-        newtype!($name<$($scope,)? U>($target));
-
-        impl<$($scope,)? U> Clone for $name<$($scope,)? U> {
-            fn clone(&self) -> Self {
-                Self(self.0.clone() $(, PhantomData::<fn() -> $scope>)?)
-            }
-        }
-
-        impl<$($scope,)? U: fmt::Debug> fmt::Debug for $name<$($scope,)? U> {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_tuple(stringify!($name)).field(&self.0).finish()
-            }
+        authtoken::extractor_newtype! {
+            $(#[$doc])*
+            pub struct $name<$(scope $scope,)? U>($target);
         }
 
         from_request_parts!(
             [$($scope: ScopeName,)?] FromRequestParts for $name<$($scope,)? U> => Self,
-            |parts, _state| {
-                let $authentication = authentication::<U>(parts)?;
-                Ok(Self($extract? $(, PhantomData::<fn() -> $scope>)?))
+            |parts, state| {
+                let extracted = with_authentication(parts, state, |$authentication| $extract).await;
+                Ok(Self::new(extracted?))
             }
         );
     };
@@ -125,7 +130,8 @@ extractor!(
     /// async fn create(user: RequireScope<Write, String>) -> String {
     ///     format!("{} may write", user.user())
     /// }
-    /// # let _: axum::routing::MethodRouter = axum::routing::post(create);
+    /// # let _: axum::routing::MethodRouter<authtoken::Authenticator<String>> =
+    /// #     axum::routing::post(create);
     /// ```
     RequireScope<scope S, U>(Identity<U>),
     |authentication| authentication.require_scope(S::NAME).cloned()
@@ -137,6 +143,6 @@ from_request_parts!(
     [] OptionalFromRequestParts for Authenticated<U> => Option<Self>,
     |parts, state| {
         let maybe = MaybeAuthenticated::<U>::from_request_parts(parts, state).await?;
-        Ok(maybe.0.map(Self))
+        Ok(maybe.0.map(Self::new))
     }
 );

@@ -10,7 +10,8 @@ use authtoken::{Authentication, Authenticator, PendingAuthentication};
 use bytes::Bytes;
 use futures_util::future::Either;
 use http::header::AUTHORIZATION;
-use http::{HeaderValue, Request, Response};
+use http::request::Parts;
+use http::{Extensions, HeaderMap, HeaderValue, Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -190,9 +191,12 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, mut request: Request<ReqBody>) -> Self::Future {
+    fn call(&mut self, request: Request<ReqBody>) -> Self::Future {
         let refuse = <S::Response as Refusal<REQUIRE>>::refuse::<U>;
-        match authenticate_now(&self.authenticator, &mut request).map(refuse) {
+        let (mut parts, body) = request.into_parts();
+        let now = authenticate_now(&self.authenticator, &mut parts).map(refuse);
+        let mut request = Request::from_parts(parts, body);
+        match now {
             Ok(Some(response)) => Either::Left(Either::Right(std::future::ready(Ok(response)))),
             // Memory answered: no future of this layer's own, and the ready inner
             // service is called as it is.
@@ -215,49 +219,48 @@ where
     }
 }
 
-/// Authenticates `request` from memory when it can, stores the outcome in its
-/// extensions and returns it; the pending authentication when the store must be
-/// asked first. A request an outer layer already authenticated keeps its outcome.
-fn authenticate_now<'r, U: Send + Sync + 'static, B>(
+/// The request's [`Authentication`]: the one an outer layer (or an earlier
+/// extractor) stored in its extensions, else authenticated now from memory and
+/// stored; the pending authentication when the store must be asked first (the
+/// caller stores its outcome).
+pub(crate) fn authenticate_now<'p, U: Send + Sync + 'static>(
     auth: &Authenticator<U>,
-    request: &'r mut Request<B>,
-) -> Result<&'r Authentication<U>, PendingAuthentication<U>> {
-    if request.extensions().get::<Authentication<U>>().is_none() {
-        let client = client_address(auth, request);
-        let values = request.headers().get_all(AUTHORIZATION).iter();
+    parts: &'p mut Parts,
+) -> Result<&'p Authentication<U>, PendingAuthentication<U>> {
+    if parts.extensions.get::<Authentication<U>>().is_none() {
+        let client = client_address(auth, &parts.headers, &parts.extensions);
+        let values = parts.headers.get_all(AUTHORIZATION).iter();
         let authentication =
             auth.authenticate_request_now(client, values.map(HeaderValue::as_bytes))?;
-        return Ok(request.extensions_mut().get_or_insert(authentication));
+        return Ok(parts.extensions.get_or_insert(authentication));
     }
-    // Looked up again: returning the first lookup's borrow would keep `request`
+    // Looked up again: returning the first lookup's borrow would keep `parts`
     // borrowed for the rest of this function (the borrow checker's
     // conditional-return limit).
-    let stored = request.extensions().get();
-    Ok(stored.expect("an outer layer stored it"))
+    let stored = parts.extensions.get();
+    Ok(stored.expect("checked above"))
 }
 
-/// The address the invalid-token limiter counts `request` under, when it is on: the
+/// The address the invalid-token limiter counts a request under, when it is on: the
 /// peer address (axum's `ConnectInfo<SocketAddr>`, set by
 /// `into_make_service_with_connect_info`, else a `SocketAddr` extension set by any
 /// other stack), as the core reads it with the trusted client-IP header. Without
 /// either the core warns, once, that the limiter cannot tell clients apart.
-fn client_address<U: Send + Sync + 'static, B>(
+fn client_address<U: Send + Sync + 'static>(
     auth: &Authenticator<U>,
-    request: &Request<B>,
+    headers: &HeaderMap,
+    extensions: &Extensions,
 ) -> Option<IpAddr> {
     if !auth.limits_invalid_tokens() {
         return None;
     }
-    let extensions = request.extensions();
     #[cfg(feature = "axum")]
     let peer = extensions.get().map(|ConnectInfo(peer)| *peer);
     #[cfg(not(feature = "axum"))]
     let peer = None;
     let peer = peer.or_else(|| extensions.get::<SocketAddr>().copied());
     let header = auth.trusted_client_ip_header();
-    let values = header
-        .into_iter()
-        .flat_map(|name| request.headers().get_all(name));
+    let values = header.into_iter().flat_map(|name| headers.get_all(name));
     auth.client_address(
         peer.map(|peer| peer.ip()),
         values.map(HeaderValue::as_bytes),

@@ -7,26 +7,6 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
-/// `into_inner` and `Deref` for a newtype (over its field `0`) of this crate.
-macro_rules! newtype {
-    ($name:ident<$($param:ident),*>($target:ty)) => {
-        impl<$($param),*> $name<$($param),*> {
-            /// What it holds.
-            pub fn into_inner(self) -> $target {
-                self.0
-            }
-        }
-
-        impl<$($param),*> std::ops::Deref for $name<$($param),*> {
-            type Target = $target;
-
-            fn deref(&self) -> &$target {
-                &self.0
-            }
-        }
-    };
-}
-
 #[cfg(feature = "axum")]
 mod extract;
 mod layer;

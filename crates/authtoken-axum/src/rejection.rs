@@ -23,7 +23,7 @@ authtoken::rejection_newtype! {
     ///     match &**rejection {
     ///         Rejection::Auth { error: AuthError::TokenExpired, .. } => "log in again",
     ///         Rejection::Auth { .. } => "not authenticated",
-    ///         Rejection::MissingAuthenticator { .. } => "the router lacks an AuthLayer",
+    ///         Rejection::MissingAuthenticator { .. } => "a server bug",
     ///         _ => "refused",
     ///     }
     /// }

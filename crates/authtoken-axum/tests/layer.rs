@@ -1,5 +1,6 @@
-//! The layer and extractors in the router shapes axum offers, and without axum.
-//! The error table itself is covered once for every adapter by the behaviour crate.
+//! The extractors on their own (the state's authenticator) and with the layer, in
+//! the router shapes axum offers. The error table itself is covered once for every
+//! adapter by the behaviour crate.
 #![cfg(feature = "axum")]
 
 mod common;
@@ -14,7 +15,7 @@ use authtoken::{
 };
 use authtoken_axum::{AuthLayer, AuthRejection, Authenticated, Authentication, MaybeAuthenticated};
 use axum::body::Body;
-use axum::extract::{ConnectInfo, FromRequestParts, State};
+use axum::extract::{ConnectInfo, FromRef, FromRequestParts, State};
 use axum::routing::get;
 use axum::{Extension, Router};
 use bytes::Bytes;
@@ -47,45 +48,78 @@ async fn maybe(user: Option<Authenticated<String>>) -> String {
     user.map_or_else(|| "anonymous".to_owned(), |u| u.user().clone())
 }
 
+/// No layer: each extractor authenticates with the authenticator it finds in the
+/// router's state, once a request however many extractors ask.
 #[tokio::test]
-async fn an_extractor_without_the_layer_answers_a_generic_500() {
+async fn the_extractors_authenticate_with_the_states_authenticator_without_a_layer() {
+    async fn both(
+        a: Authenticated<String>,
+        b: MaybeAuthenticated<String>,
+        Extension(c): Extension<Authentication<String>>,
+    ) -> String {
+        let b = b.0.expect("authenticated");
+        let c = c.identity().expect("authenticated").user().clone();
+        format!("{} {} {c}", a.user(), b.user())
+    }
     let setup = setup().await;
     let app = Router::new()
         .route("/me", get(me))
-        .route("/maybe", get(maybe));
-    for path in ["/me", "/maybe"] {
-        let (status, body) = send(&app, path, Some(&setup.header)).await;
-        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{path}");
-        assert_eq!(body, r#"{"detail":"A server error occurred."}"#, "{path}");
-    }
-    assert_eq!(setup.lookups.load(Ordering::SeqCst), 0);
-}
+        .route("/maybe", get(maybe))
+        .route("/both", get(both))
+        .with_state(setup.auth.clone());
 
-#[tokio::test]
-async fn a_missing_layer_is_the_cores_missing_authenticator_naming_the_user_type() {
-    let (mut parts, ()) = request("/", None).map(drop).into_parts();
-    let rejection = Authenticated::<String>::from_request_parts(&mut parts, &())
-        .await
-        .expect_err("no layer ran");
-    assert!(
-        matches!(&*rejection, Rejection::MissingAuthenticator { user_type, .. } if user_type.contains("String")),
-        "{rejection:?}"
+    assert_eq!(
+        send(&app, "/me", Some(&setup.header)).await,
+        (StatusCode::OK, "alice".into())
     );
-    assert_eq!(rejection.status(), 500);
-    assert!(rejection.to_string().contains("String"), "{rejection}");
+    assert_eq!(setup.lookups.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        send(&app, "/both", Some(&setup.header)).await,
+        (StatusCode::OK, "alice alice alice".into())
+    );
+    // The cache is off here: one lookup for the request, not one per extractor.
+    assert_eq!(setup.lookups.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        send(&app, "/me", None).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"detail":"Authentication credentials were not provided."}"#.into()
+        )
+    );
+    assert_eq!(
+        send(&app, "/maybe", None).await,
+        (StatusCode::OK, "anonymous".into())
+    );
+    assert_eq!(
+        send(&app, "/maybe", Some("Token atk_typo")).await,
+        (
+            StatusCode::UNAUTHORIZED,
+            r#"{"detail":"Invalid token."}"#.into()
+        )
+    );
 }
 
+/// The extractors called by hand, as a custom extractor built on them would.
 #[tokio::test]
-async fn an_extractor_for_another_user_type_is_a_missing_layer() {
+async fn from_request_parts_reads_the_header_and_keeps_the_outcome() {
     let setup = setup().await;
-    async fn other(_: Authenticated<u64>) -> &'static str {
-        "unreachable"
-    }
-    let app = Router::new()
-        .route("/other", get(other))
-        .layer(AuthLayer::new(setup.auth.clone()));
-    let (status, _) = send(&app, "/other", Some(&setup.header)).await;
-    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    let (mut parts, ()) = request("/", Some(&setup.header)).map(drop).into_parts();
+    let user = Authenticated::<String>::from_request_parts(&mut parts, &setup.auth)
+        .await
+        .expect("a valid token");
+    assert_eq!(user.user(), "alice");
+    let stored = parts.extensions.get::<Authentication<String>>();
+    assert_eq!(
+        stored.and_then(|a| a.identity()).map(|i| i.user().as_str()),
+        Some("alice")
+    );
+
+    let (mut parts, ()) = request("/", None).map(drop).into_parts();
+    let rejection = Authenticated::<String>::from_request_parts(&mut parts, &setup.auth)
+        .await
+        .expect_err("no credentials");
+    assert_eq!(rejection.error(), Some(&AuthError::NotProvided));
+    assert_eq!(rejection.status(), 401);
 }
 
 #[tokio::test]
@@ -93,7 +127,8 @@ async fn option_of_authenticated_is_anonymous_without_credentials_and_refuses_ba
     let setup = setup().await;
     let app = Router::new()
         .route("/maybe", get(maybe))
-        .layer(AuthLayer::new(setup.auth.clone()));
+        .layer(AuthLayer::new(setup.auth.clone()))
+        .with_state(setup.auth.clone());
     assert_eq!(
         send(&app, "/maybe", None).await,
         (StatusCode::OK, "anonymous".into())
@@ -177,6 +212,12 @@ async fn route_layer_nested_routers_and_state() {
     #[derive(Clone)]
     struct Greeting(&'static str);
 
+    #[derive(Clone, FromRef)]
+    struct AppState {
+        greeting: Greeting,
+        auth: Authenticator<String>,
+    }
+
     async fn greet(State(greeting): State<Greeting>, user: Authenticated<String>) -> String {
         format!("{} {}", greeting.0, user.user())
     }
@@ -185,7 +226,10 @@ async fn route_layer_nested_routers_and_state() {
     let api = Router::new()
         .route("/greet", get(greet))
         .route_layer(AuthLayer::new(setup.auth.clone()))
-        .with_state(Greeting("hello"));
+        .with_state(AppState {
+            greeting: Greeting("hello"),
+            auth: setup.auth.clone(),
+        });
     let app = Router::new()
         .nest("/api", api)
         .route("/health", get(|| async { "ok" }));
@@ -214,6 +258,12 @@ async fn route_layer_nested_routers_and_state() {
 async fn on_a_single_handler_with_handler_layer() {
     use axum::handler::Handler;
 
+    #[derive(Clone, FromRef)]
+    struct AppState {
+        greeting: &'static str,
+        auth: Authenticator<String>,
+    }
+
     async fn greet(State(greeting): State<&'static str>, user: Authenticated<String>) -> String {
         format!("{greeting} {}", user.user())
     }
@@ -224,7 +274,10 @@ async fn on_a_single_handler_with_handler_layer() {
             "/greet",
             get(greet.layer(AuthLayer::new(setup.auth.clone()))).post(|| async { "no auth" }),
         )
-        .with_state("hello");
+        .with_state(AppState {
+            greeting: "hello",
+            auth: setup.auth.clone(),
+        });
 
     assert_eq!(
         send(&app, "/greet", Some(&setup.header)).await,
@@ -266,7 +319,8 @@ async fn stacked_layers_and_many_extractors_authenticate_once() {
     let app = Router::new()
         .route("/many", get(many))
         .route_layer(AuthLayer::new(setup.auth.clone()))
-        .layer(AuthLayer::new(setup.auth.clone()));
+        .layer(AuthLayer::new(setup.auth.clone()))
+        .with_state(setup.auth.clone());
     assert_eq!(
         send(&app, "/many", Some(&setup.header)).await,
         (StatusCode::OK, "alice alice alice alice".into())
@@ -333,7 +387,8 @@ async fn the_limiter_counts_the_peer_or_the_trusted_header_the_core_reads() {
             .expect("valid settings");
         Router::new()
             .route("/me", get(me))
-            .layer(AuthLayer::new(auth))
+            .layer(AuthLayer::new(auth.clone()))
+            .with_state(auth)
     };
 
     // No trusted header: the peer address alone names the client, whatever

@@ -1,9 +1,5 @@
 //! The request guards: [`Authenticated`], [`MaybeAuthenticated`], [`RequireScope`].
 
-use std::fmt;
-use std::marker::PhantomData;
-use std::ops::Deref;
-
 use authtoken::{Authentication, Authenticator, Identity, Rejection, ScopeName};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
@@ -58,63 +54,35 @@ where
     })
 }
 
-/// The impls every guard shares, for a type `$guard<..>` wrapping `$inner` in its
-/// field `0`: `into_inner`, `Deref`, `Clone` and `Debug`; `FromRequest`, answered by
-/// `$ask` from the request's cached [`Authentication`] and wrapped by `$new`; and
-/// `Sentinel`, aborting the launch when no `Authenticator<U>` is managed.
+/// A guard: the core's newtype over `$target` (with a scope marker when `$scope` is
+/// given); `FromRequest`, answered by `$ask` from the request's cached
+/// [`Authentication`]; and `Sentinel`, aborting the launch when no
+/// `Authenticator<U>` is managed.
 macro_rules! guard {
-    ($guard:ident<$($param:ident $(: $bound:path)?),+>($inner:ty), $new:expr, $ask:expr) => {
-        impl<$($param $(: $bound)?),+> $guard<$($param),+> {
-            /// What the guard carries, as the core made it.
-            pub fn into_inner(self) -> $inner {
-                self.0
-            }
-        }
-
-        impl<$($param $(: $bound)?),+> Deref for $guard<$($param),+> {
-            type Target = $inner;
-
-            fn deref(&self) -> &$inner {
-                &self.0
-            }
-        }
-
-        impl<$($param $(: $bound)?),+> Clone for $guard<$($param),+> {
-            fn clone(&self) -> Self {
-                let new: fn($inner) -> Self = $new;
-                new(self.0.clone())
-            }
-        }
-
-        impl<$($param $(: $bound)?),+> fmt::Debug for $guard<$($param),+>
-        where
-            $inner: fmt::Debug,
-        {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.debug_tuple(stringify!($guard)).field(&self.0).finish()
-            }
+    (
+        $(#[$doc:meta])*
+        $guard:ident<$(scope $scope:ident,)? U>($target:ty), $ask:expr
+    ) => {
+        authtoken::extractor_newtype! {
+            $(#[$doc])*
+            pub struct $guard<$(scope $scope,)? U>($target);
         }
 
         #[rocket::async_trait]
-        impl<'r, $($param $(: $bound)?),+> FromRequest<'r> for $guard<$($param),+>
-        where
-            U: Send + Sync + 'static,
+        impl<'r, $($scope: ScopeName,)? U: Send + Sync + 'static> FromRequest<'r>
+            for $guard<$($scope,)? U>
         {
             type Error = AuthRejection;
 
             async fn from_request(request: &'r Request<'_>) -> Outcome<Self, AuthRejection> {
-                let new: fn($inner) -> Self = $new;
                 match authentication::<U>(request).await.and_then($ask) {
-                    Ok(inner) => Outcome::Success(new(inner)),
+                    Ok(inner) => Outcome::Success(Self::new(inner)),
                     Err(rejection) => AuthRejection::from(rejection).fail(request),
                 }
             }
         }
 
-        impl<$($param $(: $bound)?),+> Sentinel for $guard<$($param),+>
-        where
-            U: Send + Sync + 'static,
-        {
+        impl<$($scope,)? U: Send + Sync + 'static> Sentinel for $guard<$($scope,)? U> {
             fn abort(rocket: &Rocket<Ignite>) -> bool {
                 rocket.state::<Authenticator<U>>().is_none()
             }
@@ -122,71 +90,66 @@ macro_rules! guard {
     };
 }
 
-/// A required user: the route runs only for an authenticated request.
-///
-/// Fails with [`AuthRejection`]: 401 "Authentication credentials were not
-/// provided." when the request was anonymous, the core's error otherwise (401 for a
-/// bad token, 400 for conflicting `Authorization` headers, 429 for a throttled
-/// client, 503 when the store failed). Register [`crate::catchers`] so that the
-/// response carries the core's JSON body and `WWW-Authenticate`.
-///
-/// Do not take it as `Option<Authenticated<U>>` for an optional user: Rocket's own
-/// `FromRequest` impl for `Option<T>`, which this crate cannot override, turns
-/// *every* failed guard into `None`, so an invalid, expired or revoked token (and a
-/// failing store) would become an anonymous request. Take [`MaybeAuthenticated<U>`]
-/// instead; `Result<Authenticated<U>, AuthRejection>` keeps the rejection too.
-///
-/// Dereferences to the [`Identity`]: `user.user()`, `user.token()`,
-/// `user.has_scope(..)`. A [`Sentinel`]: a rocket with a route that takes it and no
-/// managed `Authenticator<U>` does not launch.
-pub struct Authenticated<U>(pub Identity<U>);
+guard! {
+    /// A required user: the route runs only for an authenticated request.
+    ///
+    /// Fails with [`AuthRejection`]: 401 "Authentication credentials were not
+    /// provided." when the request was anonymous, the core's error otherwise (401 for a
+    /// bad token, 400 for conflicting `Authorization` headers, 429 for a throttled
+    /// client, 503 when the store failed). Register [`crate::catchers`] so that the
+    /// response carries the core's JSON body and `WWW-Authenticate`.
+    ///
+    /// Do not take it as `Option<Authenticated<U>>` for an optional user: Rocket's own
+    /// `FromRequest` impl for `Option<T>`, which this crate cannot override, turns
+    /// *every* failed guard into `None`, so an invalid, expired or revoked token (and a
+    /// failing store) would become an anonymous request. Take [`MaybeAuthenticated<U>`]
+    /// instead; `Result<Authenticated<U>, AuthRejection>` keeps the rejection too.
+    ///
+    /// Dereferences to the [`Identity`]: `user.user()`, `user.token()`,
+    /// `user.has_scope(..)`. A [`Sentinel`]: a rocket with a route that takes it and no
+    /// managed `Authenticator<U>` does not launch.
+    Authenticated<U>(Identity<U>),
+    |authentication: &Authentication<U>| authentication.require().cloned()
+}
 
-guard!(Authenticated<U>(Identity<U>), Self, |authentication| {
-    authentication.require().cloned()
-});
+guard! {
+    /// An optional user: `None` when the request sent no credentials (no
+    /// `Authorization` header, or another scheme), the identity when it authenticated.
+    ///
+    /// A bad token is still refused (401, as Django REST Framework does), and so is a
+    /// failing store (503). That is why this type exists: Rocket's own `FromRequest`
+    /// impl for `Option<T>`, which this crate cannot override, turns *every* failed
+    /// guard into `None`, so with `Option<Authenticated<U>>` an invalid, expired or
+    /// revoked token would silently become an anonymous request.
+    ///
+    /// Fails with [`AuthRejection`]; a [`Sentinel`] like [`Authenticated`].
+    MaybeAuthenticated<U>(Option<Identity<U>>),
+    |authentication: &Authentication<U>| authentication.optional().map(Option::<&_>::cloned)
+}
 
-/// An optional user: `None` when the request sent no credentials (no
-/// `Authorization` header, or another scheme), the identity when it authenticated.
-///
-/// A bad token is still refused (401, as Django REST Framework does), and so is a
-/// failing store (503). That is why this type exists: Rocket's own `FromRequest`
-/// impl for `Option<T>`, which this crate cannot override, turns *every* failed
-/// guard into `None`, so with `Option<Authenticated<U>>` an invalid, expired or
-/// revoked token would silently become an anonymous request.
-///
-/// Fails with [`AuthRejection`]; a [`Sentinel`] like [`Authenticated`].
-pub struct MaybeAuthenticated<U>(pub Option<Identity<U>>);
-
-guard!(MaybeAuthenticated<U>(Option<Identity<U>>), Self, |authentication| {
-    authentication.optional().map(|identity| identity.cloned())
-});
-
-/// A required user whose token carries the scope `S` names.
-///
-/// Fails as [`Authenticated`] does, and with 403 (RFC 6750 `insufficient_scope`)
-/// when the token lacks the scope. Dereferences to the [`Identity`]; a [`Sentinel`]
-/// like the other guards. `Option<RequireScope<S, U>>` swallows every failure as
-/// `Option<Authenticated<U>>` does: take `MaybeAuthenticated<U>` and check
-/// `has_scope` for an optional user with an optional scope.
-///
-/// ```
-/// use authtoken_rocket::{RequireScope, ScopeName};
-///
-/// struct Write;
-/// impl ScopeName for Write {
-///     const NAME: &'static str = "write";
-/// }
-///
-/// #[rocket::post("/posts")]
-/// fn create(user: RequireScope<Write, String>) -> String {
-///     format!("{} may write", user.user())
-/// }
-/// # let _ = rocket::routes![create];
-/// ```
-pub struct RequireScope<S, U>(Identity<U>, PhantomData<fn() -> S>);
-
-guard!(
-    RequireScope<S: ScopeName, U>(Identity<U>),
-    |identity| Self(identity, PhantomData),
-    |authentication| authentication.require_scope(S::NAME).cloned()
-);
+guard! {
+    /// A required user whose token carries the scope `S` names.
+    ///
+    /// Fails as [`Authenticated`] does, and with 403 (RFC 6750 `insufficient_scope`)
+    /// when the token lacks the scope. Dereferences to the [`Identity`]; a [`Sentinel`]
+    /// like the other guards. `Option<RequireScope<S, U>>` swallows every failure as
+    /// `Option<Authenticated<U>>` does: take `MaybeAuthenticated<U>` and check
+    /// `has_scope` for an optional user with an optional scope.
+    ///
+    /// ```
+    /// use authtoken_rocket::{RequireScope, ScopeName};
+    ///
+    /// struct Write;
+    /// impl ScopeName for Write {
+    ///     const NAME: &'static str = "write";
+    /// }
+    ///
+    /// #[rocket::post("/posts")]
+    /// fn create(user: RequireScope<Write, String>) -> String {
+    ///     format!("{} may write", user.user())
+    /// }
+    /// # let _ = rocket::routes![create];
+    /// ```
+    RequireScope<scope S, U>(Identity<U>),
+    |authentication: &Authentication<U>| authentication.require_scope(S::NAME).cloned()
+}

@@ -9,6 +9,7 @@ mod cache;
 pub mod clock;
 pub mod digest;
 mod error;
+mod extractor;
 pub mod header;
 pub mod limiter;
 pub mod memory;

@@ -4,12 +4,12 @@
 use std::future::Future;
 use std::time::Instant;
 
-use authtoken_axum::{AuthLayer, Authenticated};
+use authtoken_axum::Authenticated;
+use authtoken_axum::authtoken::Authenticator;
 use authtoken_demo::{Demo, DemoError, DemoUser, MAX_BODY_BYTES, Reply};
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
-use axum::handler::Handler;
+use axum::extract::{FromRef, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -29,23 +29,23 @@ use tokio::net::TcpListener;
 /// | `POST /api/logout-all` | 204 |
 /// | `DELETE /api/me` | 204 |
 ///
-/// Only the last four sit behind the [`AuthLayer`], put on each of their handlers
-/// (`Handler::layer`: unlike `route_layer`, no boxed route of its own a request);
-/// every error, 404 and 405 included, has a JSON body.
+/// Only the last four authenticate: their handlers take [`Authenticated`], which
+/// finds the authenticator in the router's state. Every error, 404 and 405 included,
+/// has a JSON body.
 ///
 /// With [`Demo::serves_baseline`] (the benchmarks' switch) it also serves
 /// [`authtoken_demo::BASELINE_PATH`] and [`authtoken_demo::BENCH_ME_PATH`] (`GET
-/// /api/me` for a fixed user, without the [`AuthLayer`]).
+/// /api/me` for a fixed user, without authentication).
 pub fn app(demo: Demo) -> Router {
-    let auth = AuthLayer::new(demo.authenticator().clone());
+    let state = AppState {
+        auth: demo.authenticator().clone(),
+        demo,
+    };
     let mut router = Router::new()
-        .route(
-            "/api/me",
-            get(me.layer(auth.clone())).delete(delete_account.layer(auth.clone())),
-        )
-        .route("/api/logout", post(logout.layer(auth.clone())))
-        .route("/api/logout-all", post(logout_all.layer(auth)));
-    if demo.serves_baseline() {
+        .route("/api/me", get(me).delete(delete_account))
+        .route("/api/logout", post(logout))
+        .route("/api/logout-all", post(logout_all));
+    if state.demo.serves_baseline() {
         router = router
             .route(authtoken_demo::BASELINE_PATH, get(baseline))
             .route(authtoken_demo::BENCH_ME_PATH, get(bench_me));
@@ -57,7 +57,14 @@ pub fn app(demo: Demo) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(middleware::from_fn(log_request))
-        .with_state(demo)
+        .with_state(state)
+}
+
+/// What the handlers share: the demo, and the authenticator the extractors use.
+#[derive(Clone, FromRef)]
+struct AppState {
+    demo: Demo,
+    auth: Authenticator<DemoUser>,
 }
 
 /// Serves [`app`] on `listener` until `shutdown` completes, lets requests in flight
@@ -70,7 +77,7 @@ pub async fn serve<F>(listener: TcpListener, demo: Demo, shutdown: F) -> std::io
 where
     F: Future<Output = ()> + Send + 'static,
 {
-    // The peer address reaches `AuthLayer` as `ConnectInfo`, for the invalid-token
+    // The peer address reaches the extractors as `ConnectInfo`, for the invalid-token
     // limiter.
     let app = app(demo.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app)
