@@ -2,6 +2,7 @@
 
 pub mod adapter;
 pub mod demo_api;
+pub mod endpoints;
 pub mod logs;
 
 /// The repository's README, so that its snippets are compiled (and run) by `cargo test`.

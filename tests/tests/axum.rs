@@ -80,32 +80,37 @@ impl<const LAYER: bool> Harness for AxumHarness<LAYER> {
             .oneshot(request)
             .await
             .expect("routers are infallible");
-        let status = response.status().as_u16();
-        let headers = response.headers();
-        let www_authenticate = headers
-            .get_all(WWW_AUTHENTICATE)
-            .iter()
-            .map(|v| v.to_str().expect("an ASCII challenge").to_owned())
-            .collect();
-        let content_type = headers
-            .get(CONTENT_TYPE)
-            .map(|v| v.to_str().expect("an ASCII content type").to_owned());
-        let retry_after = headers
-            .get(RETRY_AFTER)
-            .map(|v| v.to_str().expect("an ASCII Retry-After").to_owned());
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .expect("a body")
-            .to_bytes();
-        TestResponse {
-            status,
-            www_authenticate,
-            content_type,
-            retry_after,
-            body: String::from_utf8(body.to_vec()).expect("a UTF-8 body"),
-        }
+        read_response(response).await
+    }
+}
+
+/// What came back, as the cases read it.
+async fn read_response(response: axum::response::Response) -> TestResponse {
+    let status = response.status().as_u16();
+    let headers = response.headers();
+    let www_authenticate = headers
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .map(|v| v.to_str().expect("an ASCII challenge").to_owned())
+        .collect();
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .map(|v| v.to_str().expect("an ASCII content type").to_owned());
+    let retry_after = headers
+        .get(RETRY_AFTER)
+        .map(|v| v.to_str().expect("an ASCII Retry-After").to_owned());
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .expect("a body")
+        .to_bytes();
+    TestResponse {
+        status,
+        www_authenticate,
+        content_type,
+        retry_after,
+        body: String::from_utf8(body.to_vec()).expect("a UTF-8 body"),
     }
 }
 
@@ -179,3 +184,39 @@ async fn the_limiter_without_a_peer_address_warns_once() {
         assert_eq!(lines.count(), warnings, "{span}: {text}");
     }
 }
+
+/// The token endpoints, mounted with `token_routes` under `/api`.
+struct AxumEndpoints {
+    router: Router,
+}
+
+impl authtoken_behaviour::endpoints::EndpointsHarness for AxumEndpoints {
+    const NAME: &'static str = "axum";
+
+    async fn build(endpoints: authtoken::endpoints::TokenEndpoints<TestUser>) -> Self {
+        let router = Router::new().nest("/api", authtoken_axum::token_routes(endpoints));
+        Self { router }
+    }
+
+    async fn send(&self, request: authtoken_behaviour::endpoints::EndpointRequest) -> TestResponse {
+        let mut builder = Request::builder().method(request.method).uri(&request.path);
+        for (name, value) in &request.headers {
+            builder = builder.header(name.as_str(), value.as_str());
+        }
+        if let Some(client) = request.client {
+            builder = builder.extension(ConnectInfo(client));
+        }
+        let request = builder
+            .body(Body::from(request.body))
+            .expect("a valid request");
+        let response = self
+            .router
+            .clone()
+            .oneshot(request)
+            .await
+            .expect("routers are infallible");
+        read_response(response).await
+    }
+}
+
+authtoken_behaviour::endpoint_cases!(axum_endpoints, AxumEndpoints);

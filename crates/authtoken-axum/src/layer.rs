@@ -246,7 +246,7 @@ pub(crate) fn authenticate_now<'p, U: Send + Sync + 'static>(
 /// `into_make_service_with_connect_info`, else a `SocketAddr` extension set by any
 /// other stack), as the core reads it with the trusted client-IP header. Without
 /// either the core warns, once, that the limiter cannot tell clients apart.
-fn client_address<U: Send + Sync + 'static>(
+pub(crate) fn client_address<U: Send + Sync + 'static>(
     auth: &Authenticator<U>,
     headers: &HeaderMap,
     extensions: &Extensions,

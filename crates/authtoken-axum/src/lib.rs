@@ -8,10 +8,15 @@
 #![warn(missing_docs)]
 
 #[cfg(feature = "axum")]
+mod endpoints;
+#[cfg(feature = "axum")]
 mod extract;
 mod layer;
 mod rejection;
 
+#[cfg(feature = "axum")]
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use endpoints::token_routes;
 #[cfg(feature = "axum")]
 #[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
 pub use extract::{Authenticated, MaybeAuthenticated, RequireScope};

@@ -41,25 +41,30 @@ impl AuthRejection {
     /// core (copied nowhere). `B` is any body made from [`Bytes`]: axum's `Body`,
     /// http-body-util's `Full<Bytes>`, `Bytes` itself.
     pub fn to_http_response<B: From<Bytes>>(&self) -> Response<B> {
-        let answer = self.0.response();
-        let mut response = Response::new(B::from(answer.body));
-        *response.status_mut() =
-            StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let headers = response.headers_mut();
-        headers.insert(
-            CONTENT_TYPE,
-            const { HeaderValue::from_static(ErrorResponse::CONTENT_TYPE) },
-        );
-        if let Some(seconds) = answer.retry_after {
-            headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
-        }
-        // The core writes challenges of visible ASCII and spaces only: always valid.
-        let challenge = answer.www_authenticate.map(HeaderValue::from_maybe_shared);
-        if let Some(Ok(value)) = challenge {
-            headers.insert(WWW_AUTHENTICATE, value);
-        }
-        response
+        http_response(self.0.response())
     }
+}
+
+/// The core's answer as an http response: status, `WWW-Authenticate`, `Retry-After`,
+/// `content-type: application/json` and the body.
+pub(crate) fn http_response<B: From<Bytes>>(answer: ErrorResponse) -> Response<B> {
+    let mut response = Response::new(B::from(answer.body));
+    *response.status_mut() =
+        StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        const { HeaderValue::from_static(ErrorResponse::CONTENT_TYPE) },
+    );
+    if let Some(seconds) = answer.retry_after {
+        headers.insert(RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    // The core writes challenges of visible ASCII and spaces only: always valid.
+    let challenge = answer.www_authenticate.map(HeaderValue::from_maybe_shared);
+    if let Some(Ok(value)) = challenge {
+        headers.insert(WWW_AUTHENTICATE, value);
+    }
+    response
 }
 
 #[cfg(feature = "axum")]

@@ -27,6 +27,7 @@ mod request;
 
 use erased::{ErasedLoader, ErasedStore};
 use identity::Shared;
+pub(crate) use lifecycle::validate_issue;
 use request::{Joined, PendingWrites};
 
 pub use builder::{AuthenticatorBuilder, ConfigError};

@@ -454,7 +454,7 @@ fn sanitize_quoted(value: &str) -> String {
         .collect()
 }
 
-fn push_json_string(out: &mut String, value: &str) {
+pub(crate) fn push_json_string(out: &mut String, value: &str) {
     out.push('"');
     for c in value.chars() {
         match c {

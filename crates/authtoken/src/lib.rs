@@ -8,6 +8,7 @@ mod batch;
 mod cache;
 pub mod clock;
 pub mod digest;
+pub mod endpoints;
 mod error;
 mod extractor;
 pub mod header;

@@ -101,7 +101,7 @@ pub(crate) fn address_in_header<'h>(
 /// The key a client is counted under: its address, an IPv6 address by its /64 (one
 /// host usually holds the whole /64).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct ClientKey(IpAddr);
+pub(crate) struct ClientKey(IpAddr);
 
 impl From<IpAddr> for ClientKey {
     fn from(address: IpAddr) -> Self {
@@ -118,7 +118,7 @@ impl From<IpAddr> for ClientKey {
     }
 }
 
-/// One client's current window.
+/// One key's current window.
 #[derive(Debug)]
 struct Window {
     /// Unix milliseconds of the window's first failure.
@@ -126,10 +126,88 @@ struct Window {
     failures: u32,
 }
 
+/// Failures counted per key in fixed windows: at most `max_failures` a window, then
+/// refused until it ends. Memory is bounded by the cache's capacity, the least
+/// recently seen key dropped first.
+pub(crate) struct FailureWindows<K> {
+    max_failures: u32,
+    window_ms: i64,
+    keys: quick_cache::sync::Cache<K, Arc<Mutex<Window>>>,
+}
+
+impl<K: Eq + std::hash::Hash + Clone> FailureWindows<K> {
+    /// Counts at most `max_failures` per `window` for each of at most `capacity` keys.
+    pub(crate) fn new(max_failures: u32, window: Duration, capacity: usize) -> Self {
+        Self {
+            max_failures,
+            window_ms: i64::try_from(window.as_millis()).unwrap_or(i64::MAX),
+            keys: quick_cache::sync::Cache::new(capacity.max(1)),
+        }
+    }
+
+    /// The seconds until `key`'s window ends (at least 1) when it is over the limit
+    /// at `now_ms`, else `None`. Counts nothing.
+    pub(crate) fn throttled(&self, key: &K, now_ms: i64) -> Option<u64> {
+        let entry = self.keys.get(key)?;
+        let window = entry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.over_limit(&window, now_ms)
+    }
+
+    /// Counts one failure of `key` at `now_ms`; `Err(seconds)` when it is over the
+    /// limit, with the whole seconds until its window ends (at least 1).
+    pub(crate) fn record(&self, key: &K, now_ms: i64) -> Result<(), u64> {
+        let entry = self
+            .keys
+            .get_or_insert_with(key, || {
+                Ok::<_, std::convert::Infallible>(Arc::new(Mutex::new(Window {
+                    start: now_ms,
+                    failures: 0,
+                })))
+            })
+            .unwrap_or_else(|never| match never {});
+        let mut window = entry
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if self.window_ended(&window, now_ms) {
+            window.start = now_ms;
+            window.failures = 0;
+        }
+        window.failures = window.failures.saturating_add(1);
+        self.over_limit(&window, now_ms).map_or(Ok(()), Err)
+    }
+
+    /// Forgets `key`'s failures.
+    pub(crate) fn forget(&self, key: &K) {
+        self.keys.remove(key);
+    }
+
+    fn window_ended(&self, window: &Window, now_ms: i64) -> bool {
+        now_ms.saturating_sub(window.start) >= self.window_ms || now_ms < window.start
+    }
+
+    fn over_limit(&self, window: &Window, now_ms: i64) -> Option<u64> {
+        if self.window_ended(window, now_ms) || window.failures <= self.max_failures {
+            return None;
+        }
+        let left_ms = window
+            .start
+            .saturating_add(self.window_ms)
+            .saturating_sub(now_ms);
+        Some(u64::try_from(left_ms).unwrap_or(0).div_ceil(1000).max(1))
+    }
+
+    /// How many keys are tracked now.
+    pub(crate) fn len(&self) -> usize {
+        self.keys.len()
+    }
+}
+
 /// Counts failures per client; shared by every clone of an authenticator.
 pub(crate) struct Limiter {
     limit: InvalidTokenLimit,
-    clients: quick_cache::sync::Cache<ClientKey, Arc<Mutex<Window>>>,
+    clients: FailureWindows<ClientKey>,
     /// Set once a failure without a client address was reported.
     warned_no_client: AtomicBool,
 }
@@ -162,7 +240,7 @@ impl Limiter {
     pub(crate) fn new(limit: InvalidTokenLimit) -> Self {
         Self {
             limit,
-            clients: quick_cache::sync::Cache::new(limit.max_clients),
+            clients: FailureWindows::new(limit.max_failures, limit.window, limit.max_clients),
             warned_no_client: AtomicBool::new(false),
         }
     }
@@ -190,33 +268,9 @@ impl Limiter {
     /// Counts one failure of `client` at `now_ms`; `Err(Throttled)` when it is over
     /// the limit, with the whole seconds until its window ends (at least 1).
     pub(crate) fn record_failure(&self, client: IpAddr, now_ms: i64) -> Result<(), AuthError> {
-        let window_ms = i64::try_from(self.limit.window.as_millis()).unwrap_or(i64::MAX);
-        let entry = self
-            .clients
-            .get_or_insert_with(&ClientKey::from(client), || {
-                Ok::<_, std::convert::Infallible>(Arc::new(Mutex::new(Window {
-                    start: now_ms,
-                    failures: 0,
-                })))
-            })
-            .unwrap_or_else(|never| match never {});
-        let mut window = entry
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if now_ms.saturating_sub(window.start) >= window_ms || now_ms < window.start {
-            window.start = now_ms;
-            window.failures = 0;
-        }
-        window.failures = window.failures.saturating_add(1);
-        if window.failures <= self.limit.max_failures {
-            return Ok(());
-        }
-        let left_ms = window
-            .start
-            .saturating_add(window_ms)
-            .saturating_sub(now_ms);
-        let retry_after = u64::try_from(left_ms).unwrap_or(0).div_ceil(1000).max(1);
-        Err(AuthError::Throttled { retry_after })
+        self.clients
+            .record(&ClientKey::from(client), now_ms)
+            .map_err(|retry_after| AuthError::Throttled { retry_after })
     }
 
     /// How many clients are tracked now.

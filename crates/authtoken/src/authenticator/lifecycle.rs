@@ -121,7 +121,7 @@ impl IssuedToken {
 }
 
 /// Name, scopes and user id checks shared by issue and rotate.
-pub(super) fn validate_issue(user_id: &str, options: &IssueOptions) -> Result<(), IssueError> {
+pub(crate) fn validate_issue(user_id: &str, options: &IssueOptions) -> Result<(), IssueError> {
     check_user_id(user_id)?;
     if options.name.chars().count() > 255 || options.name.chars().any(char::is_control) {
         return Err(IssueError::InvalidName);
@@ -146,8 +146,14 @@ pub(super) fn validate_issue(user_id: &str, options: &IssueOptions) -> Result<()
 }
 
 impl<U: Send + Sync + 'static> Authenticator<U> {
-    fn now(&self) -> OffsetDateTime {
+    /// Now, on the authenticator's clock.
+    pub(crate) fn now(&self) -> OffsetDateTime {
         self.inner.clock.now()
+    }
+
+    /// Now in Unix milliseconds, on the authenticator's clock.
+    pub(crate) fn now_unix_millis(&self) -> i64 {
+        self.inner.clock.now_unix_millis()
     }
 
     /// Issues a token to `user_id`; the plaintext is in the result and nowhere else.
