@@ -241,13 +241,26 @@ impl<U: Send + Sync + 'static> TokenEndpoints<U> {
             };
         };
         inner.failed_logins.forget(&key);
-        let policy = &inner.policy;
+        self.issue_login_token(&user_id).await
+    }
+
+    /// A login token for `user_id`, as `POST token` issues after checking the
+    /// password: for an application that signs a user in another way (at
+    /// registration, say).
+    ///
+    /// # Errors
+    ///
+    /// 400 when the user holds as many tokens as the per-user limit allows, 503 when
+    /// the store fails or the user id is not one the store takes.
+    pub async fn issue_login_token(&self, user_id: &str) -> Result<TokenBody, EndpointError> {
+        let policy = &self.inner.policy;
         let options = IssueOptions::new()
             .name(policy.name_of_a_login())
             .scopes(policy.scopes_of_a_login().iter().cloned());
-        let issued = inner
+        let issued = self
+            .inner
             .authenticator
-            .issue(&user_id, options)
+            .issue(user_id, options)
             .await
             .map_err(issue_error)?;
         Ok(TokenBody::new(issued.into_parts().0))
