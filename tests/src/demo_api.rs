@@ -373,6 +373,8 @@ pub struct Reply {
     pub www_authenticate: Vec<String>,
     /// The `Content-Type`, if any.
     pub content_type: Option<String>,
+    /// The `Retry-After`, if any.
+    pub retry_after: Option<String>,
     /// The body as text.
     pub text: String,
 }
@@ -472,6 +474,9 @@ impl Client {
         let content_type = headers
             .get(reqwest::header::CONTENT_TYPE)
             .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+        let retry_after = headers
+            .get(reqwest::header::RETRY_AFTER)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
         let text = response
             .text()
             .await
@@ -480,6 +485,7 @@ impl Client {
             status,
             www_authenticate,
             content_type,
+            retry_after,
             text,
         }
     }

@@ -22,7 +22,7 @@ pub use bench::{BASELINE_PATH, BENCH_ME_PATH, BenchSwitches};
 pub use body::{Credentials, MAX_BODY_BYTES, MAX_PASSWORD_BYTES, MAX_USERNAME_CHARS};
 pub use config::{Config, ConfigError};
 pub use db::DemoPool;
-pub use error::{CONTENT_TYPE, DemoError, FieldErrors, Reply};
+pub use error::{CONTENT_TYPE, DemoError, FieldErrors, RETRY_AFTER, Reply};
 pub use quickstart::quickstart;
 pub use shutdown::shutdown_signal;
 pub use users::{DemoUser, DemoUsers, parse_user_id};
@@ -217,7 +217,7 @@ impl Demo {
     ///
     /// 400 for missing, blank, too long or malformed fields; 409 when the username is
     /// taken (also when another registration of it wins a race); 413, 415; 503 when the
-    /// database fails.
+    /// database fails, or with `Retry-After` when too many passwords wait to be hashed.
     pub async fn register(
         &self,
         content_type: Option<&[u8]>,
