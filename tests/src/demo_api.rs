@@ -1099,7 +1099,7 @@ pub mod cases {
     /// Unicode usernames come back exactly as registered, and log in.
     pub async fn unicode_usernames_round_trip<L: Launcher>(backend: Backend) {
         let (_db, _server, client) = start::<L>(&backend).await;
-        let names = ["Zoë 🦀 日本語", "שלום עולם", "e\u{301}mile", "émile"];
+        let names = ["Zoë 🦀 日本語", "שלום עולם", "\u{e9}mile", "ß ǅ ﬁ"];
         let mut tokens = Vec::new();
         for name in names {
             tokens.push(client.register_ok(name, PASSWORD).await);
@@ -1109,6 +1109,44 @@ pub mod cases {
         }
         let token = client.login_ok(names[0], PASSWORD).await;
         client.assert_user(&token, names[0]).await;
+    }
+
+    /// A composed `é` (U+00E9) and `e` with a combining acute (U+0301) are one name,
+    /// kept in NFC: registering the other spelling is refused as taken, and both
+    /// spellings log in to the one account.
+    pub async fn nfc_spellings_are_one_account<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
+        let (composed, decomposed) = ("\u{e9}mile", "e\u{301}mile");
+        for (first, second) in [(decomposed, composed), (composed, decomposed)] {
+            let token = client.register_ok(first, PASSWORD).await;
+            client.assert_user(&token, composed).await;
+            let reply = client.register(second, "another password").await;
+            assert!(matches!(reply.status, 400 | 409), "{second:?}: {reply:?}");
+            assert!(reply.json_body().is_object());
+            for spelling in [composed, decomposed] {
+                let token = client.login_ok(spelling, PASSWORD).await;
+                client.assert_user(&token, composed).await;
+            }
+            let reply = client.delete("/api/me", Some(&token_header(&token))).await;
+            assert_eq!(reply.status, 204, "{reply:?}");
+        }
+    }
+
+    /// Usernames compare exactly (after NFC): case and trailing spaces make another
+    /// name, on every database.
+    pub async fn usernames_compare_exactly<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
+        client.register_ok("ada", PASSWORD).await;
+        for other in ["ada ", "Ada", " ada"] {
+            let reply = client.login(other, PASSWORD).await;
+            assert_eq!(reply.status, 400, "{other:?}: {reply:?}");
+        }
+        let spaced = client.register_ok("ada ", "another password").await;
+        client.assert_user(&spaced, "ada ").await;
+        let reply = client.login("ada ", PASSWORD).await;
+        assert_eq!(reply.status, 400, "{reply:?}");
+        let token = client.login_ok("ada", PASSWORD).await;
+        client.assert_user(&token, "ada").await;
     }
 
     /// Two concurrent registrations of one name: exactly one 201, the other 400/409.
@@ -1381,6 +1419,8 @@ macro_rules! demo_api_cases {
             logout_all_revokes_every_token,
             delete_account_revokes_and_frees_the_name,
             unicode_usernames_round_trip,
+            nfc_spellings_are_one_account,
+            usernames_compare_exactly,
             concurrent_registrations_of_one_name,
             token_of_one_user_never_yields_another,
             concurrent_clients,

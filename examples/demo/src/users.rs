@@ -1,7 +1,10 @@
 //! The `users` table and the [`UserLoader`] that reads it.
 
+use std::borrow::Cow;
+
 use authtoken::{JoinedLookup, TokenDigest, TokenWithUser, UserLoader};
 use authtoken_sqlx::{digests_json, read_token, token_columns};
+use unicode_normalization::UnicodeNormalization;
 
 use crate::db::{DemoPool, on_pool};
 
@@ -19,7 +22,7 @@ impl DemoUser {
         self.id
     }
 
-    /// The username, exactly as registered.
+    /// The username, exactly as registered (in Unicode NFC).
     pub fn username(&self) -> &str {
         &self.username
     }
@@ -51,6 +54,17 @@ pub fn parse_user_id(user_id: &str) -> Option<i64> {
         matches!(bytes.first(), Some(b'1'..=b'9')) && bytes.iter().all(u8::is_ascii_digit);
     // Digits only, so `parse` fails only past `i64::MAX`.
     canonical.then(|| user_id.parse().ok()).flatten()
+}
+
+/// `username` in Unicode Normalization Form C, the form usernames are stored, compared
+/// and sent back in: a composed `é` (U+00E9) and `e` followed by U+0301 are one name.
+/// Borrowed when it already is (most names).
+pub(crate) fn nfc(username: &str) -> Cow<'_, str> {
+    if unicode_normalization::is_nfc(username) {
+        Cow::Borrowed(username)
+    } else {
+        Cow::Owned(username.nfc().collect())
+    }
 }
 
 /// Loads [`DemoUser`]s for the authenticator, from the pool the tokens share.
@@ -182,15 +196,18 @@ pub(crate) struct StoredUser {
     pub(crate) password_hash: String,
 }
 
+/// The user named `username`, compared in NFC (as [`insert`] stores it) and
+/// otherwise exactly: case, spaces and all.
 pub(crate) async fn find_by_username(
     pool: &DemoPool,
     username: &str,
 ) -> Result<Option<StoredUser>, sqlx::Error> {
+    let username = nfc(username);
     let row: Option<(i64, String, bool, String)> = on_pool!(pool, pool => {
         sqlx::query_as(
             "SELECT id, username, is_active, password_hash FROM users WHERE username = $1",
         )
-        .bind(username)
+        .bind(username.as_ref())
         .fetch_optional(pool)
         .await?
     });
@@ -218,18 +235,20 @@ pub(crate) async fn first(pool: &DemoPool) -> Result<Option<DemoUser>, sqlx::Err
     }))
 }
 
-/// Inserts a user; `Ok(None)` when the username is taken (the unique index decides,
-/// on every backend, so two concurrent registrations of one name cannot both win).
+/// Inserts a user under the NFC of `username`; `Ok(None)` when the username is taken
+/// (the unique index decides, on every backend, so two concurrent registrations of
+/// one name cannot both win).
 pub(crate) async fn insert(
     pool: &DemoPool,
     username: &str,
     password_hash: &str,
 ) -> Result<Option<DemoUser>, sqlx::Error> {
+    let username = nfc(username);
     let inserted: Result<i64, sqlx::Error> = on_pool!(pool, pool => {
         sqlx::query_scalar(
             "INSERT INTO users (username, password_hash) VALUES ($1, $2) RETURNING id",
         )
-        .bind(username)
+        .bind(username.as_ref())
         .bind(password_hash)
         .fetch_one(pool)
         .await
@@ -237,7 +256,7 @@ pub(crate) async fn insert(
     match inserted {
         Ok(id) => Ok(Some(DemoUser {
             id,
-            username: username.to_owned(),
+            username: username.into_owned(),
             active: true,
         })),
         Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Ok(None),
