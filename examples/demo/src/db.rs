@@ -53,6 +53,9 @@ impl DemoPool {
         if !matches!(scheme, "sqlite" | "postgres" | "postgresql") {
             return Err(SetupError::UnsupportedUrl(scheme.to_owned()));
         }
+        if scheme == "sqlite" {
+            create_private_sqlite_file(url)?;
+        }
         // The token store's own pool settings (on SQLite: WAL, a busy timeout, an
         // in-memory database kept open), shared by the users table.
         let config = PoolConfig::new().acquire_timeout(ACQUIRE_TIMEOUT);
@@ -111,6 +114,56 @@ impl DemoPool {
     }
 }
 
+/// Creates the SQLite database file that `url` asks to be created (`mode=rwc`) when it
+/// does not exist yet, empty and readable and writable by its owner only (0600 on
+/// Unix), so that nobody else on the machine reads the password hashes and token
+/// digests in it. SQLite then gives its `-wal` and `-shm` files the same mode. An
+/// existing file, and its mode, are left alone; an in-memory database has no file.
+/// A URL that SQLite cannot read is left for the connection to refuse.
+#[cfg(unix)]
+fn create_private_sqlite_file(url: &str) -> Result<(), SetupError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::str::FromStr;
+
+    let Ok(options) = sqlx::sqlite::SqliteConnectOptions::from_str(url) else {
+        return Ok(());
+    };
+    let modes: Vec<_> = url
+        .split_once('?')
+        .map(|(_, query)| {
+            form_urlencoded::parse(query.as_bytes())
+                .filter(|(key, _)| key == "mode")
+                .map(|(_, value)| value.into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    let creates =
+        modes.iter().any(|mode| mode == "rwc") && !modes.iter().any(|mode| mode == "memory");
+    let path = options.get_filename();
+    if !creates || url.contains(":memory:") || path.as_os_str().is_empty() {
+        return Ok(());
+    }
+    let created = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path);
+    match created {
+        Ok(_) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(source) => Err(SetupError::CreateFile {
+            path: path.to_owned(),
+            source,
+        }),
+    }
+}
+
+/// Elsewhere SQLite creates the file with the platform's default permissions.
+#[cfg(not(unix))]
+fn create_private_sqlite_file(_url: &str) -> Result<(), SetupError> {
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +183,70 @@ mod tests {
             let message = error.to_string();
             assert!(message.contains("postgres:"), "{message}");
         }
+    }
+
+    /// The mode bits of `path`, or `None` when there is no such file.
+    #[cfg(unix)]
+    fn mode(path: &std::path::Path) -> Option<u32> {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path)
+            .ok()
+            .map(|metadata| metadata.permissions().mode() & 0o777)
+    }
+
+    /// A database file the demo creates is its owner's only, and so are SQLite's
+    /// `-wal` and `-shm` files next to it.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_new_sqlite_file_is_private() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("demo.db");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let pool = DemoPool::connect(&url).await.expect("SQLite");
+        pool.migrate().await.expect("migrations");
+        pool.token_store()
+            .migrate()
+            .await
+            .expect("store migrations");
+        assert_eq!(mode(&path), Some(0o600), "{}", path.display());
+        for suffix in ["-wal", "-shm"] {
+            let side = dir.path().join(format!("demo.db{suffix}"));
+            assert_eq!(mode(&side), Some(0o600), "{}", side.display());
+        }
+        pool.close().await;
+    }
+
+    /// An existing database file keeps the mode its owner gave it.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn an_existing_sqlite_file_keeps_its_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("demo.db");
+        std::fs::write(&path, b"").expect("an empty database");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let pool = DemoPool::connect(&url).await.expect("SQLite");
+        pool.migrate().await.expect("migrations");
+        assert_eq!(mode(&path), Some(0o640));
+        pool.close().await;
+    }
+
+    /// Without `mode=rwc` nothing is created, and a missing file is an error.
+    #[tokio::test]
+    async fn a_missing_file_is_created_only_when_asked() {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let path = dir.path().join("demo.db");
+        let error = DemoPool::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .expect_err("no such file");
+        assert!(matches!(error, SetupError::Database(_)), "{error:?}");
+        assert!(!path.exists());
+        let missing_dir = dir.path().join("nowhere").join("demo.db");
+        let error = DemoPool::connect(&format!("sqlite://{}?mode=rwc", missing_dir.display()))
+            .await
+            .expect_err("no such directory");
+        assert!(error.to_string().contains("nowhere"), "{error}");
     }
 
     #[tokio::test]

@@ -57,6 +57,14 @@ pub enum SetupError {
         supported = DemoPool::SCHEMES.join(", ")
     )]
     UnsupportedUrl(String),
+    /// The SQLite database file could not be created.
+    #[error("cannot create the database file {}: {source}", .path.display())]
+    CreateFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why not.
+        source: std::io::Error,
+    },
     /// The database could not be opened.
     #[error("cannot open the database: {0}")]
     Database(#[from] sqlx::Error),
