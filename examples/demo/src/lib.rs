@@ -29,7 +29,7 @@ pub use users::{DemoUser, DemoUsers, parse_user_id};
 
 use body::Accept;
 
-/// The demo application's state: one pool (SQLite or PostgreSQL) shared by the users
+/// The demo application's state: one pool (SQLite, PostgreSQL or MySQL) shared by the users
 /// table and the token store, and the authenticator over both. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Demo {
@@ -81,12 +81,15 @@ pub enum SetupError {
 
 impl Demo {
     /// Opens the database at `database_url` (SQLite: `sqlite://file.db?mode=rwc` or
-    /// `sqlite::memory:`; PostgreSQL: `postgres://user:password@host/db`), runs the
+    /// `sqlite::memory:`; PostgreSQL: `postgres://user:password@host/db`; MySQL or
+    /// MariaDB: `mysql://user:password@host/db` or `mariadb://...`), runs the
     /// demo's migrations (in `_sqlx_migrations`) and the token store's (in
     /// `_authtoken_migrations`), and builds the authenticator. On PostgreSQL it also
     /// listens for revocations made by other processes on the same database, so that a
     /// token revoked on one node stops working on every node at once; on SQLite the
-    /// authenticator's cache ttl bounds how long another process may still accept it.
+    /// authenticator's cache ttl bounds how long another process may still accept it
+    /// (as on MySQL). A SQLite file that does not exist yet is created readable and
+    /// writable by its owner only.
     ///
     /// # Errors
     ///
