@@ -5,8 +5,9 @@
 //!
 //! [`Launcher::launch`] starts the example's server **in this process**, on
 //! `127.0.0.1:0` (an ephemeral port), with its database at the given `DATABASE_URL`
-//! (a SQLite file URL, `sqlite:///tmp/.../demo.db?mode=rwc`, or a PostgreSQL URL whose
-//! `search_path` is a schema of the case's own), and returns once the server accepts
+//! (a SQLite file URL, `sqlite:///tmp/.../demo.db?mode=rwc`, a PostgreSQL URL whose
+//! `search_path` is a schema of the case's own, or a MySQL URL naming a database of
+//! the case's own), and returns once the server accepts
 //! connections: migrations have run, the socket is bound. It returns a
 //! [`RunningServer`] holding the bound address and a stop action.
 //!
@@ -28,20 +29,23 @@
 //!
 //! [`demo_api_cases!`](crate::demo_api_cases) expands into one named `#[tokio::test]`
 //! per function of [`cases`], so that a failure names the case and the example, on
-//! SQLite, or with a third argument `postgres` on PostgreSQL:
+//! SQLite, or with a third argument `postgres` on PostgreSQL, `mysql` on MySQL or
+//! MariaDB:
 //!
 //! ```text
 //! authtoken_behaviour::demo_api_cases!(axum_example, AxumLauncher);
 //! authtoken_behaviour::demo_api_cases!(axum_example_postgres, AxumLauncher, postgres);
+//! authtoken_behaviour::demo_api_cases!(axum_example_mysql, AxumLauncher, mysql);
 //! ```
 //!
 //! Each case starts its own server on a fresh database ([`TestDatabase`]: a SQLite file
-//! in a temporary directory, or a PostgreSQL schema dropped when the case ends, so
-//! that cases run in parallel and again) and registers only the few users it needs
-//! (password hashing is the slow part). The PostgreSQL cases run on the server named
-//! by `AUTHTOKEN_TEST_POSTGRES_URL`, and skip with a line on stderr when it is not
-//! set; on PostgreSQL one more case runs two servers on one database and checks that
-//! a revocation on one reaches the other's cache.
+//! in a temporary directory, or a PostgreSQL schema or MySQL database dropped when
+//! the case ends, so that cases run in parallel and again) and registers only the few
+//! users it needs (password hashing is the slow part). The PostgreSQL cases run on the
+//! server named by `AUTHTOKEN_TEST_POSTGRES_URL`, the MySQL cases on the MySQL or
+//! MariaDB server named by `AUTHTOKEN_TEST_MYSQL_URL`, and each skips with a line on
+//! stderr when its variable is not set; on PostgreSQL one more case runs two servers
+//! on one database and checks that a revocation on one reaches the other's cache.
 //!
 //! Not reachable through the demo API, and covered by the adapter cases instead: the
 //! 403 of a missing scope (no demo route requires one).
@@ -212,6 +216,9 @@ impl Drop for RunningServer {
 /// The variable naming the PostgreSQL server of the PostgreSQL cases.
 pub const POSTGRES_URL: &str = "AUTHTOKEN_TEST_POSTGRES_URL";
 
+/// The variable naming the MySQL or MariaDB server of the MySQL cases.
+pub const MYSQL_URL: &str = "AUTHTOKEN_TEST_MYSQL_URL";
+
 /// The database a case runs its servers on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -221,6 +228,12 @@ pub enum Backend {
     /// A schema of its own on the PostgreSQL server at `server_url`.
     Postgres {
         /// The server (and database) in which each case creates its schema.
+        server_url: String,
+    },
+    /// A database of its own on the MySQL or MariaDB server at `server_url`.
+    Mysql {
+        /// The server on which each case creates its database (the URL's own
+        /// database is only connected to).
         server_url: String,
     },
 }
@@ -234,36 +247,67 @@ impl Backend {
     /// The PostgreSQL server in `AUTHTOKEN_TEST_POSTGRES_URL`, or `None` after a skip
     /// line on stderr when the variable is not set.
     pub fn postgres() -> Option<Self> {
-        match std::env::var(POSTGRES_URL) {
-            Ok(url) if !url.trim().is_empty() => Some(Self::Postgres {
-                server_url: url.trim().to_owned(),
-            }),
-            _ => {
-                // Once per test binary, past the test harness's output capture, so that
-                // a run without PostgreSQL says so; and once per case, captured.
-                static ANNOUNCED: std::sync::Once = std::sync::Once::new();
-                ANNOUNCED.call_once(|| {
-                    use std::io::Write as _;
-                    let _ = writeln!(
-                        std::io::stderr(),
-                        "skipping the PostgreSQL demo-API cases: {POSTGRES_URL} is not set"
-                    );
-                });
-                eprintln!("skipping: {POSTGRES_URL} is not set");
-                None
-            }
+        static ANNOUNCED: std::sync::Once = std::sync::Once::new();
+        server_url(POSTGRES_URL, "PostgreSQL", &ANNOUNCED)
+            .map(|server_url| Self::Postgres { server_url })
+    }
+
+    /// The MySQL or MariaDB server in `AUTHTOKEN_TEST_MYSQL_URL`, or `None` after a
+    /// skip line on stderr when the variable is not set.
+    pub fn mysql() -> Option<Self> {
+        static ANNOUNCED: std::sync::Once = std::sync::Once::new();
+        server_url(MYSQL_URL, "MySQL", &ANNOUNCED).map(|server_url| Self::Mysql { server_url })
+    }
+}
+
+/// The URL in `variable`, or `None` after a skip line on stderr when it is not set.
+fn server_url(variable: &str, database: &str, announced: &std::sync::Once) -> Option<String> {
+    match std::env::var(variable) {
+        Ok(url) if !url.trim().is_empty() => Some(url.trim().to_owned()),
+        _ => {
+            // Once per test binary, past the test harness's output capture, so that a
+            // run without the server says so; and once per case, captured.
+            announced.call_once(|| {
+                use std::io::Write as _;
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "skipping the {database} demo-API cases: {variable} is not set"
+                );
+            });
+            eprintln!("skipping: {variable} is not set");
+            None
         }
     }
 }
 
-/// A fresh database for one case: a SQLite file in a temporary directory, or a
-/// PostgreSQL schema; deleted (dropped) on drop, after the servers that use it.
+/// `server_url` with its database replaced by `database`: the path after the host,
+/// up to the query.
+fn with_database(server_url: &str, database: &str) -> String {
+    let authority = server_url.find("://").map_or(0, |at| at + 3);
+    let rest = &server_url[authority..];
+    let path = rest.find(['/', '?']).map_or(rest.len(), |at| at);
+    let query = rest[path..].find('?').map_or("", |at| &rest[path + at..]);
+    format!("{}/{database}{query}", &server_url[..authority + path])
+}
+
+/// A fresh database for one case: a SQLite file in a temporary directory, a
+/// PostgreSQL schema, or a MySQL database; deleted (dropped) on drop, after the
+/// servers that use it.
 #[derive(Debug)]
 pub struct TestDatabase {
     url: String,
     _dir: Option<tempfile::TempDir>,
-    /// The server URL and the schema to drop.
-    schema: Option<(String, String)>,
+    /// What to drop, and on which server.
+    drop: Option<Dropped>,
+}
+
+/// What a [`TestDatabase`] drops when it is dropped.
+#[derive(Debug)]
+enum Dropped {
+    /// The schema on the PostgreSQL server at the URL.
+    Schema(String, String),
+    /// The database on the MySQL server at the URL.
+    Database(String, String),
 }
 
 impl TestDatabase {
@@ -278,7 +322,7 @@ impl TestDatabase {
                 Self {
                     url,
                     _dir: Some(dir),
-                    schema: None,
+                    drop: None,
                 }
             }
             Backend::Postgres { server_url } => {
@@ -296,7 +340,25 @@ impl TestDatabase {
                 Self {
                     url,
                     _dir: None,
-                    schema: Some((server_url.clone(), schema)),
+                    drop: Some(Dropped::Schema(server_url.clone(), schema)),
+                }
+            }
+            Backend::Mysql { server_url } => {
+                let database = unique_schema_name();
+                let mut conn = sqlx::MySqlConnection::connect(server_url)
+                    .await
+                    .unwrap_or_else(|error| panic!("{MYSQL_URL}: cannot connect: {error}"));
+                sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                    "CREATE DATABASE `{database}` CHARACTER SET utf8mb4"
+                )))
+                .execute(&mut conn)
+                .await
+                .expect("create the database");
+                let _ = conn.close().await;
+                Self {
+                    url: with_database(server_url, &database),
+                    _dir: None,
+                    drop: Some(Dropped::Database(server_url.clone(), database)),
                 }
             }
         }
@@ -310,7 +372,7 @@ impl TestDatabase {
 
 impl Drop for TestDatabase {
     fn drop(&mut self) {
-        let Some((server_url, schema)) = self.schema.take() else {
+        let Some(dropped) = self.drop.take() else {
             return;
         };
         // Drop runs inside the case's runtime, which cannot block on a future: the
@@ -322,15 +384,30 @@ impl Drop for TestDatabase {
                 .map_err(|error| error.to_string())?;
             runtime
                 .block_on(async {
-                    let mut conn = sqlx::PgConnection::connect(&server_url).await?;
-                    sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-                        "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
-                    )))
-                    .execute(&mut conn)
-                    .await?;
-                    conn.close().await
+                    match &dropped {
+                        Dropped::Schema(server_url, schema) => {
+                            let mut conn = sqlx::PgConnection::connect(server_url).await?;
+                            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                                "SET lock_timeout = '10s'; \
+                                 DROP SCHEMA IF EXISTS \"{schema}\" CASCADE"
+                            )))
+                            .execute(&mut conn)
+                            .await?;
+                            conn.close().await
+                        }
+                        Dropped::Database(server_url, database) => {
+                            let mut conn = sqlx::MySqlConnection::connect(server_url).await?;
+                            sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+                                "SET SESSION lock_wait_timeout = 10; \
+                                 DROP DATABASE IF EXISTS `{database}`"
+                            )))
+                            .execute(&mut conn)
+                            .await?;
+                            conn.close().await
+                        }
+                    }
                 })
-                .map_err(|error| format!("could not drop schema {schema}: {error}"))
+                .map_err(|error| format!("could not drop {dropped:?}: {error}"))
         })
         .join();
         match dropped {
@@ -341,7 +418,7 @@ impl Drop for TestDatabase {
     }
 }
 
-/// A schema name no other case, in this run or another, uses.
+/// A schema (or database) name no other case, in this run or another, uses.
 fn unique_schema_name() -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     let nanos = std::time::SystemTime::now()
@@ -373,6 +450,8 @@ pub struct Reply {
     pub www_authenticate: Vec<String>,
     /// The `Content-Type`, if any.
     pub content_type: Option<String>,
+    /// The `Retry-After`, if any.
+    pub retry_after: Option<String>,
     /// The body as text.
     pub text: String,
 }
@@ -472,6 +551,9 @@ impl Client {
         let content_type = headers
             .get(reqwest::header::CONTENT_TYPE)
             .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
+        let retry_after = headers
+            .get(reqwest::header::RETRY_AFTER)
+            .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned());
         let text = response
             .text()
             .await
@@ -480,6 +562,7 @@ impl Client {
             status,
             www_authenticate,
             content_type,
+            retry_after,
             text,
         }
     }
@@ -643,14 +726,25 @@ pub fn raw_get(path: &str, header_lines: &[&[u8]]) -> Vec<u8> {
     request
 }
 
-/// Runs `$body` with `$pool` bound to the store's pool, SQLite or PostgreSQL (both read
-/// `$1` placeholders).
+/// Runs `$body` with `$pool` bound to the store's pool, SQLite, PostgreSQL or MySQL,
+/// and `$sql` to `$query` as that database reads it (`$query` is written with a `$1`
+/// placeholder, which MySQL reads as `?`).
 macro_rules! on_store_pool {
-    ($store:expr, $pool:ident => $body:expr) => {
-        match ($store.sqlite_pool(), $store.pg_pool()) {
-            (Some($pool), _) => $body,
-            (_, Some($pool)) => $body,
-            (None, None) => unreachable!("the demo runs on SQLite or PostgreSQL"),
+    ($store:expr, $pool:ident, $sql:ident = $query:expr => $body:expr) => {
+        match ($store.sqlite_pool(), $store.pg_pool(), $store.mysql_pool()) {
+            (Some($pool), _, _) => {
+                let $sql = sqlx::AssertSqlSafe($query.to_owned());
+                $body
+            }
+            (_, Some($pool), _) => {
+                let $sql = sqlx::AssertSqlSafe($query.to_owned());
+                $body
+            }
+            (_, _, Some($pool)) => {
+                let $sql = sqlx::AssertSqlSafe($query.replace("$1", "?"));
+                $body
+            }
+            (None, None, None) => unreachable!("the demo runs on SQLite, PostgreSQL or MySQL"),
         }
     };
 }
@@ -681,8 +775,9 @@ impl Backdoor {
 
     /// The id of a user, as tokens name it.
     pub async fn user_id(&self, username: &str) -> String {
-        let id: Result<i64, sqlx::Error> = on_store_pool!(&self.store, pool => {
-            sqlx::query_scalar("SELECT id FROM users WHERE username = $1")
+        let id: Result<i64, sqlx::Error> = on_store_pool!(
+            &self.store, pool, sql = "SELECT id FROM users WHERE username = $1" => {
+            sqlx::query_scalar(sql)
                 .bind(username)
                 .fetch_one(pool)
                 .await
@@ -718,8 +813,9 @@ impl Backdoor {
 
     /// Marks a user inactive.
     pub async fn deactivate(&self, username: &str) {
-        let done = on_store_pool!(&self.store, pool => {
-            sqlx::query("UPDATE users SET is_active = FALSE WHERE username = $1")
+        let done = on_store_pool!(
+            &self.store, pool, sql = "UPDATE users SET is_active = FALSE WHERE username = $1" => {
+            sqlx::query(sql)
                 .bind(username)
                 .execute(pool)
                 .await
@@ -730,8 +826,8 @@ impl Backdoor {
 
     /// Breaks the token store: its table is gone.
     pub async fn break_token_store(&self) {
-        let done = on_store_pool!(&self.store, pool => {
-            sqlx::query("DROP TABLE authtoken_tokens")
+        let done = on_store_pool!(&self.store, pool, sql = "DROP TABLE authtoken_tokens" => {
+            sqlx::query(sql)
                 .execute(pool)
                 .await
                 .map(drop)
@@ -1093,7 +1189,7 @@ pub mod cases {
     /// Unicode usernames come back exactly as registered, and log in.
     pub async fn unicode_usernames_round_trip<L: Launcher>(backend: Backend) {
         let (_db, _server, client) = start::<L>(&backend).await;
-        let names = ["Zoë 🦀 日本語", "שלום עולם", "e\u{301}mile", "émile"];
+        let names = ["Zoë 🦀 日本語", "שלום עולם", "\u{e9}mile", "ß ǅ ﬁ"];
         let mut tokens = Vec::new();
         for name in names {
             tokens.push(client.register_ok(name, PASSWORD).await);
@@ -1103,6 +1199,44 @@ pub mod cases {
         }
         let token = client.login_ok(names[0], PASSWORD).await;
         client.assert_user(&token, names[0]).await;
+    }
+
+    /// A composed `é` (U+00E9) and `e` with a combining acute (U+0301) are one name,
+    /// kept in NFC: registering the other spelling is refused as taken, and both
+    /// spellings log in to the one account.
+    pub async fn nfc_spellings_are_one_account<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
+        let (composed, decomposed) = ("\u{e9}mile", "e\u{301}mile");
+        for (first, second) in [(decomposed, composed), (composed, decomposed)] {
+            let token = client.register_ok(first, PASSWORD).await;
+            client.assert_user(&token, composed).await;
+            let reply = client.register(second, "another password").await;
+            assert!(matches!(reply.status, 400 | 409), "{second:?}: {reply:?}");
+            assert!(reply.json_body().is_object());
+            for spelling in [composed, decomposed] {
+                let token = client.login_ok(spelling, PASSWORD).await;
+                client.assert_user(&token, composed).await;
+            }
+            let reply = client.delete("/api/me", Some(&token_header(&token))).await;
+            assert_eq!(reply.status, 204, "{reply:?}");
+        }
+    }
+
+    /// Usernames compare exactly (after NFC): case and trailing spaces make another
+    /// name, on every database.
+    pub async fn usernames_compare_exactly<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
+        client.register_ok("ada", PASSWORD).await;
+        for other in ["ada ", "Ada", " ada"] {
+            let reply = client.login(other, PASSWORD).await;
+            assert_eq!(reply.status, 400, "{other:?}: {reply:?}");
+        }
+        let spaced = client.register_ok("ada ", "another password").await;
+        client.assert_user(&spaced, "ada ").await;
+        let reply = client.login("ada ", PASSWORD).await;
+        assert_eq!(reply.status, 400, "{reply:?}");
+        let token = client.login_ok("ada", PASSWORD).await;
+        client.assert_user(&token, "ada").await;
     }
 
     /// Two concurrent registrations of one name: exactly one 201, the other 400/409.
@@ -1338,10 +1472,12 @@ pub mod cases {
 }
 
 /// Expands into one `#[tokio::test]` per demo-API case, in a module named
-/// `$module`, run against the server `$launcher` starts: on SQLite, or with a third
+/// `$module`, run against the server `$launcher` starts: on SQLite; with a third
 /// argument `postgres`, on a schema of its own on the PostgreSQL server in
-/// `AUTHTOKEN_TEST_POSTGRES_URL` (each case skips, with a line on stderr, when that is
-/// not set), where the two-node revocation case runs too.
+/// `AUTHTOKEN_TEST_POSTGRES_URL`, where the two-node revocation case runs too; with
+/// `mysql`, on a database of its own on the MySQL or MariaDB server in
+/// `AUTHTOKEN_TEST_MYSQL_URL`. A case skips, with a line on stderr, when its
+/// variable is not set.
 #[macro_export]
 macro_rules! demo_api_cases {
     ($module:ident, $launcher:ty) => {
@@ -1354,6 +1490,9 @@ macro_rules! demo_api_cases {
         $crate::demo_api_cases!(@common $module, $launcher, postgres, [
             revocation_reaches_every_node,
         ]);
+    };
+    ($module:ident, $launcher:ty, mysql) => {
+        $crate::demo_api_cases!(@common $module, $launcher, mysql, []);
     };
     (@common $module:ident, $launcher:ty, $backend:ident, [$($only:ident),* $(,)?]) => {
         $crate::demo_api_cases!(@expand $module, $launcher, $backend, [
@@ -1375,6 +1514,8 @@ macro_rules! demo_api_cases {
             logout_all_revokes_every_token,
             delete_account_revokes_and_frees_the_name,
             unicode_usernames_round_trip,
+            nfc_spellings_are_one_account,
+            usernames_compare_exactly,
             concurrent_registrations_of_one_name,
             token_of_one_user_never_yields_another,
             concurrent_clients,

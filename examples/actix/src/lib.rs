@@ -159,9 +159,13 @@ pub fn start(listener: std::net::TcpListener, demo: Demo) -> io::Result<Running>
 
 /// Copies the demo's answer into a response.
 fn respond(reply: Reply) -> HttpResponse {
+    let headers = reply.headers().to_vec();
     let (status, body) = reply.into_parts();
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = HttpResponse::build(status);
+    for header in headers {
+        response.insert_header(header);
+    }
     match body {
         Some(body) => response
             .insert_header((

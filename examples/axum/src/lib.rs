@@ -10,7 +10,7 @@ use authtoken_demo::{Demo, DemoError, DemoUser, MAX_BODY_BYTES, Reply};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{FromRef, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -89,9 +89,10 @@ where
 
 /// Copies the demo's answer into a response.
 fn respond(reply: Reply) -> Response {
+    let headers = reply.headers().to_vec();
     let (status, body) = reply.into_parts();
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    match body {
+    let mut response = match body {
         Some(body) => (
             status,
             [(
@@ -102,7 +103,16 @@ fn respond(reply: Reply) -> Response {
         )
             .into_response(),
         None => status.into_response(),
+    };
+    for (name, value) in headers {
+        if let (Ok(name), Ok(value)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::try_from(value),
+        ) {
+            response.headers_mut().insert(name, value);
+        }
     }
+    response
 }
 
 fn respond_result(result: Result<Reply, DemoError>) -> Response {

@@ -89,6 +89,7 @@ pub(crate) async fn baseline_pool(database_url: &str) -> Result<Option<DemoPool>
     Ok(Some(match scheme {
         "sqlite" => DemoPool::Sqlite(sqlx::SqlitePool::connect(database_url).await?),
         "postgres" | "postgresql" => DemoPool::Postgres(sqlx::PgPool::connect(database_url).await?),
+        "mysql" | "mariadb" => DemoPool::Mysql(sqlx::MySqlPool::connect(database_url).await?),
         _ => return Err(SetupError::UnsupportedUrl(format!("{scheme}:"))),
     }))
 }
@@ -105,12 +106,21 @@ pub(crate) async fn baseline(pool: &DemoPool, authorization: Option<&[u8]>) -> R
         return Reply::unauthorized();
     };
     let digest = TokenHasher::sha256().digest(token);
-    let found: Result<Option<(String, bool)>, sqlx::Error> = on_pool!(pool, pool => {
-        sqlx::query(
+    // MySQL has other names for the casts, and `?` for the placeholder.
+    let sql = match pool {
+        DemoPool::Mysql(_) => {
+            "SELECT u.username, u.is_active FROM authtoken_tokens t \
+             JOIN users u ON u.id = CAST(t.user_id AS SIGNED) \
+                 AND CAST(u.id AS BINARY) = t.user_id WHERE t.digest = ?"
+        }
+        _ => {
             "SELECT u.username, u.is_active FROM authtoken_tokens t \
              JOIN users u ON u.id = CAST(t.user_id AS BIGINT) \
-                 AND CAST(u.id AS TEXT) = t.user_id WHERE t.digest = $1",
-        )
+                 AND CAST(u.id AS TEXT) = t.user_id WHERE t.digest = $1"
+        }
+    };
+    let found: Result<Option<(String, bool)>, sqlx::Error> = on_pool!(pool, pool => {
+        sqlx::query(sql)
         .bind(digest.as_bytes().as_slice())
         .fetch_optional(pool)
         .await

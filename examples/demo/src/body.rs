@@ -25,7 +25,8 @@ pub(crate) enum Accept {
 /// A username and password as sent. `Debug` never shows the password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
-    /// The username, exactly as sent.
+    /// The username as sent, in Unicode NFC (so that a composed `é` and an `e`
+    /// followed by a combining acute accent are one name).
     pub username: String,
     /// The password.
     pub password: String,
@@ -141,6 +142,12 @@ fn form_fields(body: &[u8]) -> (Field, Field) {
 
 fn validate(username: Field, password: Field) -> Result<Credentials, DemoError> {
     let mut errors = FieldErrors::new();
+    // Checked as it will be stored: in NFC, which may have fewer characters (or, for
+    // a few scripts, more) than the name as sent.
+    let username = match username {
+        Field::Text(text) => Field::Text(crate::users::nfc(&text).into_owned()),
+        other => other,
+    };
     let username = match username {
         Field::Missing => {
             errors.add("username", "This field is required.");
@@ -322,6 +329,27 @@ mod tests {
     }
 
     #[test]
+    fn usernames_come_back_in_nfc() {
+        for (sent, kept) in [
+            ("e\u{301}mile", "émile"),
+            ("émile", "émile"),
+            ("A\u{30a}ngstro\u{308}m", "Ångström"),
+            // Compatibility characters are kept: NFC, not NFKC.
+            ("ﬁ ①", "ﬁ ①"),
+        ] {
+            let json = serde_json::json!({ "username": sent, "password": "pw" });
+            let creds = credentials(JSON, json.to_string().as_bytes(), Accept::Json).expect(sent);
+            assert_eq!(creds.username, kept, "{sent:?}");
+            let form = format!(
+                "username={}&password=pw",
+                form_urlencoded::byte_serialize(sent.as_bytes()).collect::<String>()
+            );
+            let creds = credentials(FORM, form.as_bytes(), Accept::JsonOrForm).expect(sent);
+            assert_eq!(creds.username, kept, "{sent:?} as a form");
+        }
+    }
+
+    #[test]
     fn length_limits() {
         let ok = serde_json::json!({ "username": "é".repeat(150), "password": "p".repeat(1024) });
         credentials(JSON, ok.to_string().as_bytes(), Accept::Json).expect("at the limits");
@@ -333,6 +361,11 @@ mod tests {
             ),
             ["Ensure this field has no more than 150 characters."]
         );
+        // 150 decomposed characters are 300 as sent and 150 once composed.
+        let decomposed = serde_json::json!({ "username": "e\u{301}".repeat(150), "password": "p" });
+        let creds = credentials(JSON, decomposed.to_string().as_bytes(), Accept::Json)
+            .expect("150 characters in NFC");
+        assert_eq!(creds.username, "é".repeat(150));
         // 513 two-byte characters: 1026 bytes.
         let long_password = serde_json::json!({ "username": "a", "password": "é".repeat(513) });
         assert_eq!(

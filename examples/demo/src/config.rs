@@ -13,7 +13,8 @@ pub struct Config {
     /// The port (`PORT`, default 3000; 0 picks a free one).
     pub port: u16,
     /// The database (`DATABASE_URL`, default a SQLite file in the working directory;
-    /// `postgres://user:password@host/db` for PostgreSQL).
+    /// `postgres://user:password@host/db` for PostgreSQL, `mysql://user:password@host/db`
+    /// for MySQL or MariaDB).
     pub database_url: String,
     /// How many invalid tokens one client may send before it is answered 429
     /// (`INVALID_TOKEN_LIMIT`: `failures/seconds`, default `20/60`; `off` for none).

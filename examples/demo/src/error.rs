@@ -10,11 +10,18 @@ use serde_json::json;
 /// The content type of every body the demo sends.
 pub const CONTENT_TYPE: &str = "application/json";
 
+/// The name of the header that tells a client of a 503 how many seconds to wait
+/// before it tries again (lower case, as HTTP/2 writes header names).
+pub const RETRY_AFTER: &str = "retry-after";
+
 /// A successful answer: a status and, unless it is `204 No Content`, a JSON body.
+/// Made from a [`DemoError`] it is the error's answer, with the headers that go with
+/// it (`Retry-After` on a 503 of an overloaded demo).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reply {
     status: u16,
     body: Option<String>,
+    headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
@@ -35,6 +42,7 @@ impl Reply {
             Ok(body) => Self {
                 status,
                 body: Some(body),
+                headers: Vec::new(),
             },
             Err(error) => DemoError::Internal(Box::new(error)).into(),
         }
@@ -45,6 +53,7 @@ impl Reply {
         Self {
             status: 204,
             body: None,
+            headers: Vec::new(),
         }
     }
 
@@ -54,6 +63,7 @@ impl Reply {
         Self {
             status: 401,
             body: Some(json!({ "detail": "Invalid token." }).to_string()),
+            headers: Vec::new(),
         }
     }
 
@@ -67,7 +77,15 @@ impl Reply {
         self.body.as_deref()
     }
 
-    /// Status and body, to move into a framework's response without a copy.
+    /// The headers to send besides `Content-Type`, as lower-case names and values:
+    /// [`RETRY_AFTER`] when the demo is overloaded, none otherwise. Every example
+    /// copies them into its response.
+    pub fn headers(&self) -> &[(&'static str, String)] {
+        &self.headers
+    }
+
+    /// Status and body, to move into a framework's response without a copy (take
+    /// [`Reply::headers`] first).
     pub fn into_parts(self) -> (u16, Option<String>) {
         (self.status, self.body)
     }
@@ -75,9 +93,14 @@ impl Reply {
 
 impl From<DemoError> for Reply {
     fn from(error: DemoError) -> Self {
+        let headers = error
+            .retry_after()
+            .map(|seconds| vec![(RETRY_AFTER, seconds.to_string())])
+            .unwrap_or_default();
         Self {
             status: error.status(),
             body: Some(error.json_body()),
+            headers,
         }
     }
 }
@@ -145,6 +168,10 @@ pub enum DemoError {
     /// 405: the route exists, not with this method.
     #[error("method not allowed")]
     MethodNotAllowed,
+    /// 503 with `Retry-After`: too many passwords wait to be hashed; the client may
+    /// try again after [`DemoError::retry_after`] seconds.
+    #[error("too many passwords are waiting to be hashed")]
+    Overloaded,
     /// 503: the database failed.
     #[error("the database is unavailable")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
@@ -164,6 +191,25 @@ impl DemoError {
         error
     }
 
+    /// How long hashing may be refused: about the time the threads take to work
+    /// through a full queue.
+    pub const OVERLOADED_RETRY_AFTER_SECONDS: u64 = 1;
+
+    /// Too many passwords wait to be hashed.
+    pub(crate) fn overloaded() -> Self {
+        tracing::warn!("password hashing queue full: answering 503");
+        Self::Overloaded
+    }
+
+    /// The seconds a client should wait before it tries again, sent as
+    /// `Retry-After`: for [`DemoError::Overloaded`] only.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::Overloaded => Some(Self::OVERLOADED_RETRY_AFTER_SECONDS),
+            _ => None,
+        }
+    }
+
     /// The HTTP status code.
     pub fn status(&self) -> u16 {
         match self {
@@ -174,7 +220,7 @@ impl DemoError {
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType(_) => 415,
             Self::Internal(_) => 500,
-            Self::Unavailable(_) => 503,
+            Self::Overloaded | Self::Unavailable(_) => 503,
         }
     }
 
@@ -196,7 +242,7 @@ impl DemoError {
             )),
             Self::NotFound => detail("Not found."),
             Self::MethodNotAllowed => detail("Method not allowed."),
-            Self::Unavailable(_) => detail("Service temporarily unavailable."),
+            Self::Overloaded | Self::Unavailable(_) => detail("Service temporarily unavailable."),
             Self::Internal(_) => detail("Internal server error."),
         };
         body.to_string()
@@ -252,6 +298,33 @@ mod tests {
         assert!(!error.json_body().contains("secret"));
         let reply = Reply::from(error);
         assert_eq!(reply.status(), 503);
+    }
+
+    #[test]
+    fn an_overloaded_demo_answers_503_with_retry_after() {
+        let reply = Reply::from(DemoError::Overloaded);
+        assert_eq!(reply.status(), 503);
+        assert_eq!(
+            reply.headers(),
+            [(RETRY_AFTER, "1".to_owned())],
+            "{reply:?}"
+        );
+        let body: serde_json::Value =
+            serde_json::from_str(reply.body().expect("a body")).expect("JSON");
+        assert!(body["detail"].is_string(), "{body}");
+    }
+
+    #[test]
+    fn other_answers_carry_no_retry_after() {
+        let unavailable = DemoError::Unavailable(Box::new(std::io::Error::other("down")));
+        for reply in [
+            Reply::from(unavailable),
+            Reply::from(DemoError::InvalidCredentials),
+            Reply::ok(&json!({ "status": "ok" })),
+            Reply::no_content(),
+        ] {
+            assert!(reply.headers().is_empty(), "{reply:?}");
+        }
     }
 
     #[test]

@@ -22,14 +22,14 @@ pub use bench::{BASELINE_PATH, BENCH_ME_PATH, BenchSwitches};
 pub use body::{Credentials, MAX_BODY_BYTES, MAX_PASSWORD_BYTES, MAX_USERNAME_CHARS};
 pub use config::{Config, ConfigError};
 pub use db::DemoPool;
-pub use error::{CONTENT_TYPE, DemoError, FieldErrors, Reply};
+pub use error::{CONTENT_TYPE, DemoError, FieldErrors, RETRY_AFTER, Reply};
 pub use quickstart::quickstart;
 pub use shutdown::shutdown_signal;
 pub use users::{DemoUser, DemoUsers, parse_user_id};
 
 use body::Accept;
 
-/// The demo application's state: one pool (SQLite or PostgreSQL) shared by the users
+/// The demo application's state: one pool (SQLite, PostgreSQL or MySQL) shared by the users
 /// table and the token store, and the authenticator over both. Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Demo {
@@ -57,6 +57,14 @@ pub enum SetupError {
         supported = DemoPool::SCHEMES.join(", ")
     )]
     UnsupportedUrl(String),
+    /// The SQLite database file could not be created.
+    #[error("cannot create the database file {}: {source}", .path.display())]
+    CreateFile {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why not.
+        source: std::io::Error,
+    },
     /// The database could not be opened.
     #[error("cannot open the database: {0}")]
     Database(#[from] sqlx::Error),
@@ -73,12 +81,15 @@ pub enum SetupError {
 
 impl Demo {
     /// Opens the database at `database_url` (SQLite: `sqlite://file.db?mode=rwc` or
-    /// `sqlite::memory:`; PostgreSQL: `postgres://user:password@host/db`), runs the
+    /// `sqlite::memory:`; PostgreSQL: `postgres://user:password@host/db`; MySQL or
+    /// MariaDB: `mysql://user:password@host/db` or `mariadb://...`), runs the
     /// demo's migrations (in `_sqlx_migrations`) and the token store's (in
     /// `_authtoken_migrations`), and builds the authenticator. On PostgreSQL it also
     /// listens for revocations made by other processes on the same database, so that a
     /// token revoked on one node stops working on every node at once; on SQLite the
-    /// authenticator's cache ttl bounds how long another process may still accept it.
+    /// authenticator's cache ttl bounds how long another process may still accept it
+    /// (as on MySQL). A SQLite file that does not exist yet is created readable and
+    /// writable by its owner only.
     ///
     /// # Errors
     ///
@@ -217,7 +228,7 @@ impl Demo {
     ///
     /// 400 for missing, blank, too long or malformed fields; 409 when the username is
     /// taken (also when another registration of it wins a race); 413, 415; 503 when the
-    /// database fails.
+    /// database fails, or with `Retry-After` when too many passwords wait to be hashed.
     pub async fn register(
         &self,
         content_type: Option<&[u8]>,

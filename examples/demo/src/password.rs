@@ -54,7 +54,7 @@ fn dummy_hash() -> Result<&'static str, DemoError> {
 }
 
 /// How many hashes may wait for a free thread; beyond that a request is answered
-/// 503 at once.
+/// 503 at once, with `Retry-After`.
 const QUEUE: usize = 64;
 
 type Job = Box<dyn FnOnce() + Send>;
@@ -92,8 +92,8 @@ impl HashingThreads {
         Self { queue }
     }
 
-    /// Runs `work` on one of the threads, or refuses at once (503) when the queue
-    /// is full.
+    /// Runs `work` on one of the threads, or refuses at once (503 with
+    /// `Retry-After`, [`DemoError::Overloaded`]) when the queue is full.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
@@ -104,11 +104,7 @@ impl HashingThreads {
         });
         match self.queue.try_send(job) {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => {
-                return Err(DemoError::unavailable(std::io::Error::other(
-                    "too many passwords waiting to be hashed",
-                )));
-            }
+            Err(TrySendError::Full(_)) => return Err(DemoError::overloaded()),
             Err(TrySendError::Disconnected(_)) => {
                 return Err(DemoError::Internal("no password hashing thread".into()));
             }
@@ -183,6 +179,7 @@ mod tests {
                 Ok(true) => verified += 1,
                 Err(error) => {
                     assert_eq!(error.status(), 503, "{error:?}");
+                    assert_eq!(error.retry_after(), Some(1), "{error:?}");
                     refused += 1;
                 }
                 Ok(false) => panic!("the password was right"),

@@ -1,9 +1,12 @@
 //! The `users` table and the [`UserLoader`] that reads it.
 
+use std::borrow::Cow;
+
 use authtoken::{JoinedLookup, TokenDigest, TokenWithUser, UserLoader};
 use authtoken_sqlx::{digests_json, read_token, token_columns};
+use unicode_normalization::UnicodeNormalization;
 
-use crate::db::{DemoPool, on_pool};
+use crate::db::{DemoPool, mysql, on_pool};
 
 /// A user of the demo application.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,7 +22,7 @@ impl DemoUser {
         self.id
     }
 
-    /// The username, exactly as registered.
+    /// The username, exactly as registered (in Unicode NFC).
     pub fn username(&self) -> &str {
         &self.username
     }
@@ -53,6 +56,17 @@ pub fn parse_user_id(user_id: &str) -> Option<i64> {
     canonical.then(|| user_id.parse().ok()).flatten()
 }
 
+/// `username` in Unicode Normalization Form C, the form usernames are stored, compared
+/// and sent back in: a composed `é` (U+00E9) and `e` followed by U+0301 are one name.
+/// Borrowed when it already is (most names).
+pub(crate) fn nfc(username: &str) -> Cow<'_, str> {
+    if unicode_normalization::is_nfc(username) {
+        Cow::Borrowed(username)
+    } else {
+        Cow::Owned(username.nfc().collect())
+    }
+}
+
 /// Loads [`DemoUser`]s for the authenticator, from the pool the tokens share.
 #[derive(Debug, Clone)]
 pub struct DemoUsers {
@@ -74,8 +88,9 @@ impl UserLoader for DemoUsers {
         let Some(id) = parse_user_id(user_id) else {
             return Ok(None);
         };
-        let row: Option<(i64, String, bool)> = on_pool!(&self.pool, pool => {
-            sqlx::query_as("SELECT id, username, is_active FROM users WHERE id = $1")
+        let row: Option<(i64, String, bool)> = on_pool!(
+            &self.pool, pool, sql = "SELECT id, username, is_active FROM users WHERE id = $1" => {
+            sqlx::query_as(sql)
                 .bind(id)
                 .fetch_optional(pool)
                 .await?
@@ -122,6 +137,18 @@ const FIND_WITH_USER_POSTGRES: &str = concat!(
          AND CAST(users.id AS TEXT) = authtoken_tokens.user_id \
      WHERE authtoken_tokens.digest = ANY($1)"
 );
+/// As [`FIND_WITH_USER_SQLITE`], on MySQL and MariaDB, the digests bound as a JSON
+/// array of hex strings. Text that is not a number casts to 0 or is cut short (with a
+/// warning, not an error); the byte comparison with the id written back refuses it.
+const FIND_WITH_USER_MYSQL: &str = concat!(
+    "SELECT ",
+    token_columns!(),
+    ", users.id AS user_row_id, users.username, users.is_active FROM authtoken_tokens \
+     LEFT JOIN users ON users.id = CAST(authtoken_tokens.user_id AS SIGNED) \
+         AND CAST(users.id AS BINARY) = authtoken_tokens.user_id \
+     WHERE authtoken_tokens.digest IN (SELECT UNHEX(d) FROM \
+         JSON_TABLE(?, '$[*]' COLUMNS (d CHAR(64) PATH '$')) AS digests)"
+);
 
 impl JoinedLookup for DemoUsers {
     type User = DemoUser;
@@ -143,6 +170,13 @@ impl JoinedLookup for DemoUsers {
                 let digests: Vec<&[u8]> = digests.iter().map(|d| d.as_bytes().as_slice()).collect();
                 let rows = sqlx::query(FIND_WITH_USER_POSTGRES)
                     .bind(digests)
+                    .fetch_all(pool)
+                    .await?;
+                rows.iter().map(read_joined).collect::<Result<_, _>>()?
+            }
+            DemoPool::Mysql(pool) => {
+                let rows = sqlx::query(FIND_WITH_USER_MYSQL)
+                    .bind(digests_json(digests))
                     .fetch_all(pool)
                     .await?;
                 rows.iter().map(read_joined).collect::<Result<_, _>>()?
@@ -182,15 +216,18 @@ pub(crate) struct StoredUser {
     pub(crate) password_hash: String,
 }
 
+/// The user named `username`, compared in NFC (as [`insert`] stores it) and
+/// otherwise exactly: case, spaces and all.
 pub(crate) async fn find_by_username(
     pool: &DemoPool,
     username: &str,
 ) -> Result<Option<StoredUser>, sqlx::Error> {
-    let row: Option<(i64, String, bool, String)> = on_pool!(pool, pool => {
-        sqlx::query_as(
-            "SELECT id, username, is_active, password_hash FROM users WHERE username = $1",
-        )
-        .bind(username)
+    let username = nfc(username);
+    let row: Option<(i64, String, bool, String)> = on_pool!(
+        pool, pool,
+        sql = "SELECT id, username, is_active, password_hash FROM users WHERE username = $1" => {
+        sqlx::query_as(sql)
+        .bind(username.as_ref())
         .fetch_optional(pool)
         .await?
     });
@@ -218,26 +255,52 @@ pub(crate) async fn first(pool: &DemoPool) -> Result<Option<DemoUser>, sqlx::Err
     }))
 }
 
-/// Inserts a user; `Ok(None)` when the username is taken (the unique index decides,
-/// on every backend, so two concurrent registrations of one name cannot both win).
+/// The insert of a user, binding username and password hash.
+macro_rules! insert_user {
+    () => {
+        "INSERT INTO users (username, password_hash) VALUES ($1, $2)"
+    };
+}
+
+/// Inserts a user under the NFC of `username`; `Ok(None)` when the username is taken
+/// (the unique index decides, on every backend, so two concurrent registrations of
+/// one name cannot both win).
 pub(crate) async fn insert(
     pool: &DemoPool,
     username: &str,
     password_hash: &str,
 ) -> Result<Option<DemoUser>, sqlx::Error> {
-    let inserted: Result<i64, sqlx::Error> = on_pool!(pool, pool => {
-        sqlx::query_scalar(
-            "INSERT INTO users (username, password_hash) VALUES ($1, $2) RETURNING id",
-        )
-        .bind(username)
-        .bind(password_hash)
-        .fetch_one(pool)
-        .await
-    });
+    let username = nfc(username);
+    let inserted: Result<i64, sqlx::Error> = match pool {
+        DemoPool::Sqlite(pool) => {
+            sqlx::query_scalar(concat!(insert_user!(), " RETURNING id"))
+                .bind(username.as_ref())
+                .bind(password_hash)
+                .fetch_one(pool)
+                .await
+        }
+        DemoPool::Postgres(pool) => {
+            sqlx::query_scalar(concat!(insert_user!(), " RETURNING id"))
+                .bind(username.as_ref())
+                .bind(password_hash)
+                .fetch_one(pool)
+                .await
+        }
+        // MySQL has no `RETURNING`: the id is the statement's last insert id.
+        DemoPool::Mysql(pool) => sqlx::query(mysql!(insert_user!()))
+            .bind(username.as_ref())
+            .bind(password_hash)
+            .execute(pool)
+            .await
+            .and_then(|done| {
+                i64::try_from(done.last_insert_id())
+                    .map_err(|error| sqlx::Error::Decode(Box::new(error)))
+            }),
+    };
     match inserted {
         Ok(id) => Ok(Some(DemoUser {
             id,
-            username: username.to_owned(),
+            username: username.into_owned(),
             active: true,
         })),
         Err(sqlx::Error::Database(error)) if error.is_unique_violation() => Ok(None),
@@ -247,8 +310,8 @@ pub(crate) async fn insert(
 
 /// Deletes a user; `false` when there was none.
 pub(crate) async fn delete(pool: &DemoPool, id: i64) -> Result<bool, sqlx::Error> {
-    let deleted = on_pool!(pool, pool => {
-        sqlx::query("DELETE FROM users WHERE id = $1")
+    let deleted = on_pool!(pool, pool, sql = "DELETE FROM users WHERE id = $1" => {
+        sqlx::query(sql)
             .bind(id)
             .execute(pool)
             .await?

@@ -178,6 +178,48 @@ async fn concurrent_registrations_of_one_name_give_one_winner() {
     demo.close().await;
 }
 
+/// A composed `é` and `e` with a combining accent are one username: the second
+/// registration is refused as taken, either spelling logs in, and the name comes
+/// back in NFC.
+#[tokio::test]
+async fn composed_and_decomposed_spellings_are_one_account() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let demo = file_demo(&dir).await;
+    let registered = token(
+        &demo
+            .register(JSON, &body("e\u{301}mile", "pw"))
+            .await
+            .expect("201"),
+    );
+    let user = identity(&demo, &registered).await.expect("a valid token");
+    assert_eq!(user.user().username(), "\u{e9}mile");
+    let error = demo
+        .register(JSON, &body("\u{e9}mile", "another password"))
+        .await
+        .expect_err("the name is taken");
+    assert!(matches!(error, DemoError::UsernameTaken), "{error:?}");
+    for spelling in ["\u{e9}mile", "e\u{301}mile"] {
+        let reply = demo
+            .login(JSON, &body(spelling, "pw"))
+            .await
+            .unwrap_or_else(|error| panic!("{spelling:?}: {error:?}"));
+        let user = identity(&demo, &token(&reply))
+            .await
+            .expect("a valid token");
+        assert_eq!(user.user().id(), registered_id(&demo, &registered).await);
+        assert_eq!(user.user().username(), "\u{e9}mile");
+    }
+    demo.close().await;
+}
+
+async fn registered_id(demo: &Demo, token: &str) -> i64 {
+    identity(demo, token)
+        .await
+        .expect("a valid token")
+        .user()
+        .id()
+}
+
 #[tokio::test]
 async fn bench_me_answers_as_me_for_the_first_user_without_a_token() {
     let demo = Demo::connect("sqlite::memory:")

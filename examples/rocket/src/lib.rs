@@ -195,12 +195,18 @@ pub async fn start(demo: Demo, config: Config) -> Result<Server, StartError> {
 struct Answer {
     status: u16,
     body: Option<String>,
+    headers: Vec<(&'static str, String)>,
 }
 
 impl From<Reply> for Answer {
     fn from(reply: Reply) -> Self {
+        let headers = reply.headers().to_vec();
         let (status, body) = reply.into_parts();
-        Self { status, body }
+        Self {
+            status,
+            body,
+            headers,
+        }
     }
 }
 
@@ -220,6 +226,9 @@ impl<'r> Responder<'r, 'static> for Answer {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
         let mut response = Response::build();
         response.status(Status::new(self.status));
+        for (name, value) in self.headers {
+            response.header(Header::new(name, value));
+        }
         if let Some(body) = self.body {
             response
                 .header(Header::new("Content-Type", authtoken_demo::CONTENT_TYPE))
@@ -345,6 +354,7 @@ fn errors(status: Status, request: &Request<'_>) -> Result<Answer, AuthRejection
             Answer {
                 status: code,
                 body: Some(serde_json::json!({ "detail": detail }).to_string()),
+                headers: Vec::new(),
             }
         }
     })
