@@ -314,6 +314,10 @@ pub struct Slide {
 
 /// The result of [`TokenStore::insert`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per issue, moved out at once: boxing the record would only add an allocation"
+)]
 pub enum InsertOutcome {
     /// The token was stored.
     Inserted(TokenRecord),
