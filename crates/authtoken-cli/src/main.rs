@@ -64,7 +64,7 @@ enum Command {
     /// Issue a token and print it, once, to standard output (details go to standard
     /// error, so `TOKEN=$(authtoken create 42)` works).
     Create(CreateArgs),
-    /// List tokens: id, user, name, scopes, times and state; never a secret.
+    /// List tokens: id, user, name, hint, scopes, times and state; never a secret.
     List(ListArgs),
     /// Revoke one token, or every token of a user.
     Revoke(RevokeArgs),

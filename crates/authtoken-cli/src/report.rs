@@ -114,6 +114,7 @@ pub fn identity(user: &str, info: &TokenInfo, now: OffsetDateTime) -> String {
     let _ = writeln!(text, "user: {}", escape(user));
     let _ = writeln!(text, "token: {}", info.id);
     let _ = writeln!(text, "name: {}", escape(&info.name));
+    let _ = writeln!(text, "hint: {}", hint(info));
     let _ = writeln!(text, "scopes: {}", escape(&info.scopes.join(" ")));
     let _ = writeln!(text, "created: {}", time(info.created));
     let _ = writeln!(
@@ -130,6 +131,15 @@ pub fn identity(user: &str, info: &TokenInfo, now: OffsetDateTime) -> String {
     text
 }
 
+/// The token's hint, [`escape`]d, or `-` when it has none (an imported token, say).
+pub fn hint(info: &TokenInfo) -> Cow<'_, str> {
+    if info.hint.is_empty() {
+        Cow::Borrowed("-")
+    } else {
+        escape(&info.hint)
+    }
+}
+
 /// A table for people, one token a row.
 pub fn table(tokens: &[TokenInfo], now: OffsetDateTime) -> String {
     if tokens.is_empty() {
@@ -139,19 +149,21 @@ pub fn table(tokens: &[TokenInfo], now: OffsetDateTime) -> String {
         "ID",
         "USER",
         "NAME",
+        "HINT",
         "SCOPES",
         "CREATED",
         "LAST USED",
         "EXPIRES",
         "STATE",
     ];
-    let rows: Vec<[String; 8]> = tokens
+    let rows: Vec<[String; 9]> = tokens
         .iter()
         .map(|info| {
             [
                 info.id.to_string(),
                 escape(&info.user_id).into_owned(),
                 escape(&info.name).into_owned(),
+                hint(info).into_owned(),
                 escape(&info.scopes.join(" ")).into_owned(),
                 time(info.created),
                 info.last_used.map_or_else(|| "-".to_owned(), time),
@@ -230,6 +242,7 @@ mod tests {
             vec!["read".to_owned(), "write".to_owned()],
             datetime!(2026-01-02 03:04:05 UTC),
         )
+        .with_hint("atk_3zQ9".to_owned())
         .with_expires(expires)
     }
 
@@ -240,15 +253,25 @@ mod tests {
             &[
                 token(1, None),
                 token(22, Some(datetime!(2026-02-01 00:00:00 UTC))),
+                TokenInfo::new(
+                    TokenId(3),
+                    "7".to_owned(),
+                    "imported".to_owned(),
+                    Vec::new(),
+                    datetime!(2026-01-02 03:04:05 UTC),
+                ),
             ],
             now,
         );
         let lines: Vec<&str> = text.lines().collect();
-        assert_eq!(lines.len(), 3);
-        assert!(lines[0].starts_with("ID  USER  NAME"));
-        assert!(lines[1].starts_with("1   42    laptop  read write  2026-01-02 03:04:05Z"));
+        assert_eq!(lines.len(), 4);
+        assert!(lines[0].starts_with("ID  USER  NAME      HINT      SCOPES"));
+        assert!(
+            lines[1].starts_with("1   42    laptop    atk_3zQ9  read write  2026-01-02 03:04:05Z")
+        );
         assert!(lines[1].ends_with(&format!("never{}active", " ".repeat(17))));
         assert!(lines[2].ends_with("2026-02-01 00:00:00Z  expired"));
+        assert!(lines[3].starts_with("3   7     imported  -                     2026-01-02"));
         assert_eq!(table(&[], now), "No tokens.\n");
     }
 
@@ -262,6 +285,7 @@ mod tests {
         assert_eq!(value[0]["state"], "active");
         assert_eq!(value[0]["scopes"][1], "write");
         assert_eq!(value[0]["created"], "2026-01-02T03:04:05Z");
+        assert_eq!(value[0]["hint"], "atk_3zQ9");
     }
 
     #[test]
@@ -299,7 +323,8 @@ mod tests {
             "\u{1b}]0;owned\u{7}".to_owned(),
             vec!["read\u{9b}".to_owned()],
             datetime!(2026-01-02 03:04:05 UTC),
-        );
+        )
+        .with_hint("\u{1b}[2Jx".to_owned());
         let all = [
             table(std::slice::from_ref(&info), now),
             describe_token(&info),
@@ -316,6 +341,7 @@ mod tests {
         assert_eq!(value[0]["user_id"], "1\u{1b}[2J");
         assert_eq!(value[0]["name"], "\u{1b}]0;owned\u{7}");
         assert_eq!(value[0]["scopes"][0], "read\u{9b}");
+        assert!(all[0].contains("\\u{1b}[2Jx") && all[2].contains("hint: \\u{1b}[2Jx\n"));
     }
 
     /// A character that would reach the terminal raw (newlines are the layout's own).

@@ -318,10 +318,13 @@ async fn lifecycle(db: Db) {
     assert_eq!(listed[0]["user_id"], "42");
     assert_eq!(listed[0]["name"], "laptop");
     assert_eq!(listed[0]["state"], "active");
+    // The hint: the prefix, `_` and the token's last four (checksum) characters.
+    let hint = format!("atk_{}", &first[first.len() - 4..]);
+    assert_eq!(listed[0]["hint"], hint.as_str());
     let table = succeeded(&run(&db, &["list"]));
     assert!(table.starts_with("ID"), "{table}");
     assert!(
-        table.contains("laptop") && table.contains("active"),
+        table.contains("laptop") && table.contains("active") && table.contains(&hint),
         "{table}"
     );
     assert!(!table.contains(&first) && !table.contains(&first[4..]));
@@ -576,12 +579,15 @@ async fn import_drf(db: Db) {
         strict.authenticate_credential(key.as_bytes()).await.err(),
         Some(AuthError::InvalidToken)
     );
-    // No plaintext key at rest: the digest is stored, not the key.
+    // No plaintext key at rest: the digest is stored, not the key; and no hint, which
+    // would show a legacy key's own last characters.
     assert!(stored.iter().all(|info| !info.name.contains(&key)));
+    assert!(stored.iter().all(|info| info.hint.is_empty()));
 
     // The command's own check accepts it too.
     let text = succeeded(&check(&db, &key));
     assert!(text.contains(&format!("user: {}", row + 1)), "{text}");
+    assert!(text.contains("hint: -\n"), "{text}");
     refused(&check(&db, BAD_KEYS[0]), "Invalid token.");
     store.close().await;
 }

@@ -40,6 +40,7 @@ macro_rules! token_columns {
          authtoken_tokens.key_version AS authtoken_key_version, \
          authtoken_tokens.user_id AS authtoken_user_id, \
          authtoken_tokens.name AS authtoken_name, \
+         authtoken_tokens.hint AS authtoken_hint, \
          authtoken_tokens.scopes AS authtoken_scopes, \
          authtoken_tokens.created_at AS authtoken_created_at, \
          authtoken_tokens.expires_at AS authtoken_expires_at, \

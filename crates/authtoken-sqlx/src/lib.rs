@@ -20,8 +20,8 @@ use time::OffsetDateTime;
 /// that queries stay `&'static str`.
 macro_rules! columns {
     () => {
-        "id, digest, key_version, user_id, name, scopes, created_at, expires_at, expiry_limit, \
-         last_used_at"
+        "id, digest, key_version, user_id, name, hint, scopes, created_at, expires_at, \
+         expiry_limit, last_used_at"
     };
 }
 
@@ -405,6 +405,7 @@ pub(crate) struct Columns {
     key_version: &'static str,
     user_id: &'static str,
     name: &'static str,
+    hint: &'static str,
     scopes: &'static str,
     created_at: &'static str,
     expires_at: &'static str,
@@ -420,6 +421,7 @@ impl Columns {
         key_version: "key_version",
         user_id: "user_id",
         name: "name",
+        hint: "hint",
         scopes: "scopes",
         created_at: "created_at",
         expires_at: "expires_at",
@@ -434,6 +436,7 @@ impl Columns {
         key_version: "authtoken_key_version",
         user_id: "authtoken_user_id",
         name: "authtoken_name",
+        hint: "authtoken_hint",
         scopes: "authtoken_scopes",
         created_at: "authtoken_created_at",
         expires_at: "authtoken_expires_at",
@@ -449,6 +452,7 @@ struct Row {
     key_version: i64,
     user_id: String,
     name: String,
+    hint: String,
     scopes: String,
     created_at: OffsetDateTime,
     expires_at: Option<OffsetDateTime>,
@@ -473,6 +477,7 @@ impl Row {
             split_scopes(&self.scopes),
             self.created_at,
         )
+        .with_hint(self.hint)
         .with_expires(self.expires_at)
         .with_expiry_limit(self.expiry_limit)
         .with_last_used(self.last_used_at);

@@ -79,6 +79,7 @@ pub(crate) fn read_columns(row: &MySqlRow, names: &Columns) -> Result<TokenRecor
         key_version: row.try_get(names.key_version)?,
         user_id,
         name: row.try_get(names.name)?,
+        hint: row.try_get(names.hint)?,
         scopes: row.try_get(names.scopes)?,
         created_at: row.try_get(names.created_at)?,
         expires_at: row.try_get(names.expires_at)?,
@@ -136,8 +137,8 @@ pub(crate) async fn insert(
     let inserted = sqlx::query(
         "INSERT INTO authtoken_tokens \
              (digest, key_version, user_id, name, scopes, created_at, expires_at, \
-              expiry_limit) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+              expiry_limit, hint) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(token.digest.as_bytes().as_slice())
     .bind(i64::from(token.key_version))
@@ -147,6 +148,7 @@ pub(crate) async fn insert(
     .bind(token.created)
     .bind(token.expires)
     .bind(token.expiry_limit)
+    .bind(&token.hint)
     .execute(&mut *tx)
     .await;
     let id = match inserted {
@@ -371,6 +373,7 @@ mod tests {
                 digest BINARY(32) NOT NULL, key_version BIGINT NOT NULL DEFAULT 0,
                 user_id VARBINARY(255) NOT NULL,
                 name VARCHAR(255) CHARACTER SET utf8mb4 NOT NULL DEFAULT '',
+                hint VARCHAR(16) CHARACTER SET utf8mb4 NOT NULL DEFAULT '',
                 scopes TEXT CHARACTER SET utf8mb4 NOT NULL,
                 created_at DATETIME(6) NOT NULL, expires_at DATETIME(6) NULL,
                 expiry_limit DATETIME(6) NULL, last_used_at DATETIME(6) NULL)",
@@ -385,7 +388,8 @@ mod tests {
                 0,
                 user.to_owned(),
                 now,
-            );
+            )
+            .with_hint(format!("atk_000{byte}"));
             insert(&db, &token, None).await.expect("insert");
         }
         for returning in [false, supported] {
@@ -396,11 +400,19 @@ mod tests {
                 .expect("delete one");
             assert_eq!(one.len(), 1);
             assert_eq!(one[0].info.id, first);
+            assert_eq!(
+                one[0].info.hint,
+                if returning { "atk_0003" } else { "atk_0001" }
+            );
             let rest = delete_returning(&db, &Target::User(user), returning)
                 .await
                 .expect("delete the rest");
             assert_eq!(rest.len(), 1);
             assert_eq!(rest[0].info.user_id, user);
+            assert_eq!(
+                rest[0].info.hint,
+                if returning { "atk_0004" } else { "atk_0002" }
+            );
             assert!(list(&db, Some(user)).await.expect("list").is_empty());
         }
     }

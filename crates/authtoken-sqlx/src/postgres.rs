@@ -38,6 +38,7 @@ pub(crate) fn read_columns(row: &PgRow, names: &Columns) -> Result<TokenRecord, 
         key_version: row.try_get(names.key_version)?,
         user_id: row.try_get(names.user_id)?,
         name: row.try_get(names.name)?,
+        hint: row.try_get(names.hint)?,
         scopes: row.try_get(names.scopes)?,
         created_at: row.try_get(names.created_at)?,
         expires_at: row.try_get(names.expires_at)?,
@@ -62,7 +63,8 @@ pub(crate) async fn insert(
         .bind(token.created)
         .bind(token.expires)
         .bind(limit.map(i64::from))
-        .bind(token.expiry_limit);
+        .bind(token.expiry_limit)
+        .bind(&token.hint);
     let result = if limit.is_some() {
         // Issues for one user take turns: the lock is held until the transaction ends,
         // and the count runs after it is taken, so it sees every committed token.

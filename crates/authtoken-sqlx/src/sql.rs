@@ -21,14 +21,15 @@ pub(crate) const GET: &str = concat!(
 
 /// Issues a token, unless the user holds `$8` live tokens at `$6` (no limit when `$8`
 /// is null); binds digest, key version, user id, name, scopes, created, expires,
-/// limit, expiry limit. One statement, so that the count and the insert cannot
+/// limit, expiry limit, hint. One statement, so that the count and the insert cannot
 /// interleave on SQLite; PostgreSQL runs it under the user's advisory lock. (MySQL
 /// has no `INSERT ... RETURNING`: its module counts and inserts under a row lock.)
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) const INSERT_RETURNING: &str = concat!(
     "INSERT INTO authtoken_tokens \
-         (digest, key_version, user_id, name, scopes, created_at, expires_at, expiry_limit) \
-     SELECT $1, $2, $3, $4, $5, $6, $7, $9 \
+         (digest, key_version, user_id, name, scopes, created_at, expires_at, expiry_limit, \
+          hint) \
+     SELECT $1, $2, $3, $4, $5, $6, $7, $9, $10 \
      WHERE CAST($8 AS BIGINT) IS NULL OR (SELECT COUNT(*) FROM authtoken_tokens \
          WHERE user_id = $3 AND (expires_at IS NULL OR expires_at > $6)) < $8 \
      RETURNING ",

@@ -56,6 +56,7 @@ pub(crate) fn read_columns(row: &SqliteRow, names: &Columns) -> Result<TokenReco
         key_version: row.try_get(names.key_version)?,
         user_id: row.try_get(names.user_id)?,
         name: row.try_get(names.name)?,
+        hint: row.try_get(names.hint)?,
         scopes: row.try_get(names.scopes)?,
         created_at: from_micros(id, row.try_get(names.created_at)?)?,
         expires_at: micros(names.expires_at)?,
@@ -83,6 +84,7 @@ pub(crate) async fn insert(
         .bind(token.expires.map(to_micros))
         .bind(limit.map(i64::from))
         .bind(token.expiry_limit.map(to_micros))
+        .bind(&token.hint)
         .fetch_optional(pool)
         .await;
     match result {

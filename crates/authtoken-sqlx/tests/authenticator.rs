@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use authtoken::{
     AuthError, Authenticator, AuthenticatorBuilder, DigestKey, IssueError, IssueOptions,
-    ManualClock, NewToken, TokenHasher, TokenStore,
+    ManualClock, NewToken, TokenHasher, TokenPrefix, TokenStore,
 };
 use authtoken_sqlx::SqlxStore;
 use common::{CountingStore, TestDb, TestUser, TestUsers};
@@ -753,6 +753,85 @@ mod cases {
             .expect("unicode ids and names are fine");
         assert_eq!(unicode.info().name, "Zoë's phone 📱");
     }
+
+    pub async fn the_hint_is_stored_and_read_back(db: TestDb) {
+        let users = TestUsers::new();
+        let authenticator = builder(db.store.clone(), &users).build().expect("config");
+        let issued = authenticator
+            .issue("1", IssueOptions::new().name("laptop"))
+            .await
+            .expect("issue");
+        let hint = issued.token().hint();
+        assert_eq!(hint.len(), 8, "{hint:?}");
+        assert!(hint.starts_with("atk_"), "{hint:?}");
+        assert_eq!(issued.info().hint, hint, "as the insert returned it");
+
+        let listed = authenticator.list(Some("1")).await.expect("list");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].hint, hint, "listed");
+        assert_eq!(&listed[0], issued.info(), "the whole record survives");
+        let digest = TokenHasher::sha256().digest(issued.token().expose_secret().as_bytes());
+        let found = db
+            .store
+            .find_by_digest(&digest)
+            .await
+            .expect("find")
+            .expect("stored");
+        assert_eq!(found.info.hint, hint, "found by digest");
+        let got = db
+            .store
+            .get(issued.info().id)
+            .await
+            .expect("get")
+            .expect("stored");
+        assert_eq!(got.info.hint, hint, "found by id");
+        let identity = auth(&authenticator, &header(issued.token().expose_secret()))
+            .await
+            .expect("authenticates")
+            .expect("not anonymous");
+        assert_eq!(identity.token().hint, hint, "authenticated");
+
+        // A long prefix: its last three characters, `_` and four checksum characters.
+        let long = builder(db.store.clone(), &users)
+            .prefix(TokenPrefix::new("abcdefghijklmnop").expect("prefix"))
+            .build()
+            .expect("config");
+        let rotated = long
+            .rotate(issued.info().id, Duration::ZERO)
+            .await
+            .expect("rotate");
+        let new_hint = rotated.token().hint();
+        let secret = rotated.token().expose_secret();
+        assert_eq!(new_hint, format!("nop_{}", &secret[secret.len() - 4..]));
+        assert_eq!(rotated.info().hint, new_hint);
+
+        // A token stored without a hint (an import) reads back with an empty one.
+        let legacy = NewToken::new(
+            TokenHasher::sha256().digest(b"9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b"),
+            0,
+            "1".to_owned(),
+            time::OffsetDateTime::now_utc(),
+        );
+        db.store.insert(&legacy, None).await.expect("insert");
+
+        let hints: Vec<String> = authenticator
+            .list(None)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|info| info.hint)
+            .collect();
+        assert_eq!(hints, [hint.clone(), new_hint.clone(), String::new()]);
+        let revoked = db
+            .store
+            .revoke_user("1")
+            .await
+            .expect("revoke")
+            .into_iter()
+            .map(|record| record.info.hint)
+            .collect::<std::collections::BTreeSet<_>>();
+        assert_eq!(revoked, [hint, new_hint, String::new()].into());
+    }
 }
 
 backend_tests!(
@@ -773,6 +852,7 @@ backend_tests!(
     hmac_secrets_rotate_and_rekey_on_use,
     legacy_keys_work_only_when_turned_on,
     bad_issue_input_is_refused,
+    the_hint_is_stored_and_read_back,
 );
 
 /// `ManualClock::now` through the `Clock` trait, named for readability.

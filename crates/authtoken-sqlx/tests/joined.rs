@@ -227,6 +227,7 @@ mod cases {
         );
         assert_eq!(joined.info.name, "laptop");
         assert_eq!(joined.info.scopes, ["read", "write"]);
+        assert_eq!(joined.info.hint, issued.token().hint());
         assert!(joined.info.expires.is_some());
     }
 

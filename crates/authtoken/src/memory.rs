@@ -76,6 +76,7 @@ impl TokenStore for MemoryStore {
             token.scopes.clone(),
             token.created,
         )
+        .with_hint(token.hint.clone())
         .with_expires(token.expires)
         .with_expiry_limit(token.expiry_limit);
         let record = TokenRecord::new(info, token.digest, token.key_version);
@@ -180,5 +181,49 @@ impl TokenStore for MemoryStore {
         let before = state.records.len();
         state.records.retain(|_, r| !r.info.is_expired_at(now));
         Ok((before - state.records.len()) as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::{Authenticator, IssueOptions, UserIdLoader};
+
+    #[tokio::test]
+    async fn issued_and_rotated_tokens_keep_their_hint() {
+        let auth = Authenticator::builder(MemoryStore::new(), UserIdLoader)
+            .build()
+            .expect("settings");
+        let issued = auth
+            .issue("42", IssueOptions::new().name("laptop"))
+            .await
+            .expect("issue");
+        let hint = issued.token().hint();
+        assert_eq!(hint.len(), 8);
+        assert_eq!(issued.info().hint, hint);
+        let rotated = auth
+            .rotate(issued.info().id, Duration::ZERO)
+            .await
+            .expect("rotate");
+        assert_eq!(rotated.info().hint, rotated.token().hint());
+        let listed = auth.list(Some("42")).await.expect("list");
+        let hints: Vec<&str> = listed.iter().map(|info| info.hint.as_str()).collect();
+        assert_eq!(hints, [hint.as_str(), rotated.info().hint.as_str()]);
+    }
+
+    #[tokio::test]
+    async fn a_token_stored_without_a_hint_lists_an_empty_one() {
+        let store = MemoryStore::new();
+        let new = NewToken::new(
+            TokenDigest::from_bytes([7; 32]),
+            0,
+            "42".to_owned(),
+            OffsetDateTime::UNIX_EPOCH,
+        );
+        store.insert(&new, None).await.expect("insert");
+        let listed = store.list(None).await.expect("list");
+        assert_eq!(listed[0].hint, "");
     }
 }

@@ -12,6 +12,9 @@ use time::OffsetDateTime;
 
 use crate::digest::TokenDigest;
 use crate::error::IssueError;
+use crate::token::HINT_MAX_LEN;
+#[cfg(doc)]
+use crate::token::PlaintextToken;
 
 /// The longest user id a token may carry, in bytes.
 pub const MAX_USER_ID_LEN: usize = 255;
@@ -52,6 +55,14 @@ fn limit_for(
     }
 }
 
+/// `hint`'s last [`HINT_MAX_LEN`] characters.
+fn clip_hint(mut hint: String) -> String {
+    if let Some((start, _)) = hint.char_indices().rev().nth(HINT_MAX_LEN - 1) {
+        hint.drain(..start);
+    }
+    hint
+}
+
 /// A token's id in its store: what an administrator names to revoke or rotate it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -82,6 +93,11 @@ pub struct TokenInfo {
     pub user_id: String,
     /// A label, such as a device name.
     pub name: String,
+    /// A few characters that identify the token to a person without revealing it
+    /// (see [`PlaintextToken::hint`]), such as `atk_3zQ9`; empty for a token stored
+    /// without one (imported, or issued before hints were kept).
+    #[serde(default)]
+    pub hint: String,
     /// What the token may do.
     pub scopes: Vec<String>,
     /// When it was issued.
@@ -101,7 +117,7 @@ pub struct TokenInfo {
 }
 
 impl TokenInfo {
-    /// Builds the metadata of a record read from a store.
+    /// Builds the metadata of a record read from a store, with an empty hint.
     pub fn new(
         id: TokenId,
         user_id: String,
@@ -113,12 +129,21 @@ impl TokenInfo {
             id,
             user_id,
             name,
+            hint: String::new(),
             scopes,
             created,
             expires: None,
             expiry_limit: None,
             last_used: None,
         }
+    }
+
+    /// Sets the hint, keeping at most its last [`HINT_MAX_LEN`] characters (as
+    /// [`PlaintextToken::hint`] makes them).
+    #[must_use]
+    pub fn with_hint(mut self, hint: String) -> Self {
+        self.hint = clip_hint(hint);
+        self
     }
 
     /// Sets the expiry, and the expiry limit to the same (see
@@ -202,6 +227,10 @@ pub struct NewToken {
     pub user_id: String,
     /// A label.
     pub name: String,
+    /// The hint shown in listings (see [`TokenInfo::hint`]); empty for none. Stores
+    /// keep up to 16 characters; [`PlaintextToken::hint`] makes at most
+    /// [`HINT_MAX_LEN`].
+    pub hint: String,
     /// Scopes.
     pub scopes: Vec<String>,
     /// Issue time.
@@ -213,7 +242,7 @@ pub struct NewToken {
 }
 
 impl NewToken {
-    /// A token for `user_id` with no name, no scopes and no expiry.
+    /// A token for `user_id` with no name, no hint, no scopes and no expiry.
     pub fn new(
         digest: TokenDigest,
         key_version: u32,
@@ -225,6 +254,7 @@ impl NewToken {
             key_version,
             user_id,
             name: String::new(),
+            hint: String::new(),
             scopes: Vec::new(),
             created,
             expires: None,
@@ -236,6 +266,14 @@ impl NewToken {
     #[must_use]
     pub fn with_name(mut self, name: String) -> Self {
         self.name = name;
+        self
+    }
+
+    /// Sets the hint, keeping at most its last [`HINT_MAX_LEN`] characters (as
+    /// [`PlaintextToken::hint`] makes them).
+    #[must_use]
+    pub fn with_hint(mut self, hint: String) -> Self {
+        self.hint = clip_hint(hint);
         self
     }
 
@@ -276,6 +314,10 @@ pub struct Slide {
 
 /// The result of [`TokenStore::insert`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one value per issue, moved out at once: boxing the record would only add an allocation"
+)]
 pub enum InsertOutcome {
     /// The token was stored.
     Inserted(TokenRecord),
@@ -498,5 +540,51 @@ impl<S: TokenStore> TokenStore for std::sync::Arc<S> {
         now: OffsetDateTime,
     ) -> impl Future<Output = Result<u64, Self::Error>> + Send {
         S::purge_expired(self, now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hints_are_clipped_to_their_last_eight_characters() {
+        let at = OffsetDateTime::UNIX_EPOCH;
+        let info = |hint: &str| {
+            TokenInfo::new(TokenId(1), "1".into(), String::new(), Vec::new(), at)
+                .with_hint(hint.to_owned())
+                .hint
+        };
+        assert_eq!(info(""), "");
+        assert_eq!(info("atk_3zQ9"), "atk_3zQ9");
+        assert_eq!(info("myapp_3zQ9"), "app_3zQ9");
+        assert_eq!(info("ééééé_ßßßß"), "ééé_ßßßß", "characters, not bytes");
+        let new = NewToken::new(TokenDigest::from_bytes([1; 32]), 0, "1".into(), at)
+            .with_hint("abcdefghijklmnop_3zQ9".to_owned());
+        assert_eq!(new.hint, "nop_3zQ9");
+    }
+
+    #[test]
+    fn metadata_serialised_before_hints_reads_with_an_empty_one() {
+        let at = OffsetDateTime::UNIX_EPOCH;
+        let info = TokenInfo::new(TokenId(3), "1".into(), "laptop".into(), Vec::new(), at)
+            .with_hint("atk_3zQ9".to_owned());
+        let json = serde_json::to_value(&info).expect("serialise");
+        assert_eq!(json["hint"], "atk_3zQ9");
+        assert_eq!(
+            serde_json::from_value::<TokenInfo>(json.clone()).ok(),
+            Some(info.clone())
+        );
+        let mut old = json;
+        old.as_object_mut().expect("an object").remove("hint");
+        let read: TokenInfo = serde_json::from_value(old).expect("deserialise");
+        assert_eq!(read.hint, "");
+        assert_eq!(
+            read,
+            TokenInfo {
+                hint: String::new(),
+                ..info
+            }
+        );
     }
 }

@@ -26,6 +26,11 @@ pub const CHECK_LEN: usize = 6;
 pub const MAX_PREFIX_LEN: usize = 16;
 /// Length of a legacy Django REST Framework key (40 lowercase hex characters).
 pub const LEGACY_KEY_LEN: usize = 40;
+/// The most characters a token's [hint](PlaintextToken::hint) has.
+pub const HINT_MAX_LEN: usize = 8;
+/// How many of a token's last characters its [hint](PlaintextToken::hint) shows: all
+/// of them from the checksum, none from the random part.
+pub const HINT_TAIL_LEN: usize = 4;
 
 /// The application's token prefix: `[a-z0-9]{1,16}`, such as `atk` in `atk_...`.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -235,6 +240,55 @@ impl PlaintextToken {
         }
     }
 
+    /// A few characters that identify the token to a person (in a list of their
+    /// tokens, say) without revealing it: the prefix, `_`, and the token's last
+    /// [`HINT_TAIL_LEN`] characters, which are checksum characters. When that is
+    /// longer than [`HINT_MAX_LEN`], only its last [`HINT_MAX_LEN`] characters are
+    /// kept, so the prefix loses its first characters and the tail always stays:
+    ///
+    /// | prefix | token | hint |
+    /// | --- | --- | --- |
+    /// | `atk` | `atk_…Xy3zQ9` | `atk_3zQ9` |
+    /// | `myapp` | `myapp_…Xy3zQ9` | `app_3zQ9` |
+    /// | `abcdefghijklmnop` | `abcdefghijklmnop_…Xy3zQ9` | `nop_3zQ9` |
+    ///
+    /// The hint never holds a character of the random part, only (at most) four of
+    /// the six checksum characters: about 24 bits of a CRC32 of the token, against
+    /// the 190 random bits a guess would have to find.
+    ///
+    /// It is empty for anything that is not a well-formed token with a valid
+    /// checksum (a legacy DRF key, say), so that it never shows characters of a
+    /// secret that are not checksum characters.
+    ///
+    /// ```
+    /// use authtoken::TokenPrefix;
+    ///
+    /// let token = TokenPrefix::default().generate();
+    /// let hint = token.hint();
+    /// assert_eq!(hint.len(), 8);
+    /// assert!(hint.starts_with("atk_"));
+    /// assert!(token.expose_secret().ends_with(&hint[4..]));
+    /// ```
+    pub fn hint(&self) -> String {
+        let text = self.text.as_str();
+        let Some((prefix, _)) = text.split_once('_') else {
+            return String::new();
+        };
+        let well_formed =
+            TokenPrefix::new(prefix).is_ok_and(|prefix| prefix.matches(text.as_bytes()));
+        if !well_formed {
+            return String::new();
+        }
+        // Only ASCII passed the check above, so every index is a character boundary.
+        let tail = &text[text.len() - HINT_TAIL_LEN..];
+        let keep = prefix.len().min(HINT_MAX_LEN - 1 - HINT_TAIL_LEN);
+        let mut hint = String::with_capacity(HINT_MAX_LEN);
+        hint.push_str(&prefix[prefix.len() - keep..]);
+        hint.push('_');
+        hint.push_str(tail);
+        hint
+    }
+
     fn visible_prefix(&self) -> &str {
         match self.text.find('_') {
             Some(end) if end <= MAX_PREFIX_LEN => &self.text[..=end],
@@ -386,6 +440,96 @@ mod tests {
             classify(&prefix(), key, true),
             Some(CredentialKind::LegacyKey)
         );
+    }
+
+    /// The hint of `token` with `prefix`, checked against the rule: at most
+    /// [`HINT_MAX_LEN`] characters, the prefix's last characters (as many as fit),
+    /// `_`, and the last [`HINT_TAIL_LEN`] characters of the checksum.
+    fn assert_hint_rule(prefix: &str, token: &PlaintextToken) -> String {
+        let secret = token.expose_secret();
+        let hint = token.hint();
+        assert!(hint.len() <= HINT_MAX_LEN, "{hint:?} is too long");
+        let (shown_prefix, tail) = hint.split_once('_').expect("an underscore");
+        assert!(prefix.ends_with(shown_prefix), "{hint:?} for {prefix:?}");
+        assert_eq!(shown_prefix.len(), prefix.len().min(3), "{hint:?}");
+        assert_eq!(tail.len(), HINT_TAIL_LEN, "{hint:?}");
+        let check = &secret[secret.len() - CHECK_LEN..];
+        // With the checks above: the prefix's end, `_`, and four checksum characters;
+        // nothing of the random part.
+        assert!(
+            check.ends_with(tail),
+            "{hint:?} shows only checksum characters"
+        );
+        hint
+    }
+
+    #[test]
+    fn hints_keep_the_tail_and_fit_in_eight_characters() {
+        for prefix in ["a", "atk", "myapp", "abcdefghijklmnop"] {
+            let token_prefix = TokenPrefix::new(prefix).expect("valid prefix");
+            for _ in 0..200 {
+                let token = token_prefix.generate();
+                assert_hint_rule(prefix, &token);
+            }
+        }
+        let token = TokenPrefix::default().generate();
+        let hint = assert_hint_rule("atk", &token);
+        assert_eq!(hint.len(), 8);
+        assert_eq!(
+            hint,
+            format!(
+                "atk_{}",
+                &token.expose_secret()[token.expose_secret().len() - 4..]
+            )
+        );
+    }
+
+    #[test]
+    fn hints_of_known_tokens() {
+        // Tokens made by hand with their right checksum.
+        let token = |prefix: &str, random: &str| {
+            let body = format!("{prefix}_{random}");
+            let check = encode_check(crc32(body.as_bytes()));
+            let text = format!("{body}{}", std::str::from_utf8(&check).expect("ASCII"));
+            (text.clone(), PlaintextToken::from_secret(text))
+        };
+        let random = "0123456789abcdefghijABCDEFGHIJxy";
+        let (text, atk) = token("atk", random);
+        assert_eq!(atk.hint(), format!("atk_{}", &text[text.len() - 4..]));
+        let (text, long) = token("abcdefghijklmnop", random);
+        assert_eq!(long.hint(), format!("nop_{}", &text[text.len() - 4..]));
+        let (text, five) = token("myapp", random);
+        assert_eq!(five.hint(), format!("app_{}", &text[text.len() - 4..]));
+        let (text, one) = token("a", random);
+        assert_eq!(one.hint(), format!("a_{}", &text[text.len() - 4..]));
+    }
+
+    #[test]
+    fn anything_but_a_well_formed_token_has_an_empty_hint() {
+        let good = TokenPrefix::default().generate();
+        let text = good.expose_secret();
+        let mut typo = text.to_owned().into_bytes();
+        let last = typo.len() - 1;
+        typo[last] = if typo[last] == b'0' { b'1' } else { b'0' };
+        for odd in [
+            String::new(),
+            "_".to_owned(),
+            "atk_".to_owned(),
+            "9944b09199c62bcf9418ad846dd0e4bbdfc6ee4b".to_owned(),
+            String::from_utf8(typo).expect("ASCII"),
+            text[..text.len() - 1].to_owned(),
+            format!("{text}0"),
+            text.to_uppercase(),
+            format!("ä{text}"),
+            format!("abcdefghijklmnopq{}", &text[3..]),
+            "ünïcödé_ßßßßßßßßßßßßßßßßßßßßßßßßßßßßßßßßßßßßßß".to_owned(),
+        ] {
+            assert_eq!(
+                PlaintextToken::from_secret(odd.clone()).hint(),
+                "",
+                "{odd:?}"
+            );
+        }
     }
 
     #[test]

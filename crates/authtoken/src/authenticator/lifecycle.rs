@@ -214,6 +214,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
                 created,
             )
             .with_name(options.name.clone())
+            .with_hint(token.hint())
             .with_scopes(options.scopes.clone())
             .with_expires(expires)
             .with_expiry_limit(expiry_limit);
