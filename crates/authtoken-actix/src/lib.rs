@@ -1,10 +1,12 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod endpoints;
 mod extract;
 mod middleware;
 mod rejection;
 
+pub use endpoints::token_endpoints;
 pub use extract::{Authenticated, MaybeAuthenticated, RequireScope};
 pub use middleware::{AuthMiddleware, AuthMiddlewareService, ResponseFuture};
 pub use rejection::AuthRejection;

@@ -3,6 +3,7 @@
 
 use std::fmt;
 use std::future::{Future, Ready, ready};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
@@ -10,7 +11,7 @@ use std::task::{Context, Poll};
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::{AUTHORIZATION, HeaderValue};
-use actix_web::{Error, HttpMessage};
+use actix_web::{Error, HttpMessage, HttpRequest};
 use authtoken::{Authentication, Authenticator, PendingAuthentication};
 use pin_project_lite::pin_project;
 
@@ -76,10 +77,7 @@ impl<U: Send + Sync + 'static> AuthMiddleware<U> {
             return Ok(());
         }
         let auth = &self.authenticator;
-        let trusted = auth.trusted_client_ip_header().into_iter();
-        let forwarded = trusted.flat_map(|name| req.headers().get_all(name));
-        let peer = req.peer_addr().map(|address| address.ip());
-        let client = auth.client_address(peer, forwarded.map(HeaderValue::as_bytes));
+        let client = client_address(auth, req.request());
         let values = req.headers().get_all(AUTHORIZATION);
         let outcome = auth.authenticate_request_now(client, values.map(HeaderValue::as_bytes))?;
         req.extensions_mut().insert(outcome);
@@ -105,6 +103,19 @@ impl<U: Send + Sync + 'static> AuthMiddleware<U> {
         let future = ready(Ok(refusal.map_into_right_body()));
         ResponseFuture::Refused { future }
     }
+}
+
+/// The address the invalid-token limiter and the login throttle count `req` under:
+/// [`Authenticator::client_address`] of the peer address and the trusted client-IP
+/// header's values.
+pub(crate) fn client_address<U: Send + Sync + 'static>(
+    auth: &Authenticator<U>,
+    req: &HttpRequest,
+) -> Option<IpAddr> {
+    let trusted = auth.trusted_client_ip_header().into_iter();
+    let forwarded = trusted.flat_map(|name| req.headers().get_all(name));
+    let peer = req.peer_addr().map(|address| address.ip());
+    auth.client_address(peer, forwarded.map(HeaderValue::as_bytes))
 }
 
 impl<U> Clone for AuthMiddleware<U> {

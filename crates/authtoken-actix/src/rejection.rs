@@ -44,17 +44,23 @@ impl ResponseError for AuthRejection {
     }
 
     fn error_response(&self) -> HttpResponse {
-        let parts = self.0.response();
-        let mut response = HttpResponse::build(self.status_code());
-        response.content_type(const { HeaderValue::from_static(ErrorResponse::CONTENT_TYPE) });
-        if let Some(seconds) = parts.retry_after {
-            response.insert_header((RETRY_AFTER, seconds));
-        }
-        if let Some(value) = parts.www_authenticate.and_then(challenge_header) {
-            response.insert_header((WWW_AUTHENTICATE, value));
-        }
-        response.body(parts.body)
+        http_response(self.0.response())
     }
+}
+
+/// The core's answer as an actix-web response: status, `WWW-Authenticate`,
+/// `Retry-After`, `content-type: application/json` and the body.
+pub(crate) fn http_response(answer: ErrorResponse) -> HttpResponse {
+    let status = StatusCode::from_u16(answer.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = HttpResponse::build(status);
+    response.content_type(const { HeaderValue::from_static(ErrorResponse::CONTENT_TYPE) });
+    if let Some(seconds) = answer.retry_after {
+        response.insert_header((RETRY_AFTER, seconds));
+    }
+    if let Some(value) = answer.www_authenticate.and_then(challenge_header) {
+        response.insert_header((WWW_AUTHENTICATE, value));
+    }
+    response.body(answer.body)
 }
 
 thread_local! {
