@@ -5,7 +5,7 @@ use authtoken::Authenticator;
 use authtoken_behaviour::adapter::{Harness, TestRequest, TestResponse, TestUser, WRITE_SCOPE};
 use authtoken_rocket::{AuthFairing, Authenticated, MaybeAuthenticated, RequireScope, ScopeName};
 use rocket::config::LogLevel;
-use rocket::http::Header;
+use rocket::http::{Header, Method};
 use rocket::local::asynchronous::Client;
 use rocket::{Config, get, routes};
 
@@ -78,24 +78,65 @@ impl Harness for RocketHarness {
             let value = String::from_utf8(value).expect("UTF-8 header values only");
             local.add_header(Header::new(name, value));
         }
-        let response = local.dispatch().await;
-        let status = response.status().code;
-        let headers = response.headers();
-        let www_authenticate = headers.get("WWW-Authenticate").map(str::to_owned).collect();
-        let content_type = headers.get_one("Content-Type").map(str::to_owned);
-        let retry_after = headers.get_one("Retry-After").map(str::to_owned);
-        let body = response.into_string().await.unwrap_or_default();
-        TestResponse {
-            status,
-            www_authenticate,
-            content_type,
-            retry_after,
-            body,
-        }
+        read_response(local.dispatch().await).await
+    }
+}
+
+async fn read_response(response: rocket::local::asynchronous::LocalResponse<'_>) -> TestResponse {
+    let status = response.status().code;
+    let headers = response.headers();
+    let www_authenticate = headers.get("WWW-Authenticate").map(str::to_owned).collect();
+    let content_type = headers.get_one("Content-Type").map(str::to_owned);
+    let retry_after = headers.get_one("Retry-After").map(str::to_owned);
+    let body = response.into_string().await.unwrap_or_default();
+    TestResponse {
+        status,
+        www_authenticate,
+        content_type,
+        retry_after,
+        body,
     }
 }
 
 authtoken_behaviour::adapter_cases!(rocket_adapter, RocketHarness);
+
+/// The token endpoints mounted under `/api` with `token_routes`, driven by the local
+/// client.
+struct RocketEndpoints {
+    client: Client,
+}
+
+impl authtoken_behaviour::endpoints::EndpointsHarness for RocketEndpoints {
+    const NAME: &'static str = "rocket";
+
+    async fn build(endpoints: authtoken::endpoints::TokenEndpoints<TestUser>) -> Self {
+        authtoken_behaviour::logs::capture();
+        let config = Config {
+            log_level: LogLevel::Off,
+            ..Config::debug_default()
+        };
+        let rocket = rocket::custom(config)
+            .manage(endpoints.authenticator().clone())
+            .manage(endpoints)
+            .mount("/api", authtoken_rocket::token_routes::<TestUser>());
+        let client = Client::untracked(rocket).await.expect("a valid rocket");
+        Self { client }
+    }
+
+    async fn send(&self, request: authtoken_behaviour::endpoints::EndpointRequest) -> TestResponse {
+        let method: Method = request.method.parse().expect("a known method");
+        let mut local = self.client.req(method, request.path).body(request.body);
+        if let Some(client) = request.client {
+            local = local.remote(client);
+        }
+        for (name, value) in request.headers {
+            local.add_header(Header::new(name, value));
+        }
+        read_response(local.dispatch().await).await
+    }
+}
+
+authtoken_behaviour::endpoint_cases!(rocket_endpoints, RocketEndpoints);
 
 /// The whole suite once more, with every log line of the process captured at TRACE
 /// level (Rocket's own `log` records included): not one holds a token.

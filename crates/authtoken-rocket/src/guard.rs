@@ -1,5 +1,7 @@
 //! The request guards: [`Authenticated`], [`MaybeAuthenticated`], [`RequireScope`].
 
+use std::net::IpAddr;
+
 use authtoken::{Authentication, Authenticator, Identity, Rejection, ScopeName};
 use rocket::request::{FromRequest, Outcome, Request};
 use rocket::{Ignite, Rocket, Sentinel};
@@ -10,6 +12,22 @@ use crate::AuthRejection;
 /// `Authenticator<U>` is managed), kept in the request-local cache so that however
 /// many guards ask, the authenticator runs once.
 struct Cached<U>(Option<Authentication<U>>);
+
+/// The client's address, for the invalid-token limiter and the failed-login
+/// throttle: the connection's peer address, or the header the core says a trusted
+/// proxy sets; never `Request::client_ip`, which believes any client's `X-Real-IP`.
+pub(crate) fn client_address<U: Send + Sync + 'static>(
+    request: &Request<'_>,
+    authenticator: &Authenticator<U>,
+) -> Option<IpAddr> {
+    let trusted = authenticator.trusted_client_ip_header().into_iter();
+    authenticator.client_address(
+        request.remote().map(|peer| peer.ip()),
+        trusted
+            .flat_map(|name| request.headers().get(name))
+            .map(str::as_bytes),
+    )
+}
 
 /// The request's [`Authentication`] for user type `U`, made on the first call.
 ///
@@ -25,21 +43,11 @@ where
             let Some(authenticator) = request.rocket().state::<Authenticator<U>>() else {
                 return Cached(None);
             };
-            let headers = request.headers();
-            // The invalid-token limiter names the client by the connection's peer
-            // address, or by the header the core says a trusted proxy sets; never by
-            // `Request::client_ip`, which believes any client's `X-Real-IP`.
-            let trusted = authenticator.trusted_client_ip_header().into_iter();
-            let client = authenticator.client_address(
-                request.remote().map(|peer| peer.ip()),
-                trusted
-                    .flat_map(|name| headers.get(name))
-                    .map(str::as_bytes),
-            );
+            let client = client_address(request, authenticator);
             // Every `Authorization` value Rocket kept: the core refuses conflicting
             // ones. Rocket has dropped those that are not UTF-8 (README,
             // "Differences the framework forces").
-            let values = headers.get("Authorization").map(str::as_bytes);
+            let values = request.headers().get("Authorization").map(str::as_bytes);
             Cached(Some(
                 authenticator
                     .authenticate_request_from(client, values)

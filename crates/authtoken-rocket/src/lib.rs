@@ -2,11 +2,13 @@
 #![warn(missing_docs)]
 
 mod catcher;
+mod endpoints;
 mod fairing;
 mod guard;
 mod rejection;
 
 pub use catcher::{STATUSES, catchers};
+pub use endpoints::token_routes;
 pub use fairing::AuthFairing;
 pub use guard::{Authenticated, MaybeAuthenticated, RequireScope};
 pub use rejection::AuthRejection;

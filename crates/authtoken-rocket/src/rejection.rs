@@ -70,27 +70,29 @@ fn recorded<'r>(request: &'r Request<'_>) -> std::sync::MutexGuard<'r, Option<Au
 
 impl<'r> Responder<'r, 'static> for AuthRejection {
     fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
-        let ErrorResponse {
-            status,
-            www_authenticate,
-            retry_after,
-            body,
-            ..
-        } = self.0.response();
-        let mut response = Response::build();
-        response
-            .status(Status::new(status))
-            .raw_header("Content-Type", ErrorResponse::CONTENT_TYPE);
-        if let Some(seconds) = retry_after {
-            response.raw_header("Retry-After", seconds.to_string());
-        }
-        // Rocket's header values are `str`s; the core's challenge is ASCII.
-        if let Some(challenge) = www_authenticate {
-            response.raw_header(
-                "WWW-Authenticate",
-                String::from_utf8_lossy(&challenge).into_owned(),
-            );
-        }
-        response.sized_body(body.len(), Cursor::new(body)).ok()
+        Ok(http_response(self.0.response()))
     }
+}
+
+/// The core's error answer as a Rocket response: the status, `WWW-Authenticate`,
+/// `Retry-After`, the `application/json` content type and the body.
+pub(crate) fn http_response(answer: ErrorResponse) -> Response<'static> {
+    let mut response = Response::build();
+    response
+        .status(Status::new(answer.status))
+        .raw_header("Content-Type", ErrorResponse::CONTENT_TYPE);
+    if let Some(seconds) = answer.retry_after {
+        response.raw_header("Retry-After", seconds.to_string());
+    }
+    // Rocket's header values are `str`s; the core's challenge is ASCII.
+    if let Some(challenge) = answer.www_authenticate {
+        response.raw_header(
+            "WWW-Authenticate",
+            String::from_utf8_lossy(&challenge).into_owned(),
+        );
+    }
+    let body = answer.body;
+    response
+        .sized_body(body.len(), Cursor::new(body))
+        .finalize()
 }
