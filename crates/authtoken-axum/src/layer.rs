@@ -228,7 +228,10 @@ pub(crate) fn authenticate_now<'p, U: Send + Sync + 'static>(
     parts: &'p mut Parts,
 ) -> Result<&'p Authentication<U>, PendingAuthentication<U>> {
     if parts.extensions.get::<Authentication<U>>().is_none() {
-        let client = client_address(auth, &parts.headers, &parts.extensions);
+        let limits = auth.limits_invalid_tokens();
+        let client = limits
+            .then(|| client_address(auth, &parts.headers, &parts.extensions))
+            .flatten();
         let values = parts.headers.get_all(AUTHORIZATION).iter();
         let authentication =
             auth.authenticate_request_now(client, values.map(HeaderValue::as_bytes))?;
@@ -241,8 +244,8 @@ pub(crate) fn authenticate_now<'p, U: Send + Sync + 'static>(
     Ok(stored.expect("checked above"))
 }
 
-/// The address the invalid-token limiter counts a request under, when it is on: the
-/// peer address (axum's `ConnectInfo<SocketAddr>`, set by
+/// The address a request comes from, as the invalid-token limiter and the
+/// failed-login throttle count it: the peer address (axum's `ConnectInfo<SocketAddr>`, set by
 /// `into_make_service_with_connect_info`, else a `SocketAddr` extension set by any
 /// other stack), as the core reads it with the trusted client-IP header. Without
 /// either the core warns, once, that the limiter cannot tell clients apart.
@@ -251,9 +254,6 @@ pub(crate) fn client_address<U: Send + Sync + 'static>(
     headers: &HeaderMap,
     extensions: &Extensions,
 ) -> Option<IpAddr> {
-    if !auth.limits_invalid_tokens() {
-        return None;
-    }
     #[cfg(feature = "axum")]
     let peer = extensions.get().map(|ConnectInfo(peer)| *peer);
     #[cfg(not(feature = "axum"))]

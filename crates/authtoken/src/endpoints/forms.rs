@@ -204,7 +204,7 @@ impl TokenItem {
         Self {
             id: info.id.0,
             current: info.id == current,
-            hint: String::new(),
+            hint: info.hint,
             name: info.name,
             scopes: info.scopes,
             created: info.created,
