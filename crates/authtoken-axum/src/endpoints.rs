@@ -67,6 +67,7 @@ where
         .route("/logout-all", post(logout_all::<U>))
         .route("/tokens", get(list::<U>).post(create::<U>))
         .route("/tokens/{id}", delete(revoke::<U>))
+        .method_not_allowed_fallback(method_not_allowed::<U>)
         .with_state(Endpoints(endpoints))
 }
 
@@ -143,6 +144,12 @@ async fn login<U: Send + Sync + 'static>(
         Err(error) => Err(error),
     };
     answer(&endpoints, result)
+}
+
+async fn method_not_allowed<U: Send + Sync + 'static>(
+    State(endpoints): State<Endpoints<U>>,
+) -> Response {
+    answer::<U, ()>(&endpoints, Err(EndpointError::MethodNotAllowed))
 }
 
 async fn logout<U: Send + Sync + 'static>(

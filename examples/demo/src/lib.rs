@@ -4,6 +4,7 @@
 mod bench;
 mod body;
 mod config;
+mod credentials;
 mod db;
 mod error;
 mod password;
@@ -13,6 +14,7 @@ mod users;
 
 use std::sync::{Arc, OnceLock};
 
+use authtoken::endpoints::TokenEndpoints;
 use authtoken::{Authenticator, Identity, IssueOptions};
 use authtoken_sqlx::RevocationListener;
 use serde::Serialize;
@@ -21,6 +23,7 @@ use serde_json::json;
 pub use bench::{BASELINE_PATH, BENCH_ME_PATH, BenchSwitches};
 pub use body::{Credentials, MAX_BODY_BYTES, MAX_PASSWORD_BYTES, MAX_USERNAME_CHARS};
 pub use config::{Config, ConfigError};
+pub use credentials::{DemoCredentials, SCOPES, policy};
 pub use db::DemoPool;
 pub use error::{CONTENT_TYPE, DemoError, FieldErrors, RETRY_AFTER, Reply};
 pub use quickstart::quickstart;
@@ -35,6 +38,7 @@ use body::Accept;
 pub struct Demo {
     pool: DemoPool,
     auth: Authenticator<DemoUser>,
+    endpoints: TokenEndpoints<DemoUser>,
     switches: BenchSwitches,
     /// The benchmark baseline's own pool, with [`BenchSwitches::baseline`].
     baseline_pool: Option<DemoPool>,
@@ -77,6 +81,9 @@ pub enum SetupError {
     /// The authenticator's settings were refused.
     #[error("the authenticator settings were refused: {0}")]
     Auth(#[from] authtoken::ConfigError),
+    /// The token endpoints' policy was refused.
+    #[error("the token policy was refused: {0}")]
+    Policy(#[from] authtoken::endpoints::PolicyError),
 }
 
 impl Demo {
@@ -155,9 +162,12 @@ impl Demo {
             None
         };
         let bench_user = switches.baseline.then(Arc::default);
+        let credentials = DemoCredentials::new(pool.clone());
+        let endpoints = TokenEndpoints::new(auth.clone(), credentials, policy())?;
         Ok(Self {
             pool,
             auth,
+            endpoints,
             switches,
             baseline_pool,
             bench_user,
@@ -168,6 +178,12 @@ impl Demo {
     /// The authenticator, for the framework's auth layer or middleware.
     pub fn authenticator(&self) -> &Authenticator<DemoUser> {
         &self.auth
+    }
+
+    /// The token endpoints (`POST /api/token`, logout, logout-all, `/api/tokens`),
+    /// checking passwords against the `users` table.
+    pub fn endpoints(&self) -> &TokenEndpoints<DemoUser> {
+        &self.endpoints
     }
 
     /// The pool shared by users and tokens.
@@ -358,7 +374,10 @@ impl Demo {
     async fn issue(&self, user: &DemoUser, name: &str) -> Result<serde_json::Value, DemoError> {
         let issued = self
             .auth
-            .issue(&user.id().to_string(), IssueOptions::new().name(name))
+            .issue(
+                &user.id().to_string(),
+                IssueOptions::new().name(name).scopes(SCOPES),
+            )
             .await
             .map_err(DemoError::unavailable)?;
         Ok(json!({ "token": issued.token().expose_secret() }))

@@ -107,6 +107,9 @@ pub enum EndpointError {
     PermissionDenied,
     /// 404 `{"detail": "Not found."}`: no token of the caller's with that id.
     NotFound,
+    /// 405 `{"detail": "Method not allowed."}`: an endpoint's path with another
+    /// method, for an adapter whose framework would answer it without a JSON body.
+    MethodNotAllowed,
     /// 400 `{"detail": "..."}`: the user already holds as many tokens as the
     /// authenticator's per-user limit allows.
     TooManyTokens {
@@ -140,6 +143,7 @@ impl EndpointError {
             Self::Auth(rejection) => rejection.status(),
             Self::PermissionDenied => 403,
             Self::NotFound => 404,
+            Self::MethodNotAllowed => 405,
             Self::PayloadTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::Throttled { .. } => 429,
@@ -179,6 +183,7 @@ impl EndpointError {
             Self::Auth(rejection) => rejection.body(),
             Self::PermissionDenied => detail("You do not have permission to perform this action."),
             Self::NotFound => detail("Not found."),
+            Self::MethodNotAllowed => detail("Method not allowed."),
             Self::TooManyTokens { limit } => detail(&format!(
                 "You already have {limit} active tokens, the most allowed: revoke one first."
             )),
