@@ -952,6 +952,62 @@ pub mod cases {
         }
     }
 
+    /// Personal tokens over HTTP: created with a name, scopes and a lifetime, listed
+    /// (newest first, the current one marked, a hint and never the secret), refused
+    /// the management of tokens without the `tokens` scope, revoked.
+    pub async fn personal_tokens<L: Launcher>(backend: Backend) {
+        let (_db, _server, client) = start::<L>(&backend).await;
+        let login = client.register_ok("ada", PASSWORD).await;
+        let header = token_header(&login);
+        let body = serde_json::json!({"name": "ci", "scopes": ["read"], "expires_in": 3600});
+        let reply = client
+            .send(
+                "POST",
+                "/api/tokens",
+                &[header.as_bytes()],
+                Some(("application/json", body.to_string().into_bytes())),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{reply:?}");
+        let created = reply.json_body();
+        let secret = created["token"].as_str().expect("the secret").to_owned();
+        let id = created["id"].as_i64().expect("an id");
+        assert_eq!(created["scopes"], serde_json::json!(["read"]));
+        let hint = created["hint"].as_str().expect("a hint");
+        assert!(
+            hint.len() <= 8 && secret.ends_with(&hint[hint.len() - 4..]),
+            "{hint}"
+        );
+        client.assert_user(&secret, "ada").await;
+
+        let reply = client.get("/api/tokens", Some(&header)).await;
+        assert_eq!(reply.status, 200, "{reply:?}");
+        let list = reply.json_body();
+        let items = list.as_array().expect("an array");
+        assert_eq!(items.len(), 2, "{list}");
+        assert_eq!(
+            (items[0]["id"].as_i64(), &items[0]["current"]),
+            (Some(id), &serde_json::json!(false))
+        );
+        assert_eq!(items[1]["current"], true, "{list}");
+        assert!(!reply.text.contains(&secret) && !reply.text.contains(&login));
+
+        let reader = token_header(&secret);
+        let reply = client.get("/api/tokens", Some(&reader)).await;
+        assert_eq!(reply.status, 403, "no tokens scope: {reply:?}");
+
+        let path = format!("/api/tokens/{id}");
+        let reply = client.delete(&path, Some(&header)).await;
+        assert_eq!(reply.status, 204, "{reply:?}");
+        client.assert_revoked(&secret).await;
+        let reply = client.delete(&path, Some(&header)).await;
+        assert_eq!(reply.status, 404, "{reply:?}");
+        assert_eq!(
+            reply.json_body(),
+            serde_json::json!({"detail": "Not found."})
+        );
+    }
+
     /// `POST /api/token` with an `application/x-www-form-urlencoded` body, as DRF's
     /// `obtain_auth_token` takes it.
     pub async fn login_by_form<L: Launcher>(backend: Backend) {
@@ -1503,6 +1559,7 @@ macro_rules! demo_api_cases {
             login_issues_a_new_token_each_time,
             login_by_form,
             login_refuses_wrong_credentials,
+            personal_tokens,
             protected_routes_require_credentials,
             malformed_authorization_headers,
             invalid_tokens,

@@ -23,15 +23,12 @@ use tokio::net::TcpListener;
 /// | --- | --- |
 /// | `GET /api/health` | 200, whatever `Authorization` header is sent |
 /// | `POST /api/register` | 201 `{"token"}` |
-/// | `POST /api/token` | 200 `{"token"}` (JSON or form) |
 /// | `GET /api/me` | 200 `{"username"}` |
-/// | `POST /api/logout` | 204 |
-/// | `POST /api/logout-all` | 204 |
 /// | `DELETE /api/me` | 204 |
+/// | `POST /api/token`, `POST /api/logout`, `POST /api/logout-all`, `GET`/`POST /api/tokens`, `DELETE /api/tokens/{id}` | the library's token endpoints ([`authtoken_axum::token_routes`]) |
 ///
-/// Only the last four authenticate: their handlers take [`Authenticated`], which
-/// finds the authenticator in the router's state. Every error, 404 and 405 included,
-/// has a JSON body.
+/// The handlers of `/api/me` take [`Authenticated`], which finds the authenticator
+/// in the router's state. Every error, 404 and 405 included, has a JSON body.
 ///
 /// With [`Demo::serves_baseline`] (the benchmarks' switch) it also serves
 /// [`authtoken_demo::BASELINE_PATH`] and [`authtoken_demo::BENCH_ME_PATH`] (`GET
@@ -41,10 +38,10 @@ pub fn app(demo: Demo) -> Router {
         auth: demo.authenticator().clone(),
         demo,
     };
+    let token_routes = authtoken_axum::token_routes(state.demo.endpoints().clone());
     let mut router = Router::new()
-        .route("/api/me", get(me).delete(delete_account))
-        .route("/api/logout", post(logout))
-        .route("/api/logout-all", post(logout_all));
+        .nest("/api", token_routes)
+        .route("/api/me", get(me).delete(delete_account));
     if state.demo.serves_baseline() {
         router = router
             .route(authtoken_demo::BASELINE_PATH, get(baseline))
@@ -53,7 +50,6 @@ pub fn app(demo: Demo) -> Router {
     router
         .route("/api/health", get(health))
         .route("/api/register", post(register))
-        .route("/api/token", post(login))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(not_found)
         .layer(middleware::from_fn(log_request))
@@ -162,23 +158,8 @@ async fn register(State(demo): State<Demo>, headers: HeaderMap, body: Body) -> R
     }
 }
 
-async fn login(State(demo): State<Demo>, headers: HeaderMap, body: Body) -> Response {
-    match read_body(body).await {
-        Ok(body) => respond_result(demo.login(content_type(&headers), &body).await),
-        Err(error) => respond(error.into()),
-    }
-}
-
 async fn me(State(demo): State<Demo>, user: Authenticated<DemoUser>) -> Response {
     respond(demo.me(&user))
-}
-
-async fn logout(State(demo): State<Demo>, user: Authenticated<DemoUser>) -> Response {
-    respond_result(demo.logout(&user).await)
-}
-
-async fn logout_all(State(demo): State<Demo>, user: Authenticated<DemoUser>) -> Response {
-    respond_result(demo.logout_all(&user).await)
 }
 
 async fn delete_account(State(demo): State<Demo>, user: Authenticated<DemoUser>) -> Response {
