@@ -23,7 +23,8 @@ type Endpoints<U> = Data<TokenEndpoints<U>>;
 /// [`Scope::configure`](actix_web::Scope::configure) (or `App::configure`) under the
 /// application's prefix: `POST token` (JSON or form login), `POST logout`,
 /// `POST logout-all`, `GET tokens`, `POST tokens`, `DELETE tokens/{id}`. Every error,
-/// a body actix-web could not read included, is JSON in the endpoints' shape
+/// a body actix-web could not read and another method on one of these paths (405,
+/// [`EndpointError::MethodNotAllowed`]) included, is JSON in the endpoints' shape
 /// ([`TokenEndpoints::error_body`]).
 ///
 /// The protected routes are wrapped in an [`AuthMiddleware`] of the endpoints'
@@ -59,7 +60,10 @@ pub fn token_endpoints<U: Send + Sync + 'static>(
     move |config| {
         let auth = AuthMiddleware::new(endpoints.authenticator().clone());
         let data = Data::new(endpoints);
-        let open = |path| web::resource(path).app_data(Data::clone(&data));
+        let open = |path| {
+            let resource = web::resource(path).app_data(Data::clone(&data));
+            resource.default_service(web::to(method_not_allowed::<U>))
+        };
         let protected = |path| open(path).wrap(auth.clone());
         config.service(open("/token").post(login::<U>));
         config.service(protected("/logout").post(logout::<U>));
@@ -117,6 +121,7 @@ endpoint!(login(e, req: HttpRequest, body: web::Payload) {
     let form = read.map_err(|error| unreadable(&error))?;
     Ok(HttpResponse::Ok().json(e.login(client, form).await?))
 });
+endpoint!(method_not_allowed(e) Err(EndpointError::MethodNotAllowed));
 endpoint!(logout(e, user: Caller<U>) e.logout(&caller(user)?).await.map(no_content));
 endpoint!(logout_all(e, user: Caller<U>) e.logout_all(&caller(user)?).await.map(no_content));
 endpoint!(list(e, user: Caller<U>) Ok(HttpResponse::Ok().json(e.list(&caller(user)?).await?)));

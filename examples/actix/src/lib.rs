@@ -22,18 +22,21 @@ use tokio::task::JoinHandle;
 /// | --- | --- |
 /// | `GET /api/health` | 200, whatever `Authorization` header is sent |
 /// | `POST /api/register` | 201 `{"token"}` |
-/// | `POST /api/token` | 200 `{"token"}` (JSON or form) |
 /// | `GET /api/me` | 200 `{"username"}` |
-/// | `POST /api/logout` | 204 |
-/// | `POST /api/logout-all` | 204 |
 /// | `DELETE /api/me` | 204 |
+/// | `POST /api/token` | 200 `{"token"}` (JSON or form) |
+/// | `POST /api/logout`, `POST /api/logout-all` | 204 |
+/// | `GET /api/tokens`, `POST /api/tokens` | 200 the caller's tokens, 201 a new one |
+/// | `DELETE /api/tokens/{id}` | 204 |
 ///
-/// Only the last four sit behind the [`AuthMiddleware`]; every error, 404 and 405
-/// included, has a JSON body. With [`Demo::serves_baseline`] (the benchmarks'
+/// `/api/me` sits behind the [`AuthMiddleware`]; the token endpoints are the
+/// library's, mounted under `/api` with [`authtoken_actix::token_endpoints`]
+/// ([`Demo::endpoints`]). Every error, 404 and 405 included, has a JSON body. With [`Demo::serves_baseline`] (the benchmarks'
 /// switch) it also serves [`authtoken_demo::BASELINE_PATH`] and
 /// [`authtoken_demo::BENCH_ME_PATH`] (`GET /api/me` for a fixed user, without the
-/// [`AuthMiddleware`]). Bodies are read as raw bytes and parsed by the demo
-/// crate, so a malformed body is the demo's JSON 400, never actix-web's text.
+/// [`AuthMiddleware`]). Registration's body is read as raw bytes and parsed by the
+/// demo crate, the token endpoints' by actix-web's extractors; either way a
+/// malformed body is a JSON 400, never actix-web's text.
 pub fn app(
     demo: Demo,
 ) -> App<
@@ -47,6 +50,7 @@ pub fn app(
 > {
     let auth = AuthMiddleware::new(demo.authenticator().clone());
     let serves_baseline = demo.serves_baseline();
+    let endpoints = demo.endpoints().clone();
     // actix-web tries resources in the order they are registered, so the routes
     // called most come first: `/api/me` costs one failed match more than
     // `/api/health`.
@@ -56,7 +60,7 @@ pub fn app(
         .service(resource("/api/health").route(web::get().to(health)))
         .service(
             resource("/api/me")
-                .wrap(auth.clone())
+                .wrap(auth)
                 .route(web::get().to(me))
                 .route(web::delete().to(delete_account)),
         )
@@ -70,18 +74,10 @@ pub fn app(
                     );
             }
         })
-        .service(
-            resource("/api/logout")
-                .wrap(auth.clone())
-                .route(web::post().to(logout)),
-        )
-        .service(
-            resource("/api/logout-all")
-                .wrap(auth)
-                .route(web::post().to(logout_all)),
-        )
         .service(resource("/api/register").route(web::post().to(register)))
-        .service(resource("/api/token").route(web::post().to(login)))
+        // Last: the scope takes every other path under `/api`; an unknown one falls
+        // through to the app's JSON 404.
+        .service(web::scope("/api").configure(authtoken_actix::token_endpoints(endpoints)))
         .default_service(web::to(not_found))
 }
 
@@ -223,23 +219,8 @@ async fn register(demo: web::Data<Demo>, request: HttpRequest, body: web::Payloa
     }
 }
 
-async fn login(demo: web::Data<Demo>, request: HttpRequest, body: web::Payload) -> HttpResponse {
-    match read_body(body).await {
-        Ok(body) => respond_result(demo.login(content_type(&request), &body).await),
-        Err(error) => respond(error.into()),
-    }
-}
-
 async fn me(demo: web::Data<Demo>, user: Authenticated<DemoUser>) -> HttpResponse {
     respond(demo.me(&user))
-}
-
-async fn logout(demo: web::Data<Demo>, user: Authenticated<DemoUser>) -> HttpResponse {
-    respond_result(demo.logout(&user).await)
-}
-
-async fn logout_all(demo: web::Data<Demo>, user: Authenticated<DemoUser>) -> HttpResponse {
-    respond_result(demo.logout_all(&user).await)
 }
 
 async fn delete_account(demo: web::Data<Demo>, user: Authenticated<DemoUser>) -> HttpResponse {
