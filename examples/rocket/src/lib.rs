@@ -17,15 +17,29 @@ use rocket::{Build, Config, Rocket, Shutdown, State, catch, catchers, delete, ge
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// The paths of the demo API, to tell a wrong method (405) from an unknown path (404).
-const PATHS: [&str; 6] = [
+/// The paths of the demo API, to tell a wrong method (405) from an unknown path (404);
+/// `/api/tokens/<id>` is told by its prefix, [`TOKEN_PATH_PREFIX`].
+const PATHS: [&str; 7] = [
     "/api/health",
     "/api/register",
     "/api/token",
     "/api/me",
     "/api/logout",
     "/api/logout-all",
+    "/api/tokens",
 ];
+
+/// The prefix of `DELETE /api/tokens/<id>`: a path under it with one more non-empty
+/// segment is that route's.
+const TOKEN_PATH_PREFIX: &str = "/api/tokens/";
+
+/// Whether `path` is one of the demo API's, whatever the method.
+fn known_path(path: &str) -> bool {
+    PATHS.contains(&path)
+        || path
+            .strip_prefix(TOKEN_PATH_PREFIX)
+            .is_some_and(|id| !id.is_empty() && !id.contains('/'))
+}
 
 /// The example's Rocket settings for `address`: that address and port (0 picks a free
 /// one), no colours, and Rocket's own logger off. Rocket then logs through whatever
@@ -47,14 +61,20 @@ pub fn config(address: SocketAddr) -> Config {
 /// | --- | --- |
 /// | `GET /api/health` | 200, whatever `Authorization` header is sent |
 /// | `POST /api/register` | 201 `{"token"}` |
-/// | `POST /api/token` | 200 `{"token"}` (JSON or form) |
 /// | `GET /api/me` | 200 `{"username"}` |
+/// | `DELETE /api/me` | 204 |
+/// | `POST /api/token` | 200 `{"token", ...}` (JSON or form) |
 /// | `POST /api/logout` | 204 |
 /// | `POST /api/logout-all` | 204 |
-/// | `DELETE /api/me` | 204 |
+/// | `GET /api/tokens` | 200, the caller's tokens |
+/// | `POST /api/tokens` | 201, a new personal token |
+/// | `DELETE /api/tokens/<id>` | 204 |
 ///
-/// Only the last four take the `Authenticated` guard (as a `Result`, answering a
-/// refused request themselves); every error, 404 and 405 included, has a JSON body.
+/// The token endpoints (the last six) are the library's:
+/// [`authtoken_rocket::token_routes`] over [`Demo::endpoints`], which answer their
+/// own errors in JSON. `GET /api/me` and `DELETE /api/me` take the `Authenticated`
+/// guard (as a `Result`, answering a refused request themselves); every other
+/// error, 404 and 405 included, has a JSON body from the catcher.
 ///
 /// With [`Demo::serves_baseline`] (the load benchmark's switch) it also serves
 /// [`authtoken_demo::BASELINE_PATH`].
@@ -65,19 +85,10 @@ pub fn app(demo: Demo, config: Config) -> Rocket<Build> {
         rocket = rocket.mount("/", rocket::routes![baseline]);
     }
     rocket
-        .mount(
-            "/",
-            rocket::routes![
-                health,
-                register,
-                login,
-                me,
-                logout,
-                logout_all,
-                delete_account
-            ],
-        )
+        .mount("/", rocket::routes![health, register, me, delete_account])
+        .mount("/api", authtoken_rocket::token_routes::<DemoUser>())
         .register("/", catchers![errors])
+        .manage(demo.endpoints().clone())
         .manage(demo)
         .attach(auth)
         .attach(RequestLog)
@@ -301,14 +312,6 @@ async fn register(demo: &State<Demo>, content_type: ContentType<'_>, data: Data<
     }
 }
 
-#[post("/api/token", data = "<data>")]
-async fn login(demo: &State<Demo>, content_type: ContentType<'_>, data: Data<'_>) -> Answer {
-    match read_body(data).await {
-        Ok(body) => demo.login(content_type.bytes(), &body).await.into(),
-        Err(error) => error.into(),
-    }
-}
-
 /// The `Authenticated` guard's outcome, taken as a `Result`: a refused request is
 /// answered by the route with the core's rejection, straight away, instead of going
 /// through Rocket's failed-guard path to the catcher (which answers the same, at a
@@ -318,16 +321,6 @@ type Guarded = Result<Authenticated<DemoUser>, AuthRejection>;
 #[get("/api/me")]
 fn me(demo: &State<Demo>, user: Guarded) -> Result<Answer, AuthRejection> {
     Ok(demo.me(&user?.into_inner()).into())
-}
-
-#[post("/api/logout")]
-async fn logout(demo: &State<Demo>, user: Guarded) -> Result<Answer, AuthRejection> {
-    Ok(demo.logout(&user?.into_inner()).await.into())
-}
-
-#[post("/api/logout-all")]
-async fn logout_all(demo: &State<Demo>, user: Guarded) -> Result<Answer, AuthRejection> {
-    Ok(demo.logout_all(&user?.into_inner()).await.into())
 }
 
 #[delete("/api/me")]
@@ -346,7 +339,7 @@ fn errors(status: Status, request: &Request<'_>) -> Result<Answer, AuthRejection
     }
     Ok(match status.code {
         // Rocket routes by method too: a known path asked with another method.
-        404 if PATHS.contains(&request.uri().path().as_str()) => DemoError::MethodNotAllowed.into(),
+        404 if known_path(request.uri().path().as_str()) => DemoError::MethodNotAllowed.into(),
         404 => DemoError::NotFound.into(),
         413 => DemoError::PayloadTooLarge.into(),
         code => {
