@@ -90,14 +90,6 @@ fn error_response(answer: ErrorResponse) -> Response {
     crate::rejection::http_response(answer)
 }
 
-/// The caller's identity, or the rejection as an endpoint error (so that the
-/// application's error shape covers it too).
-fn caller<U>(
-    user: Result<Authenticated<U>, AuthRejection>,
-) -> Result<Authenticated<U>, EndpointError> {
-    user.map_err(|rejection| EndpointError::Auth(rejection.into_inner()))
-}
-
 /// A body axum could not read, as the endpoints' 400, 413 or 415.
 fn unreadable(status: StatusCode, text: String) -> EndpointError {
     match status {
@@ -152,63 +144,56 @@ async fn method_not_allowed<U: Send + Sync + 'static>(
     answer::<U, ()>(&endpoints, Err(EndpointError::MethodNotAllowed))
 }
 
-async fn logout<U: Send + Sync + 'static>(
-    State(endpoints): State<Endpoints<U>>,
-    user: Result<Authenticated<U>, AuthRejection>,
-) -> Response {
-    let result = match caller(user) {
-        Ok(user) => endpoints.0.logout(&user).await,
-        Err(error) => Err(error),
+/// A handler for an authenticated caller: `$answer`, an expression using the
+/// endpoints `$endpoints`, the caller `$user` and the handler's other arguments, is
+/// awaited and answered; a refused caller gets the rejection in the endpoints' shape
+/// (so that the application's error shape covers it too).
+macro_rules! for_caller {
+    ($name:ident($($arg:ident: $type:ty),*), |$endpoints:ident, $user:ident| $answer:expr) => {
+        async fn $name<U: Send + Sync + 'static>(
+            State(endpoints): State<Endpoints<U>>,
+            user: Result<Authenticated<U>, AuthRejection>,
+            $($arg: $type),*
+        ) -> Response {
+            let result = match user {
+                Ok($user) => {
+                    let $endpoints = &endpoints.0;
+                    $answer.await
+                }
+                Err(rejection) => Err(EndpointError::Auth(rejection.into_inner())),
+            };
+            answer(&endpoints, result)
+        }
     };
-    answer(&endpoints, result.map(|()| StatusCode::NO_CONTENT))
 }
 
-async fn logout_all<U: Send + Sync + 'static>(
-    State(endpoints): State<Endpoints<U>>,
-    user: Result<Authenticated<U>, AuthRejection>,
-) -> Response {
-    let result = match caller(user) {
-        Ok(user) => endpoints.0.logout_all(&user).await,
-        Err(error) => Err(error),
-    };
-    answer(&endpoints, result.map(|()| StatusCode::NO_CONTENT))
-}
+for_caller!(logout(), |endpoints, user| async {
+    endpoints
+        .logout(&user)
+        .await
+        .map(|()| StatusCode::NO_CONTENT)
+});
 
-async fn list<U: Send + Sync + 'static>(
-    State(endpoints): State<Endpoints<U>>,
-    user: Result<Authenticated<U>, AuthRejection>,
-) -> Response {
-    let result = match caller(user) {
-        Ok(user) => endpoints.0.list(&user).await.map(Json),
-        Err(error) => Err(error),
-    };
-    answer(&endpoints, result)
-}
+for_caller!(logout_all(), |endpoints, user| async {
+    endpoints
+        .logout_all(&user)
+        .await
+        .map(|()| StatusCode::NO_CONTENT)
+});
 
-async fn create<U: Send + Sync + 'static>(
-    State(endpoints): State<Endpoints<U>>,
-    user: Result<Authenticated<U>, AuthRejection>,
-    form: Result<Json<NewTokenForm>, JsonRejection>,
-) -> Response {
-    let result = match (caller(user), form) {
-        (Err(error), _) => Err(error),
-        (Ok(_), Err(rejection)) => Err(unreadable(rejection.status(), rejection.body_text())),
-        (Ok(user), Ok(Json(form))) => endpoints.0.create(&user, form).await,
-    };
-    answer(
-        &endpoints,
-        result.map(|created| (StatusCode::CREATED, Json(created))),
-    )
-}
+for_caller!(list(), |endpoints, user| async {
+    endpoints.list(&user).await.map(Json)
+});
 
-async fn revoke<U: Send + Sync + 'static>(
-    State(endpoints): State<Endpoints<U>>,
-    user: Result<Authenticated<U>, AuthRejection>,
-    Path(id): Path<String>,
-) -> Response {
-    let result = match caller(user) {
-        Ok(user) => endpoints.0.revoke(&user, &id).await,
-        Err(error) => Err(error),
-    };
-    answer(&endpoints, result.map(|()| StatusCode::NO_CONTENT))
-}
+for_caller!(
+    create(form: Result<Json<NewTokenForm>, JsonRejection>),
+    |endpoints, user| async {
+        let Json(form) = form.map_err(|rejection| unreadable(rejection.status(), rejection.body_text()))?;
+        let created = endpoints.create(&user, form).await?;
+        Ok((StatusCode::CREATED, Json(created)))
+    }
+);
+
+for_caller!(revoke(id: Path<String>), |endpoints, user| async {
+    endpoints.revoke(&user, &id.0).await.map(|()| StatusCode::NO_CONTENT)
+});
