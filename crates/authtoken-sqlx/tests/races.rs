@@ -14,7 +14,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use authtoken::{AuthError, Authenticator, IssueError, IssueOptions, IssuedToken};
+use authtoken::{AuthError, Authenticator, IssueError, IssueOptions, IssuedToken, UserLoader};
 use common::{TestDb, TestUser, TestUsers};
 
 /// How many times the revoke race runs per backend.
@@ -51,6 +51,28 @@ async fn check(auth: &Authenticator<TestUser>, header: &str) -> Result<(), AuthE
     auth.authenticate(Some(header.as_bytes()))
         .await
         .map(|identity| assert!(identity.is_some(), "a token is never anonymous"))
+}
+
+/// A loader that takes `"01"` for user `"1"` (leading zeros ignored, as a lenient
+/// parse does), and names each user's canonical id.
+#[derive(Clone)]
+struct LenientUsers(TestUsers);
+
+impl UserLoader for LenientUsers {
+    type User = TestUser;
+    type Error = std::convert::Infallible;
+
+    async fn load(&self, user_id: &str) -> Result<Option<TestUser>, Self::Error> {
+        self.0.load(user_id.trim_start_matches('0')).await
+    }
+
+    fn is_active(&self, user: &TestUser) -> bool {
+        user.active
+    }
+
+    fn user_id(&self, user: &TestUser) -> Option<String> {
+        Some(user.id.clone())
+    }
 }
 
 mod cases {
@@ -290,6 +312,98 @@ mod cases {
         eprintln!("logins that overlapped a logout-all: {concurrent_total}");
     }
 
+    /// Logout-all of an identity (`revoke_all_of`, what the logout-all endpoint calls)
+    /// racing fresh logins, with a loader that takes two spellings of one user id and
+    /// a calling token issued under the other one (`"01"`): every token of the user
+    /// issued before the call, under its canonical id or the caller's spelling, is
+    /// refused once it returns, cached or not.
+    pub async fn logout_all_of_an_identity_covers_its_canonical_id(db: TestDb) {
+        let auth = Authenticator::builder(db.store.clone(), LenientUsers(TestUsers::new()))
+            .build()
+            .expect("config");
+        const SPELLINGS: [&str; 2] = ["1", "01"];
+        for round in 0..LOGOUT_ROUNDS {
+            let mut before = Vec::new();
+            for spelling in SPELLINGS {
+                for _ in 0..2 {
+                    let issued = auth
+                        .issue(spelling, IssueOptions::new())
+                        .await
+                        .expect("issue");
+                    let header = header(&issued);
+                    check(&auth, &header).await.expect("works before");
+                    before.push(header);
+                }
+            }
+            // A token issued under "01".
+            let caller = &before[2];
+            let identity = auth
+                .authenticate(Some(caller.as_bytes()))
+                .await
+                .expect("valid")
+                .expect("a token was sent");
+            assert_eq!(identity.user().id, "1");
+            let started = Arc::new(AtomicBool::new(false));
+            let finished = Arc::new(AtomicBool::new(false));
+            let mut logins = Vec::new();
+            for login in 0..LOGINS {
+                let (auth, started, finished) =
+                    (auth.clone(), Arc::clone(&started), Arc::clone(&finished));
+                logins.push(tokio::spawn(async move {
+                    let mut issued_before = Vec::new();
+                    for attempt in 0..MAX_REQUESTS {
+                        if finished.load(Ordering::SeqCst) {
+                            return issued_before;
+                        }
+                        let spelling = SPELLINGS[(login + attempt) % 2];
+                        let issued = auth
+                            .issue(spelling, IssueOptions::new())
+                            .await
+                            .expect("issue");
+                        let header = header(&issued);
+                        match check(&auth, &header).await {
+                            Ok(()) | Err(AuthError::InvalidToken) => {}
+                            Err(other) => panic!("round {round}: unexpected {other:?}"),
+                        }
+                        if !started.load(Ordering::SeqCst) {
+                            issued_before.push(header);
+                        }
+                        tokio::task::yield_now().await;
+                    }
+                    panic!("round {round}: the logout-all never finished");
+                }));
+            }
+            for _ in 0..(round % 5) {
+                tokio::task::yield_now().await;
+            }
+            started.store(true, Ordering::SeqCst);
+            auth.revoke_all_of(&identity).await.expect("logout-all");
+            finished.store(true, Ordering::SeqCst);
+            let mut checked = before.len();
+            for header in &before {
+                assert_eq!(
+                    check(&auth, header).await,
+                    Err(AuthError::InvalidToken),
+                    "round {round}: a token in use before logout-all survived it"
+                );
+            }
+            for login in logins {
+                for header in login.await.expect("a login panicked") {
+                    checked += 1;
+                    assert_eq!(
+                        check(&auth, &header).await,
+                        Err(AuthError::InvalidToken),
+                        "round {round}: a token issued before logout-all survived it"
+                    );
+                }
+            }
+            assert!(checked >= before.len());
+            for spelling in SPELLINGS {
+                auth.revoke_user(spelling).await.expect("clean up");
+            }
+        }
+    }
+
     /// Logins racing each other and logouts: the per-user limit is never exceeded,
     /// at any moment a request can observe (the store's list after each wave), and
     /// every refusal is the limit's.
@@ -344,5 +458,6 @@ backend_tests!(
     revoke_racing_authenticate,
     use_racing_rotate_with_no_grace,
     logout_all_racing_fresh_logins,
+    logout_all_of_an_identity_covers_its_canonical_id,
     the_per_user_limit_holds_under_logins_and_logouts,
 );

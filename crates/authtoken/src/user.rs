@@ -29,6 +29,10 @@ use std::future::Future;
 ///     fn is_active(&self, user: &User) -> bool {
 ///         user.active
 ///     }
+///
+///     fn user_id(&self, user: &User) -> Option<String> {
+///         Some(user.id.to_string())
+///     }
 /// }
 /// ```
 pub trait UserLoader: Send + Sync + 'static {
@@ -48,6 +52,19 @@ pub trait UserLoader: Send + Sync + 'static {
         let _ = user;
         true
     }
+
+    /// The id this user's tokens are issued under (its canonical spelling), when the
+    /// loader can tell; `None` (the default) when it cannot.
+    ///
+    /// Logging out everywhere ([`crate::Authenticator::revoke_all_of`]) revokes the
+    /// tokens held under this id as well as those under the id the calling token's
+    /// row holds. A loader that takes several spellings of one id (`"01"` for `"1"`,
+    /// as a lenient parse does) should return it, so that no spelling keeps a token
+    /// alive.
+    fn user_id(&self, user: &Self::User) -> Option<String> {
+        let _ = user;
+        None
+    }
 }
 
 /// A loader for applications (and tools such as the `authtoken` command) that need
@@ -61,5 +78,9 @@ impl UserLoader for UserIdLoader {
 
     async fn load(&self, user_id: &str) -> Result<Option<String>, Infallible> {
         Ok(Some(user_id.to_owned()))
+    }
+
+    fn user_id(&self, user: &String) -> Option<String> {
+        Some(user.clone())
     }
 }

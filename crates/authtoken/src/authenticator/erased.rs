@@ -144,6 +144,7 @@ impl<S: TokenStore> ErasedStore for S {
 pub(super) trait ErasedLoader<U>: Send + Sync + 'static {
     fn load<'a>(&'a self, user_id: &'a str) -> StoreFuture<'a, Option<U>>;
     fn is_active(&self, user: &U) -> bool;
+    fn user_id(&self, user: &U) -> Option<String>;
 }
 
 impl<L: UserLoader> ErasedLoader<L::User> for L {
@@ -156,6 +157,9 @@ impl<L: UserLoader> ErasedLoader<L::User> for L {
     }
     fn is_active(&self, user: &L::User) -> bool {
         UserLoader::is_active(self, user)
+    }
+    fn user_id(&self, user: &L::User) -> Option<String> {
+        UserLoader::user_id(self, user)
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use time::OffsetDateTime;
 
-use super::{Authenticator, TokenCache};
+use super::{Authenticator, Identity, TokenCache};
 use crate::clock::to_store_precision;
 use crate::digest::TokenDigest;
 use crate::error::{IssueError, StoreError};
@@ -311,6 +311,25 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         }
         self.user_changed(user_id).await?;
         Ok(revoked.len() as u64)
+    }
+
+    /// Logs the identity's user out everywhere: revokes every token held under the id
+    /// the identity's token row holds and, when the loader names the user's id
+    /// ([`UserLoader::user_id`](crate::UserLoader::user_id)) and it differs, every
+    /// token held under that id too. Returns how many tokens there were.
+    ///
+    /// # Errors
+    ///
+    /// The store's failure.
+    pub async fn revoke_all_of(&self, identity: &Identity<U>) -> Result<u64, StoreError> {
+        let held = identity.token().user_id.as_str();
+        let mut revoked = self.revoke_user(held).await?;
+        if let Some(canonical) = self.inner.loader.user_id(identity.user()) {
+            if canonical != held {
+                revoked += self.revoke_user(&canonical).await?;
+            }
+        }
+        Ok(revoked)
     }
 
     /// Drops every cached token of a user on this node at once, and on every node

@@ -281,7 +281,8 @@ impl<U: Send + Sync + 'static> TokenEndpoints<U> {
     }
 
     /// `POST logout-all`: revokes every token of the caller's user, personal tokens
-    /// included.
+    /// included, through [`Authenticator::revoke_all_of`] (under the id the calling
+    /// token's row holds and under the loader's id for the user).
     ///
     /// # Errors
     ///
@@ -289,7 +290,7 @@ impl<U: Send + Sync + 'static> TokenEndpoints<U> {
     pub async fn logout_all(&self, identity: &Identity<U>) -> Result<(), EndpointError> {
         self.inner
             .authenticator
-            .revoke_user(&identity.token().user_id)
+            .revoke_all_of(identity)
             .await
             .map_err(unavailable)?;
         Ok(())
