@@ -8,8 +8,8 @@
 //!     header, one database query per request, on a pool of its own opened with
 //!     sqlx's defaults) that the load benchmark compares the library with;
 //!   - [`BENCH_ME_PATH`], for the instruction benchmark (`scripts/instr-bench`): what
-//!     `GET /api/me` answers for a fixed user, built the same way (the same
-//!     [`Demo::me`](crate::Demo::me) reply, status, body and headers), but without
+//!     `GET /api/me` answers for a fixed user ([`Demo::bench_user`](crate::Demo::bench_user)),
+//!     built by the same code in each example (status, body and headers), but without
 //!     authentication: no header is read, no token checked, no database query made
 //!     (after the first request, which fixes the user). The fixed user is the first
 //!     registered one (the lowest id; the benchmarks register one user), read once
@@ -20,7 +20,7 @@ use authtoken::TokenHasher;
 use sqlx::Row as _;
 
 use crate::db::{DemoPool, on_pool};
-use crate::{DemoError, Reply, SetupError};
+use crate::{DemoError, SetupError};
 
 /// The benchmark-only route, present only with `AUTHTOKEN_BENCH_BASELINE=1`:
 /// `GET` answers 200 `{"username"}` for a valid token and 401 otherwise.
@@ -95,15 +95,19 @@ pub(crate) async fn baseline_pool(database_url: &str) -> Result<Option<DemoPool>
 }
 
 /// The hand-written baseline: strip `Token ` or `Bearer `, digest the rest, and ask
-/// the database for the token's user in one query. No format check, no cache.
-pub(crate) async fn baseline(pool: &DemoPool, authorization: Option<&[u8]>) -> Reply {
+/// the database for the token's user in one query. No format check, no cache. The
+/// username of an active user, or `None` (401).
+pub(crate) async fn baseline(
+    pool: &DemoPool,
+    authorization: Option<&[u8]>,
+) -> Result<Option<String>, DemoError> {
     let token = authorization.and_then(|header| {
         header
             .strip_prefix(b"Token ")
             .or_else(|| header.strip_prefix(b"Bearer "))
     });
     let Some(token) = token else {
-        return Reply::unauthorized();
+        return Ok(None);
     };
     let digest = TokenHasher::sha256().digest(token);
     // MySQL has other names for the casts, and `?` for the placeholder.
@@ -130,11 +134,9 @@ pub(crate) async fn baseline(pool: &DemoPool, authorization: Option<&[u8]>) -> R
         })
     });
     match found {
-        Ok(Some((username, true))) => Reply::ok(&crate::Username {
-            username: &username,
-        }),
-        Ok(_) => Reply::unauthorized(),
-        Err(error) => DemoError::unavailable(error).into(),
+        Ok(Some((username, true))) => Ok(Some(username)),
+        Ok(_) => Ok(None),
+        Err(error) => Err(DemoError::unavailable(error)),
     }
 }
 

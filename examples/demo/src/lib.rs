@@ -2,35 +2,31 @@
 #![warn(missing_docs)]
 
 mod bench;
-mod body;
 mod config;
 mod credentials;
 mod db;
 mod error;
 mod password;
 mod quickstart;
+mod registration;
 mod shutdown;
 mod users;
 
 use std::sync::{Arc, OnceLock};
 
-use authtoken::endpoints::TokenEndpoints;
-use authtoken::{Authenticator, Identity, IssueOptions};
+use authtoken::endpoints::{TokenBody, TokenEndpoints};
+use authtoken::{Authenticator, Identity};
 use authtoken_sqlx::RevocationListener;
-use serde::Serialize;
-use serde_json::json;
 
 pub use bench::{BASELINE_PATH, BENCH_ME_PATH, BenchSwitches};
-pub use body::{Credentials, MAX_BODY_BYTES, MAX_PASSWORD_BYTES, MAX_USERNAME_CHARS};
 pub use config::{Config, ConfigError};
 pub use credentials::{DemoCredentials, SCOPES, policy};
 pub use db::DemoPool;
-pub use error::{CONTENT_TYPE, DemoError, FieldErrors, RETRY_AFTER, Reply};
+pub use error::{DemoError, FieldErrors};
 pub use quickstart::quickstart;
+pub use registration::{MAX_PASSWORD_BYTES, MAX_USERNAME_CHARS};
 pub use shutdown::shutdown_signal;
 pub use users::{DemoUser, DemoUsers, parse_user_id};
-
-use body::Accept;
 
 /// The demo application's state: one pool (SQLite, PostgreSQL or MySQL) shared by the users
 /// table and the token store, and the authenticator over both. Cheap to clone.
@@ -206,8 +202,16 @@ impl Demo {
     }
 
     /// `GET` [`BASELINE_PATH`] (benchmark only): the hand-written one-query check of
-    /// the `Authorization` header, 200 `{"username"}` or 401.
-    pub async fn baseline(&self, authorization: Option<&[u8]>) -> Reply {
+    /// the `Authorization` header: the username of the token's active user (200
+    /// `{"username"}`), or `None` (401).
+    ///
+    /// # Errors
+    ///
+    /// 503 when the database fails.
+    pub async fn baseline(
+        &self,
+        authorization: Option<&[u8]>,
+    ) -> Result<Option<String>, DemoError> {
         bench::baseline(
             self.baseline_pool.as_ref().unwrap_or(&self.pool),
             authorization,
@@ -215,150 +219,76 @@ impl Demo {
         .await
     }
 
-    /// `GET` [`BENCH_ME_PATH`] (benchmark only): what [`Demo::me`] answers for the
-    /// first registered user, without authentication; 404 while there is no user (or
-    /// without [`BenchSwitches::baseline`]), 503 when the database fails. Only the
-    /// first successful request reads the database; the user it found is kept.
-    pub async fn bench_me(&self) -> Reply {
-        let Some(fixed) = &self.bench_user else {
-            return DemoError::NotFound.into();
-        };
-        if let Some(user) = fixed.get() {
-            return me_reply(user);
-        }
-        match users::first(&self.pool).await {
-            Ok(Some(user)) => me_reply(fixed.get_or_init(|| user)),
-            Ok(None) => DemoError::NotFound.into(),
-            Err(error) => DemoError::unavailable(error).into(),
-        }
-    }
-
-    /// `GET /api/health`: 200 `{"status":"ok"}`.
-    pub fn health(&self) -> Reply {
-        Reply::ok(&Status { status: "ok" })
-    }
-
-    /// `POST /api/register`: a JSON body `{"username", "password"}`; 201 `{"token"}`.
+    /// The user [`BENCH_ME_PATH`] (benchmark only) answers for, as `GET /api/me`
+    /// answers for the user of a token: the first registered user, read once and kept.
+    /// `None` while there is no user, or without [`BenchSwitches::baseline`].
     ///
     /// # Errors
     ///
-    /// 400 for missing, blank, too long or malformed fields; 409 when the username is
-    /// taken (also when another registration of it wins a race); 413, 415; 503 when the
-    /// database fails, or with `Retry-After` when too many passwords wait to be hashed.
-    pub async fn register(
-        &self,
-        content_type: Option<&[u8]>,
-        body: &[u8],
-    ) -> Result<Reply, DemoError> {
-        let credentials = body::credentials(content_type, body, Accept::Json)?;
-        let hash = password::hash(credentials.password).await?;
-        let user = users::insert(&self.pool, &credentials.username, &hash)
+    /// 503 when the database fails.
+    pub async fn bench_user(&self) -> Result<Option<DemoUser>, DemoError> {
+        let Some(fixed) = &self.bench_user else {
+            return Ok(None);
+        };
+        if let Some(user) = fixed.get() {
+            return Ok(Some(user.clone()));
+        }
+        match users::first(&self.pool).await {
+            Ok(Some(user)) => Ok(Some(fixed.get_or_init(|| user).clone())),
+            Ok(None) => Ok(None),
+            Err(error) => Err(DemoError::unavailable(error)),
+        }
+    }
+
+    /// `POST /api/register`: creates a user and returns a login token for it (as
+    /// `POST /api/token` would), for a 201 `{"token"}`. The username is kept in
+    /// Unicode NFC.
+    ///
+    /// # Errors
+    ///
+    /// 400 for blank or too long fields, 409 when the username is taken (also when
+    /// another registration of it wins a race), 503 when the database fails, or with
+    /// `Retry-After` when too many passwords wait to be hashed.
+    pub async fn register(&self, username: &str, password: &str) -> Result<TokenBody, DemoError> {
+        let username = registration::check(username, password)?;
+        let hash = password::hash(password.to_owned()).await?;
+        let user = users::insert(&self.pool, &username, &hash)
             .await
             .map_err(DemoError::unavailable)?
             .ok_or(DemoError::UsernameTaken)?;
-        match self.issue(&user, "register").await {
-            Ok(reply) => Ok(Reply::created(&reply)),
+        match self
+            .endpoints
+            .issue_login_token(&user.id().to_string())
+            .await
+        {
+            Ok(token) => Ok(token),
             Err(error) => {
                 // No half-registered user: without a token the name is free again.
                 if let Err(cleanup) = users::delete(&self.pool, user.id()).await {
                     tracing::error!(error = %cleanup, "could not remove a user after a failed registration");
                 }
-                Err(error)
+                Err(DemoError::unavailable(error))
             }
         }
     }
 
-    /// `POST /api/token`, as DRF's `obtain_auth_token`: JSON or form
-    /// `{"username", "password"}`; 200 `{"token"}`, a new token for every login.
-    ///
-    /// # Errors
-    ///
-    /// 400 `{"non_field_errors": ["Unable to log in with provided credentials."]}` for
-    /// a wrong username or password or an inactive user; 400 for missing or blank
-    /// fields; 413, 415; 503 when the database fails.
-    pub async fn login(
-        &self,
-        content_type: Option<&[u8]>,
-        body: &[u8],
-    ) -> Result<Reply, DemoError> {
-        let credentials = body::credentials(content_type, body, Accept::JsonOrForm)?;
-        let stored = users::find_by_username(&self.pool, &credentials.username)
-            .await
-            .map_err(DemoError::unavailable)?;
-        let (user, hash) = match stored {
-            Some(stored) => (Some(stored.user), Some(stored.password_hash)),
-            None => (None, None),
-        };
-        let verified = password::verify(credentials.password, hash).await?;
-        match user {
-            Some(user) if verified && user.is_active() => {
-                Ok(Reply::ok(&self.issue(&user, "login").await?))
-            }
-            _ => Err(DemoError::InvalidCredentials),
-        }
-    }
-
-    /// `GET /api/me`: 200 `{"username"}`.
-    pub fn me(&self, identity: &Identity<DemoUser>) -> Reply {
-        me_reply(identity.user())
-    }
-
-    /// `POST /api/logout`: revokes the token the request came with; 204.
+    /// `DELETE /api/me`: deletes the user and revokes its tokens (everywhere, as
+    /// logout-all does). The username can be registered again, by a new user with a
+    /// new id.
     ///
     /// # Errors
     ///
     /// 503 when the database fails.
-    pub async fn logout(&self, identity: &Identity<DemoUser>) -> Result<Reply, DemoError> {
-        self.auth
-            .revoke(identity.token().id)
-            .await
-            .map_err(DemoError::unavailable)?;
-        Ok(Reply::no_content())
-    }
-
-    /// `POST /api/logout-all`: revokes every token of the user; 204.
-    ///
-    /// # Errors
-    ///
-    /// 503 when the database fails.
-    pub async fn logout_all(&self, identity: &Identity<DemoUser>) -> Result<Reply, DemoError> {
-        self.revoke_every_token(identity).await?;
-        Ok(Reply::no_content())
-    }
-
-    /// `DELETE /api/me`: deletes the user and revokes its tokens; 204. The username can
-    /// be registered again (by a new user with a new id).
-    ///
-    /// # Errors
-    ///
-    /// 503 when the database fails.
-    pub async fn delete_account(&self, identity: &Identity<DemoUser>) -> Result<Reply, DemoError> {
-        let user = identity.user();
-        users::delete(&self.pool, user.id())
+    pub async fn delete_account(&self, identity: &Identity<DemoUser>) -> Result<(), DemoError> {
+        users::delete(&self.pool, identity.user().id())
             .await
             .map_err(DemoError::unavailable)?;
         // Without the user its tokens already fail ("User inactive or deleted."); revoke
         // them too, so that nothing of the account is left behind.
-        self.revoke_every_token(identity).await?;
-        Ok(Reply::no_content())
-    }
-
-    /// Revokes every token of the identity's user: by the user id its token row holds,
-    /// and by the user's canonical id too should the two differ (they do not when
-    /// [`DemoUsers`] loaded the user: it knows only the canonical id).
-    async fn revoke_every_token(&self, identity: &Identity<DemoUser>) -> Result<(), DemoError> {
-        let held = identity.token().user_id.as_str();
-        let canonical = identity.user().id().to_string();
         self.auth
-            .revoke_user(held)
+            .revoke_all_of(identity)
             .await
             .map_err(DemoError::unavailable)?;
-        if canonical != held {
-            self.auth
-                .revoke_user(&canonical)
-                .await
-                .map_err(DemoError::unavailable)?;
-        }
         Ok(())
     }
 
@@ -370,35 +300,4 @@ impl Demo {
             pool.close().await;
         }
     }
-
-    async fn issue(&self, user: &DemoUser, name: &str) -> Result<serde_json::Value, DemoError> {
-        let issued = self
-            .auth
-            .issue(
-                &user.id().to_string(),
-                IssueOptions::new().name(name).scopes(SCOPES),
-            )
-            .await
-            .map_err(DemoError::unavailable)?;
-        Ok(json!({ "token": issued.token().expose_secret() }))
-    }
-}
-
-/// The reply of `GET /api/me` for `user` (and of [`BENCH_ME_PATH`]).
-fn me_reply(user: &DemoUser) -> Reply {
-    Reply::ok(&Username {
-        username: user.username(),
-    })
-}
-
-/// The body of `GET /api/health`: `{"status": "ok"}`.
-#[derive(Serialize)]
-struct Status {
-    status: &'static str,
-}
-
-/// The body of `GET /api/me` (and of the benchmark baseline): `{"username"}`.
-#[derive(Serialize)]
-pub(crate) struct Username<'a> {
-    pub(crate) username: &'a str,
 }

@@ -105,6 +105,11 @@ impl UserLoader for DemoUsers {
     fn is_active(&self, user: &DemoUser) -> bool {
         user.active
     }
+
+    /// The row id, written as every token of the user holds it.
+    fn user_id(&self, user: &DemoUser) -> Option<String> {
+        Some(user.id.to_string())
+    }
 }
 
 /// Tokens and their users in one query (the authenticator's joined lookup), for any

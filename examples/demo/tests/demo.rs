@@ -2,9 +2,10 @@
 
 mod common;
 
-use common::{JSON, body, identity, token};
+use common::{identity, login, register};
 
 use authtoken::AuthError;
+use authtoken::endpoints::EndpointError;
 use authtoken_demo::{BenchSwitches, Demo, DemoError};
 
 fn sqlite(demo: &Demo) -> &sqlx::SqlitePool {
@@ -20,7 +21,7 @@ async fn file_demo(dir: &tempfile::TempDir) -> Demo {
 async fn both_migration_tables_coexist_and_survive_a_restart() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let demo = file_demo(&dir).await;
-    let registered = token(&demo.register(JSON, &body("ada", "pw")).await.expect("201"));
+    let registered = register(&demo, "ada", "pw").await.expect("201");
     let tables: Vec<String> =
         sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             .fetch_all(sqlite(&demo))
@@ -54,7 +55,7 @@ async fn both_migration_tables_coexist_and_survive_a_restart() {
         .await
         .expect("the token survives");
     assert_eq!(identity.user().username(), "ada");
-    demo.login(JSON, &body("ada", "pw")).await.expect("login");
+    login(&demo, "ada", "pw").await.expect("login");
     demo.close().await;
 }
 
@@ -63,19 +64,14 @@ async fn logout_logout_all_and_delete_revoke() {
     let demo = Demo::connect("sqlite::memory:")
         .await
         .expect("the demo starts");
-    let first = token(
-        &demo
-            .register(JSON, &body("Zoë 🦀", "pw"))
-            .await
-            .expect("201"),
-    );
-    let second = token(&demo.login(JSON, &body("Zoë 🦀", "pw")).await.expect("200"));
-    let third = token(&demo.login(JSON, &body("Zoë 🦀", "pw")).await.expect("200"));
+    let first = register(&demo, "Zoë 🦀", "pw").await.expect("201");
+    let second = login(&demo, "Zoë 🦀", "pw").await.expect("200");
+    let third = login(&demo, "Zoë 🦀", "pw").await.expect("200");
     assert_ne!(second, third, "every login issues a new token");
 
     let me = identity(&demo, &first).await.expect("valid");
-    assert_eq!(demo.me(&me).body(), Some(r#"{"username":"Zoë 🦀"}"#));
-    assert_eq!(demo.logout(&me).await.expect("204").status(), 204);
+    assert_eq!(me.user().username(), "Zoë 🦀");
+    demo.endpoints().logout(&me).await.expect("204");
     assert_eq!(
         identity(&demo, &first).await.err(),
         Some(AuthError::InvalidToken)
@@ -85,13 +81,13 @@ async fn logout_logout_all_and_delete_revoke() {
         .expect("other tokens keep working");
 
     let me = identity(&demo, &second).await.expect("valid");
-    demo.logout_all(&me).await.expect("204");
+    demo.endpoints().logout_all(&me).await.expect("204");
     assert_eq!(
         identity(&demo, &third).await.err(),
         Some(AuthError::InvalidToken)
     );
 
-    let fourth = token(&demo.login(JSON, &body("Zoë 🦀", "pw")).await.expect("200"));
+    let fourth = login(&demo, "Zoë 🦀", "pw").await.expect("200");
     let me = identity(&demo, &fourth).await.expect("valid");
     let old_id = me.user().id();
     demo.delete_account(&me).await.expect("204");
@@ -100,16 +96,11 @@ async fn logout_logout_all_and_delete_revoke() {
         Some(AuthError::InvalidToken)
     );
     assert!(matches!(
-        demo.login(JSON, &body("Zoë 🦀", "pw")).await,
-        Err(DemoError::InvalidCredentials)
+        login(&demo, "Zoë 🦀", "pw").await,
+        Err(EndpointError::InvalidCredentials)
     ));
 
-    let again = token(
-        &demo
-            .register(JSON, &body("Zoë 🦀", "new"))
-            .await
-            .expect("201"),
-    );
+    let again = register(&demo, "Zoë 🦀", "new").await.expect("201");
     let me = identity(&demo, &again).await.expect("valid");
     assert_ne!(
         me.user().id(),
@@ -124,16 +115,12 @@ async fn wrong_credentials_and_inactive_users_cannot_log_in() {
     let demo = Demo::connect("sqlite::memory:")
         .await
         .expect("the demo starts");
-    let issued = token(&demo.register(JSON, &body("bob", "pw")).await.expect("201"));
+    let issued = register(&demo, "bob", "pw").await.expect("201");
     for (username, password) in [("bob", "wrong"), ("nobody", "pw"), ("BOB", "pw")] {
-        let error = demo
-            .login(JSON, &body(username, password))
-            .await
-            .expect_err("refused");
-        assert_eq!(error.status(), 400);
-        assert_eq!(
-            error.json_body(),
-            r#"{"non_field_errors":["Unable to log in with provided credentials."]}"#
+        let error = login(&demo, username, password).await.expect_err("refused");
+        assert!(
+            matches!(error, EndpointError::InvalidCredentials),
+            "{error:?}"
         );
     }
     let bob = identity(&demo, &issued).await.expect("valid").user().id();
@@ -146,8 +133,8 @@ async fn wrong_credentials_and_inactive_users_cannot_log_in() {
     // user tells the authenticator.
     demo.authenticator().forget_user(&bob.to_string());
     assert!(matches!(
-        demo.login(JSON, &body("bob", "pw")).await,
-        Err(DemoError::InvalidCredentials)
+        login(&demo, "bob", "pw").await,
+        Err(EndpointError::InvalidCredentials)
     ));
     assert_eq!(
         identity(&demo, &issued).await.err(),
@@ -162,13 +149,13 @@ async fn concurrent_registrations_of_one_name_give_one_winner() {
     let demo = file_demo(&dir).await;
     let attempts = (0..4).map(|_| {
         let demo = demo.clone();
-        tokio::spawn(async move { demo.register(JSON, &body("race", "pw")).await })
+        tokio::spawn(async move { register(&demo, "race", "pw").await })
     });
     let mut created = 0;
     for attempt in attempts {
         match attempt.await.expect("no panic") {
-            Ok(reply) => {
-                assert_eq!(reply.status(), 201);
+            Ok(token) => {
+                assert!(token.starts_with("atk_"), "{token}");
                 created += 1;
             }
             Err(error) => assert_eq!(error.status(), 409, "{error:?}"),
@@ -185,27 +172,18 @@ async fn concurrent_registrations_of_one_name_give_one_winner() {
 async fn composed_and_decomposed_spellings_are_one_account() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let demo = file_demo(&dir).await;
-    let registered = token(
-        &demo
-            .register(JSON, &body("e\u{301}mile", "pw"))
-            .await
-            .expect("201"),
-    );
+    let registered = register(&demo, "e\u{301}mile", "pw").await.expect("201");
     let user = identity(&demo, &registered).await.expect("a valid token");
     assert_eq!(user.user().username(), "\u{e9}mile");
-    let error = demo
-        .register(JSON, &body("\u{e9}mile", "another password"))
+    let error = register(&demo, "\u{e9}mile", "another password")
         .await
         .expect_err("the name is taken");
     assert!(matches!(error, DemoError::UsernameTaken), "{error:?}");
     for spelling in ["\u{e9}mile", "e\u{301}mile"] {
-        let reply = demo
-            .login(JSON, &body(spelling, "pw"))
+        let token = login(&demo, spelling, "pw")
             .await
             .unwrap_or_else(|error| panic!("{spelling:?}: {error:?}"));
-        let user = identity(&demo, &token(&reply))
-            .await
-            .expect("a valid token");
+        let user = identity(&demo, &token).await.expect("a valid token");
         assert_eq!(user.user().id(), registered_id(&demo, &registered).await);
         assert_eq!(user.user().username(), "\u{e9}mile");
     }
@@ -221,13 +199,14 @@ async fn registered_id(demo: &Demo, token: &str) -> i64 {
 }
 
 #[tokio::test]
-async fn bench_me_answers_as_me_for_the_first_user_without_a_token() {
+async fn the_bench_user_is_the_first_user_and_needs_the_switch() {
     let demo = Demo::connect("sqlite::memory:")
         .await
         .expect("the demo starts");
+    register(&demo, "ada", "pw").await.expect("201");
     assert_eq!(
-        demo.bench_me().await.status(),
-        404,
+        demo.bench_user().await.expect("no failure"),
+        None,
         "off unless switched on"
     );
     demo.close().await;
@@ -236,11 +215,44 @@ async fn bench_me_answers_as_me_for_the_first_user_without_a_token() {
     let demo = Demo::connect_with("sqlite::memory:", switches)
         .await
         .expect("the demo starts");
-    assert_eq!(demo.bench_me().await.status(), 404, "no user yet");
-    let first = token(&demo.register(JSON, &body("ada", "pw")).await.expect("201"));
-    demo.register(JSON, &body("bob", "pw")).await.expect("201");
+    assert_eq!(
+        demo.bench_user().await.expect("no failure"),
+        None,
+        "no user yet"
+    );
+    let first = register(&demo, "ada", "pw").await.expect("201");
+    register(&demo, "bob", "pw").await.expect("201");
     let me = identity(&demo, &first).await.expect("valid");
-    assert_eq!(demo.bench_me().await, demo.me(&me));
-    assert_eq!(demo.bench_me().await.body(), Some(r#"{"username":"ada"}"#));
+    let bench = demo.bench_user().await.expect("no failure");
+    assert_eq!(bench.as_ref(), Some(me.user()));
+    // Fixed by its first answer.
+    sqlx::query("DELETE FROM users WHERE username = 'ada'")
+        .execute(sqlite(&demo))
+        .await
+        .expect("delete");
+    assert_eq!(demo.bench_user().await.expect("kept"), bench);
+    demo.close().await;
+}
+
+#[tokio::test]
+async fn the_baseline_answers_the_username_of_an_active_token_only() {
+    let switches = BenchSwitches::from_vars(None, Some("1"));
+    let demo = Demo::connect_with("sqlite::memory:", switches)
+        .await
+        .expect("the demo starts");
+    let token = register(&demo, "ada", "pw").await.expect("201");
+    for (header, expected) in [
+        (format!("Token {token}"), Some("ada")),
+        (format!("Bearer {token}"), Some("ada")),
+        (format!("Token {token}x"), None),
+        (token.clone(), None),
+    ] {
+        let found = demo
+            .baseline(Some(header.as_bytes()))
+            .await
+            .expect("no failure");
+        assert_eq!(found.as_deref(), expected, "{header}");
+    }
+    assert_eq!(demo.baseline(None).await.expect("no failure"), None);
     demo.close().await;
 }

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{JSON, body, identity, token};
+use common::{identity, login, register};
 
 use authtoken::{AuthError, Authenticator, IssueOptions, UserLoader};
 use authtoken_demo::{Demo, DemoUser, DemoUsers};
@@ -58,7 +58,7 @@ async fn rows_of(demo: &Demo, user_id: &str) -> i64 {
 
 /// Registers `ada`, the first user of a fresh database: row id 1.
 async fn register_ada(demo: &Demo) -> String {
-    let registered = token(&demo.register(JSON, &body("ada", "pw")).await.expect("201"));
+    let registered = register(demo, "ada", "pw").await.expect("201");
     let me = identity(demo, &registered).await.expect("valid");
     assert_eq!(me.user().id(), 1, "the first user of a fresh database");
     assert_eq!(me.token().user_id, "1");
@@ -111,20 +111,16 @@ async fn none_accepted(demo: &Demo, tokens: &[String]) {
 
 async fn logout_all_and_account_deletion_leave_no_token_accepted(demo: Demo) {
     let mut tokens = vec![register_ada(&demo).await];
-    tokens.push(token(
-        &demo.login(JSON, &body("ada", "pw")).await.expect("200"),
-    ));
+    tokens.push(login(&demo, "ada", "pw").await.expect("200"));
     tokens.push(issue(&demo, "1").await);
     for user_id in NOT_CANONICAL {
         tokens.push(issue(&demo, user_id).await);
     }
     let me = identity(&demo, &tokens[1]).await.expect("valid");
-    demo.logout_all(&me).await.expect("204");
+    demo.endpoints().logout_all(&me).await.expect("204");
     none_accepted(&demo, &tokens).await;
 
-    let mut tokens = vec![token(
-        &demo.login(JSON, &body("ada", "pw")).await.expect("200"),
-    )];
+    let mut tokens = vec![login(&demo, "ada", "pw").await.expect("200")];
     tokens.push(issue(&demo, "1").await);
     for user_id in NOT_CANONICAL {
         tokens.push(issue(&demo, user_id).await);
@@ -170,7 +166,7 @@ async fn logout_all_revokes_by_the_id_the_token_row_holds(demo: Demo) {
         .expect("the lenient loader takes 01")
         .expect("a token was sent");
     assert_eq!((me.user().id(), me.token().user_id.as_str()), (1, "01"));
-    demo.logout_all(&me).await.expect("204");
+    demo.endpoints().logout_all(&me).await.expect("204");
     assert_eq!(rows_of(&demo, "01").await, 0, "the row the token came from");
     assert_eq!(rows_of(&demo, "1").await, 0, "the user's canonical rows");
     none_accepted(&demo, &[canonical, padded]).await;

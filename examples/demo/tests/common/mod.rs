@@ -1,25 +1,25 @@
-//! What the demo's test files share: request bodies, reading a token from a reply,
-//! and authenticating with it.
+//! What the demo's test files share: registering, logging in through the library's
+//! endpoints, and authenticating with a token.
 
 #![allow(dead_code)]
 
+use authtoken::endpoints::{EndpointError, LoginForm};
 use authtoken::{AuthError, Identity};
-use authtoken_demo::{Demo, DemoUser};
+use authtoken_demo::{Demo, DemoError, DemoUser};
 
-pub const JSON: Option<&[u8]> = Some(b"application/json");
-
-/// A JSON body of `username` and `password`.
-pub fn body(username: &str, password: &str) -> Vec<u8> {
-    serde_json::json!({ "username": username, "password": password })
-        .to_string()
-        .into_bytes()
+/// Registers `username`; the token the registration answered.
+pub async fn register(demo: &Demo, username: &str, password: &str) -> Result<String, DemoError> {
+    let registered = demo.register(username, password).await?;
+    Ok(registered.token().expose_secret().to_owned())
 }
 
-/// The token of a login or registration reply.
-pub fn token(reply: &authtoken_demo::Reply) -> String {
-    let value: serde_json::Value =
-        serde_json::from_str(reply.body().expect("a body")).expect("JSON");
-    value["token"].as_str().expect("a token").to_owned()
+/// Logs in through the demo's token endpoints (`POST /api/token`); the new token.
+pub async fn login(demo: &Demo, username: &str, password: &str) -> Result<String, EndpointError> {
+    let answer = demo
+        .endpoints()
+        .login(None, LoginForm::new(username, password))
+        .await?;
+    Ok(answer.token().expose_secret().to_owned())
 }
 
 /// Authenticates `token` with the demo's authenticator.
