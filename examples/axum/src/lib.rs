@@ -1,27 +1,31 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod bench;
+
 use std::future::Future;
 use std::time::Instant;
 
 use authtoken_axum::Authenticated;
 use authtoken_axum::authtoken::Authenticator;
-use authtoken_demo::{Demo, DemoError, DemoUser, MAX_BODY_BYTES, Reply};
-use axum::Router;
-use axum::body::Body;
-use axum::extract::{FromRef, Request, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use authtoken_axum::authtoken::endpoints::TokenBody;
+use authtoken_demo::{Demo, DemoError, DemoUser};
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRef, FromRequest, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http_body_util::LengthLimitError;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
 use tokio::net::TcpListener;
 
 /// The demo API of the authtoken design, on axum:
 ///
 /// | route | answers |
 /// | --- | --- |
-/// | `GET /api/health` | 200, whatever `Authorization` header is sent |
+/// | `GET /api/health` | 200 `{"status":"ok"}`, whatever `Authorization` header is sent |
 /// | `POST /api/register` | 201 `{"token"}` |
 /// | `GET /api/me` | 200 `{"username"}` |
 /// | `DELETE /api/me` | 204 |
@@ -31,27 +35,26 @@ use tokio::net::TcpListener;
 /// in the router's state. Every error, 404 and 405 included, has a JSON body.
 ///
 /// With [`Demo::serves_baseline`] (the benchmarks' switch) it also serves
-/// [`authtoken_demo::BASELINE_PATH`] and [`authtoken_demo::BENCH_ME_PATH`] (`GET
-/// /api/me` for a fixed user, without authentication).
+/// [`authtoken_demo::BASELINE_PATH`] and [`authtoken_demo::BENCH_ME_PATH`].
 pub fn app(demo: Demo) -> Router {
     let state = AppState {
         auth: demo.authenticator().clone(),
         demo,
     };
-    let token_routes = authtoken_axum::token_routes(state.demo.endpoints().clone());
     let mut router = Router::new()
-        .nest("/api", token_routes)
-        .route("/api/me", get(me).delete(delete_account));
-    if state.demo.serves_baseline() {
-        router = router
-            .route(authtoken_demo::BASELINE_PATH, get(baseline))
-            .route(authtoken_demo::BENCH_ME_PATH, get(bench_me));
-    }
-    router
+        .route("/api/me", get(me).delete(delete_account))
         .route("/api/health", get(health))
         .route("/api/register", post(register))
-        .method_not_allowed_fallback(method_not_allowed)
-        .fallback(not_found)
+        .nest(
+            "/api",
+            authtoken_axum::token_routes(state.demo.endpoints().clone()),
+        );
+    if state.demo.serves_baseline() {
+        router = router.merge(bench::routes());
+    }
+    router
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .fallback(|| async { ApiError::NotFound })
         .layer(middleware::from_fn(log_request))
         .with_state(state)
 }
@@ -83,95 +86,106 @@ where
     served
 }
 
-/// Copies the demo's answer into a response.
-fn respond(reply: Reply) -> Response {
-    let headers = reply.headers().to_vec();
-    let (status, body) = reply.into_parts();
-    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = match body {
-        Some(body) => (
-            status,
-            [(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(authtoken_demo::CONTENT_TYPE),
-            )],
-            body,
-        )
-            .into_response(),
-        None => status.into_response(),
-    };
-    for (name, value) in headers {
-        if let (Ok(name), Ok(value)) = (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::try_from(value),
-        ) {
-            response.headers_mut().insert(name, value);
+/// `POST /api/register`'s body.
+#[derive(Deserialize)]
+struct Registration {
+    username: String,
+    password: String,
+}
+
+/// `GET /api/me`'s body.
+#[derive(Serialize)]
+struct Me<'a> {
+    username: &'a str,
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+async fn register(
+    State(demo): State<Demo>,
+    ApiJson(form): ApiJson<Registration>,
+) -> Result<(StatusCode, Json<TokenBody>), ApiError> {
+    let token = demo.register(&form.username, &form.password).await?;
+    Ok((StatusCode::CREATED, Json(token)))
+}
+
+async fn me(user: Authenticated<DemoUser>) -> Response {
+    me_response(user.user())
+}
+
+/// `GET /api/me`'s answer for `user` (also the benchmarks' fixed user's).
+fn me_response(user: &DemoUser) -> Response {
+    Json(Me {
+        username: user.username(),
+    })
+    .into_response()
+}
+
+async fn delete_account(
+    State(demo): State<Demo>,
+    user: Authenticated<DemoUser>,
+) -> Result<StatusCode, ApiError> {
+    demo.delete_account(&user).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// axum's `Json`, rejecting with [`ApiError`] (a JSON body) instead of plain text.
+#[derive(FromRequest)]
+#[from_request(via(Json), rejection(ApiError))]
+struct ApiJson<T>(T);
+
+/// Every error this application answers, as JSON.
+enum ApiError {
+    Demo(DemoError),
+    Body(JsonRejection),
+    Unauthorized,
+    NotFound,
+    MethodNotAllowed,
+}
+
+impl From<DemoError> for ApiError {
+    fn from(error: DemoError) -> Self {
+        Self::Demo(error)
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        Self::Body(rejection)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let detail = |status: StatusCode, text: &str| {
+            (status, Json(json!({ "detail": text }))).into_response()
+        };
+        match self {
+            Self::Demo(error) => {
+                let status = StatusCode::from_u16(error.status())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let mut response = (status, Json(error.body())).into_response();
+                if let Some(seconds) = error.retry_after() {
+                    response
+                        .headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+                }
+                response
+            }
+            // A body that is JSON but not the expected shape is a 400, as DRF answers it.
+            Self::Body(rejection) => match rejection.status() {
+                StatusCode::UNPROCESSABLE_ENTITY => {
+                    detail(StatusCode::BAD_REQUEST, &rejection.body_text())
+                }
+                status => detail(status, &rejection.body_text()),
+            },
+            Self::Unauthorized => detail(StatusCode::UNAUTHORIZED, "Invalid token."),
+            Self::NotFound => detail(StatusCode::NOT_FOUND, "Not found."),
+            Self::MethodNotAllowed => detail(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed."),
         }
     }
-    response
-}
-
-fn respond_result(result: Result<Reply, DemoError>) -> Response {
-    respond(result.unwrap_or_else(Reply::from))
-}
-
-fn content_type(headers: &HeaderMap) -> Option<&[u8]> {
-    headers.get(header::CONTENT_TYPE).map(HeaderValue::as_bytes)
-}
-
-/// The body as bytes, at most [`MAX_BODY_BYTES`] of them.
-async fn read_body(body: Body) -> Result<axum::body::Bytes, DemoError> {
-    axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|error| {
-            let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&error);
-            while let Some(error) = source {
-                if error.is::<LengthLimitError>() {
-                    return DemoError::PayloadTooLarge;
-                }
-                source = error.source();
-            }
-            DemoError::MalformedBody("the request body could not be read".to_owned())
-        })
-}
-
-async fn health(State(demo): State<Demo>) -> Response {
-    respond(demo.health())
-}
-
-async fn baseline(State(demo): State<Demo>, headers: HeaderMap) -> Response {
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .map(HeaderValue::as_bytes);
-    respond(demo.baseline(authorization).await)
-}
-
-/// As [`me`] for a fixed user, without authentication (benchmark only).
-async fn bench_me(State(demo): State<Demo>) -> Response {
-    respond(demo.bench_me().await)
-}
-
-async fn register(State(demo): State<Demo>, headers: HeaderMap, body: Body) -> Response {
-    match read_body(body).await {
-        Ok(body) => respond_result(demo.register(content_type(&headers), &body).await),
-        Err(error) => respond(error.into()),
-    }
-}
-
-async fn me(State(demo): State<Demo>, user: Authenticated<DemoUser>) -> Response {
-    respond(demo.me(&user))
-}
-
-async fn delete_account(State(demo): State<Demo>, user: Authenticated<DemoUser>) -> Response {
-    respond_result(demo.delete_account(&user).await)
-}
-
-async fn not_found() -> Response {
-    respond(DemoError::NotFound.into())
-}
-
-async fn method_not_allowed() -> Response {
-    respond(DemoError::MethodNotAllowed.into())
 }
 
 /// One line per request: method, path (never the query, never a header), status and

@@ -324,10 +324,10 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
     pub async fn revoke_all_of(&self, identity: &Identity<U>) -> Result<u64, StoreError> {
         let held = identity.token().user_id.as_str();
         let mut revoked = self.revoke_user(held).await?;
-        if let Some(canonical) = self.inner.loader.user_id(identity.user()) {
-            if canonical != held {
-                revoked += self.revoke_user(&canonical).await?;
-            }
+        if let Some(canonical) = self.inner.loader.user_id(identity.user())
+            && canonical != held
+        {
+            revoked += self.revoke_user(&canonical).await?;
         }
         Ok(revoked)
     }
