@@ -86,11 +86,15 @@ where
     served
 }
 
-/// `POST /api/register`'s body.
+/// `POST /api/register`'s body: a JSON object.
 #[derive(Deserialize)]
 struct Registration {
     username: String,
     password: String,
+    /// Other members, ignored. Flattening makes serde read the body as an object
+    /// only: `["name", "password"]` is refused, as DRF refuses it.
+    #[serde(flatten)]
+    _others: serde::de::IgnoredAny,
 }
 
 /// `GET /api/me`'s body.
