@@ -17,7 +17,9 @@
 use std::future::Future;
 use std::net::SocketAddr;
 
-use authtoken::endpoints::{CheckCredentials, EndpointError, TokenEndpoints, TokenPolicy};
+use authtoken::endpoints::{
+    CheckCredentials, EndpointError, TokenEndpoints, TokenPaths, TokenPolicy,
+};
 use authtoken::{Authenticator, MemoryStore};
 use serde_json::{Value, json};
 
@@ -111,15 +113,14 @@ impl CheckCredentials for TestCredentials {
 
 /// The endpoints of the cases, on a memory store.
 pub fn endpoints() -> TokenEndpoints<TestUser> {
+    endpoints_with(TokenPolicy::new(["read", "write", "tokens"]))
+}
+
+fn endpoints_with(policy: TokenPolicy) -> TokenEndpoints<TestUser> {
     let auth = Authenticator::builder(MemoryStore::new(), TestUsers)
         .build()
         .expect("valid settings");
-    TokenEndpoints::new(
-        auth,
-        TestCredentials,
-        TokenPolicy::new(["read", "write", "tokens"]),
-    )
-    .expect("a valid policy")
+    TokenEndpoints::new(auth, TestCredentials, policy).expect("a valid policy")
 }
 
 fn parse(response: &TestResponse) -> Value {
@@ -404,6 +405,80 @@ pub mod cases {
         assert_eq!(response.www_authenticate.len(), 1, "{}", H::NAME);
     }
 
+    /// The policy's paths are where the endpoints answer; the default ones are then
+    /// unknown (404, or 405 where another route owns the path).
+    pub async fn paths_are_the_policys<H: EndpointsHarness>() {
+        let paths = TokenPaths {
+            login: "/auth/login".into(),
+            logout: "/auth/logout".into(),
+            logout_all: "/auth/logout/everywhere".into(),
+            tokens: "/keys".into(),
+        };
+        let policy = TokenPolicy::new(["read", "write", "tokens"]).paths(paths);
+        let app = H::build(endpoints_with(policy)).await;
+        let body = json!({"username": "alice", "password": "pw"});
+        let response = app
+            .send(EndpointRequest::new("POST", "/api/token").json(&body))
+            .await;
+        assert_eq!(response.status, 404, "{}: {response:?}", H::NAME);
+        let response = app
+            .send(EndpointRequest::new("POST", "/api/auth/login").json(&body))
+            .await;
+        assert_eq!(response.status, 200, "{}: {response:?}", H::NAME);
+        let token = parse(&response)["token"]
+            .as_str()
+            .expect("a token")
+            .to_owned();
+        let second = app
+            .send(EndpointRequest::new("POST", "/api/auth/login").json(&body))
+            .await;
+        let second = parse(&second)["token"]
+            .as_str()
+            .expect("a token")
+            .to_owned();
+
+        let list = app
+            .send(EndpointRequest::new("GET", "/api/keys").token(&token))
+            .await;
+        assert_eq!(list.status, 200, "{}: {list:?}", H::NAME);
+        let ids: Vec<i64> = parse(&list)
+            .as_array()
+            .expect("a list")
+            .iter()
+            .map(|item| item["id"].as_i64().expect("an id"))
+            .collect();
+        assert_eq!(ids.len(), 2, "{}", H::NAME);
+        let gone = app
+            .send(EndpointRequest::new("GET", "/api/tokens").token(&token))
+            .await;
+        assert_eq!(gone.status, 404, "{}: {gone:?}", H::NAME);
+        let revoke = format!("/api/keys/{}", ids[0]);
+        let response = app
+            .send(EndpointRequest::new("DELETE", &revoke).token(&token))
+            .await;
+        assert_eq!(response.status, 204, "{}: {response:?}", H::NAME);
+        let response = app
+            .send(EndpointRequest::new("POST", "/api/auth/logout").token(&token))
+            .await;
+        assert!(
+            matches!(response.status, 204 | 401),
+            "{}: {response:?}",
+            H::NAME
+        );
+        let response = app
+            .send(EndpointRequest::new("POST", "/api/auth/logout/everywhere").token(&second))
+            .await;
+        assert!(
+            matches!(response.status, 204 | 401),
+            "{}: {response:?}",
+            H::NAME
+        );
+        let response = app
+            .send(EndpointRequest::new("GET", "/api/keys").token(&token))
+            .await;
+        assert_eq!(response.status, 401, "{}: {response:?}", H::NAME);
+    }
+
     /// A token with `scopes` for `user`, made by a login token through the endpoint.
     async fn app_token_with<H: EndpointsHarness>(app: &H, user: &str, scopes: &[&str]) -> String {
         let token = login(app, user).await;
@@ -438,6 +513,7 @@ macro_rules! endpoint_cases {
                 personal_tokens,
                 new_token_rules,
                 the_error_shape_is_the_applications,
+                paths_are_the_policys,
             ]);
         }
     };

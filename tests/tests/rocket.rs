@@ -117,8 +117,8 @@ impl authtoken_behaviour::endpoints::EndpointsHarness for RocketEndpoints {
         };
         let rocket = rocket::custom(config)
             .manage(endpoints.authenticator().clone())
-            .manage(endpoints)
-            .mount("/api", authtoken_rocket::token_routes::<TestUser>());
+            .mount("/api", authtoken_rocket::token_routes(&endpoints))
+            .manage(endpoints);
         let client = Client::untracked(rocket).await.expect("a valid rocket");
         Self { client }
     }

@@ -22,7 +22,8 @@ type Endpoints<U> = Data<TokenEndpoints<U>>;
 /// The token endpoints of DESIGN.md, for
 /// [`Scope::configure`](actix_web::Scope::configure) (or `App::configure`) under the
 /// application's prefix: `POST token` (JSON or form login), `POST logout`,
-/// `POST logout-all`, `GET tokens`, `POST tokens`, `DELETE tokens/{id}`. Every error,
+/// `POST logout-all`, `GET tokens`, `POST tokens`, `DELETE tokens/{id}`, at the
+/// policy's [`TokenPaths`](authtoken::endpoints::TokenPaths). Every error,
 /// a body actix-web could not read and another method on one of these paths (405,
 /// [`EndpointError::MethodNotAllowed`]) included, is JSON in the endpoints' shape
 /// ([`TokenEndpoints::error_body`]).
@@ -65,11 +66,13 @@ pub fn token_endpoints<U: Send + Sync + 'static>(
             resource.default_service(web::to(method_not_allowed::<U>))
         };
         let protected = |path| open(path).wrap(auth.clone());
-        config.service(open("/token").post(login::<U>));
-        config.service(protected("/logout").post(logout::<U>));
-        config.service(protected("/logout-all").post(logout_all::<U>));
-        config.service(protected("/tokens").get(list::<U>).post(create::<U>));
-        config.service(protected("/tokens/{id}").delete(revoke::<U>));
+        let paths = data.paths().clone();
+        config.service(open(&paths.login).post(login::<U>));
+        config.service(protected(&paths.logout).post(logout::<U>));
+        config.service(protected(&paths.logout_all).post(logout_all::<U>));
+        config.service(protected(&paths.tokens).get(list::<U>).post(create::<U>));
+        let one = format!("{}/{{id}}", paths.tokens);
+        config.service(protected(&one).delete(revoke::<U>));
     }
 }
 

@@ -32,7 +32,8 @@ impl<U: Send + Sync + 'static> FromRef<Endpoints<U>> for Authenticator<U> {
 
 /// The token endpoints of DESIGN.md as a `Router` to nest under the application's
 /// prefix: `POST token` (JSON or form login), `POST logout`, `POST logout-all`,
-/// `GET tokens`, `POST tokens`, `DELETE tokens/{id}`. Every error, a body the
+/// `GET tokens`, `POST tokens`, `DELETE tokens/{id}`, at the policy's
+/// [`TokenPaths`](authtoken::endpoints::TokenPaths). Every error, a body the
 /// framework could not read included, is JSON in the endpoints' shape
 /// ([`TokenEndpoints::error_body`]).
 ///
@@ -61,12 +62,13 @@ where
     U: Send + Sync + 'static,
     S: Clone + Send + Sync + 'static,
 {
+    let paths = endpoints.paths();
     Router::new()
-        .route("/token", post(login::<U>))
-        .route("/logout", post(logout::<U>))
-        .route("/logout-all", post(logout_all::<U>))
-        .route("/tokens", get(list::<U>).post(create::<U>))
-        .route("/tokens/{id}", delete(revoke::<U>))
+        .route(&paths.login, post(login::<U>))
+        .route(&paths.logout, post(logout::<U>))
+        .route(&paths.logout_all, post(logout_all::<U>))
+        .route(&paths.tokens, get(list::<U>).post(create::<U>))
+        .route(&format!("{}/{{id}}", paths.tokens), delete(revoke::<U>))
         .method_not_allowed_fallback(method_not_allowed::<U>)
         .with_state(Endpoints(endpoints))
 }

@@ -18,7 +18,8 @@ use crate::{AuthRejection, Authenticated};
 
 /// The token endpoints of DESIGN.md as routes to mount under the application's
 /// prefix: `POST /token` (JSON or form login), `POST /logout`, `POST /logout-all`,
-/// `GET /tokens`, `POST /tokens`, `DELETE /tokens/<id>`.
+/// `GET /tokens`, `POST /tokens`, `DELETE /tokens/<id>`, at the `endpoints`' policy's
+/// [`TokenPaths`](authtoken::endpoints::TokenPaths).
 ///
 /// The routes read the [`TokenEndpoints<U>`] from managed state, and their
 /// [`Authenticated<U>`] guard reads the `Authenticator<U>`: manage both, the
@@ -46,18 +47,20 @@ use crate::{AuthRejection, Authenticated};
 /// let endpoints = TokenEndpoints::new(auth.clone(), Users, policy)?;
 /// let rocket = rocket::build()
 ///     .manage(auth)
-///     .manage(endpoints)
-///     .mount("/api", authtoken_rocket::token_routes::<String>());
+///     .mount("/api", authtoken_rocket::token_routes(&endpoints))
+///     .manage(endpoints);
 /// # let _ = rocket; Ok(()) }
 /// ```
-pub fn token_routes<U: Send + Sync + 'static>() -> Vec<Route> {
+pub fn token_routes<U: Send + Sync + 'static>(endpoints: &TokenEndpoints<U>) -> Vec<Route> {
+    let paths = endpoints.paths();
+    let one = format!("{}/<id>", paths.tokens);
     [
-        (Method::Post, "/token", Endpoint::Login),
-        (Method::Post, "/logout", Endpoint::Logout),
-        (Method::Post, "/logout-all", Endpoint::LogoutAll),
-        (Method::Get, "/tokens", Endpoint::List),
-        (Method::Post, "/tokens", Endpoint::Create),
-        (Method::Delete, "/tokens/<id>", Endpoint::Revoke),
+        (Method::Post, &paths.login, Endpoint::Login),
+        (Method::Post, &paths.logout, Endpoint::Logout),
+        (Method::Post, &paths.logout_all, Endpoint::LogoutAll),
+        (Method::Get, &paths.tokens, Endpoint::List),
+        (Method::Post, &paths.tokens, Endpoint::Create),
+        (Method::Delete, &one, Endpoint::Revoke),
     ]
     .into_iter()
     .map(|(method, path, endpoint)| Route::new(method, path, Handle::<U>(endpoint, PhantomData)))

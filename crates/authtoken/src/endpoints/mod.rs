@@ -2,7 +2,7 @@
 //! Framework's `obtain_auth_token` and django-rest-knox's Login, Logout and LogoutAll
 //! views give a Python developer, plus GitHub-style personal tokens.
 //!
-//! | route (under the application's prefix) | method |
+//! | route (under the application's prefix; the paths are [`TokenPaths`]) | method |
 //! | --- | --- |
 //! | `POST token` JSON or form `{"username","password"}` | [`TokenEndpoints::login`] |
 //! | `POST logout` | [`TokenEndpoints::logout`] |
@@ -13,7 +13,7 @@
 //!
 //! The application writes one thing: how a username and password are checked
 //! ([`CheckCredentials`]). Policy (the scopes that exist, which a login carries,
-//! which one manages tokens, lifetimes, the failed-login throttle) is a
+//! which one manages tokens, lifetimes, the failed-login throttle, the paths) is a
 //! [`TokenPolicy`]. An adapter reads each body with its framework's own extractor
 //! into [`LoginForm`] or [`NewTokenForm`], calls the method, and answers the result
 //! as JSON, or the [`EndpointError`] with [`TokenEndpoints::error_response`] (whose
@@ -21,6 +21,7 @@
 
 mod error;
 mod forms;
+mod paths;
 mod policy;
 #[cfg(test)]
 mod tests;
@@ -34,6 +35,7 @@ use bytes::Bytes;
 
 pub use error::{BLANK, EndpointError, FieldErrors, REQUIRED};
 pub use forms::{CreatedToken, LoginForm, NewTokenForm, TokenBody, TokenItem};
+pub use paths::TokenPaths;
 pub use policy::{PolicyError, TokenPolicy};
 
 use crate::error::{ErrorResponse, IssueError, StoreError};
@@ -201,6 +203,12 @@ impl<U: Send + Sync + 'static> TokenEndpoints<U> {
     /// The authenticator the endpoints issue and revoke with.
     pub fn authenticator(&self) -> &Authenticator<U> {
         &self.inner.authenticator
+    }
+
+    /// Where each endpoint is under the application's prefix: what the adapters
+    /// mount ([`TokenPolicy::paths`]).
+    pub fn paths(&self) -> &TokenPaths {
+        self.inner.policy.endpoint_paths()
     }
 
     /// The answer for `error`: status, `WWW-Authenticate`, `Retry-After`, and the body

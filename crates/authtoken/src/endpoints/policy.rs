@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::TokenPaths;
 use crate::authenticator::validate_issue;
 use crate::error::IssueError;
 use crate::{IssueOptions, MAX_LIFETIME};
@@ -31,6 +32,7 @@ pub struct TokenPolicy {
     min_lifetime: Duration,
     login_failures: u32,
     login_window: Duration,
+    paths: TokenPaths,
 }
 
 /// A [`TokenPolicy`] that contradicts itself.
@@ -50,6 +52,12 @@ pub enum PolicyError {
     /// The failed-login window is 0 or longer than a day.
     #[error("the failed-login window must be between 1 second and 1 day")]
     LoginWindow,
+    /// An endpoint's path breaks the rules of [`TokenPaths`].
+    #[error(
+        "invalid endpoint path {0:?}: paths are `/` and segments of [A-Za-z0-9._~-], \
+         at most 64 bytes, all different, none under the tokens path"
+    )]
+    InvalidPath(String),
 }
 
 impl TokenPolicy {
@@ -73,6 +81,7 @@ impl TokenPolicy {
             min_lifetime: Duration::from_secs(60),
             login_failures: 5,
             login_window: Duration::from_secs(60),
+            paths: TokenPaths::default(),
         }
     }
 
@@ -156,7 +165,22 @@ impl TokenPolicy {
         if self.login_window.is_zero() || self.login_window > Duration::from_secs(24 * 3600) {
             return Err(PolicyError::LoginWindow);
         }
+        if let Some(path) = self.paths.first_invalid() {
+            return Err(PolicyError::InvalidPath(path.to_owned()));
+        }
         Ok(())
+    }
+
+    /// Where each endpoint is under the application's prefix ([`TokenPaths::default`]
+    /// unless set).
+    #[must_use]
+    pub fn paths(mut self, paths: TokenPaths) -> Self {
+        self.paths = paths;
+        self
+    }
+
+    pub(crate) fn endpoint_paths(&self) -> &TokenPaths {
+        &self.paths
     }
 
     pub(crate) fn scope_managing_tokens(&self) -> &str {
