@@ -14,10 +14,10 @@ const DEFAULT_FILTER: &str = "info,rocket=warn,rocket::launch=off";
 /// a Rocket target itself: `rocket::server::_` ("Responding with registered catcher")
 /// and this crate's `::_` (the routes' generated code: "Request guard failed", with
 /// the guard's error). They come at warn level, once per request that a guard or the
-/// router refuses (the authenticated routes answer a bad token themselves, but an
-/// unknown path, a wrong method or an oversized body still reach a catcher), so a
-/// client would otherwise choose how much the server logs, and each line costs more
-/// than answering the request does.
+/// router refuses (the routes answer a bad token and an unreadable body themselves,
+/// but an unknown path or a wrong method still reach a catcher), so a client would
+/// otherwise choose how much the server logs, and each line costs more than
+/// answering the request does.
 const REQUEST_NOTES: [&str; 2] = ["rocket::server::_=off", "authtoken_example_rocket::_=off"];
 
 #[rocket::main]
