@@ -16,8 +16,7 @@ use rocket::fairing::AdHoc;
 use rocket::http::Status;
 use rocket::request::Request;
 use rocket::response::{self, Responder, Response};
-use rocket::serde::de::{DeserializeOwned, Deserializer, Error as _};
-use rocket::serde::json::{self, Json, Value, json, serde_json::Map};
+use rocket::serde::json::{self, Json, Value, json};
 use rocket::serde::{Deserialize, Serialize};
 use rocket::{Build, Config, Rocket, Shutdown, State, catch, catchers, delete, get, post, routes};
 use tokio::sync::mpsc;
@@ -66,7 +65,7 @@ pub fn app(demo: Demo, config: Config) -> Rocket<Build> {
         .attach(AuthFairing::new(demo.authenticator().clone()))
         .manage(demo.endpoints().clone())
         .mount("/", routes![health, register, me, delete_me])
-        .mount("/api", authtoken_rocket::token_routes::<DemoUser>())
+        .mount("/api", authtoken_rocket::token_routes(demo.endpoints()))
         .register("/", catchers![not_found, other_errors])
         .attach(AdHoc::on_request("request start", |request, _| {
             Box::pin(async move {
@@ -87,23 +86,16 @@ fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
 }
 
-/// The body of `POST /api/register`.
+/// `POST /api/register`'s body: a JSON object.
 #[derive(Deserialize)]
 #[serde(crate = "rocket::serde")]
 struct Registration {
     username: String,
     password: String,
-}
-
-/// A JSON object read as `T`: serde would also read a struct from an array of its
-/// fields (`["ada", "secret"]`), which the API refuses.
-struct Object<T>(T);
-
-impl<'de, T: DeserializeOwned> Deserialize<'de> for Object<T> {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let fields = Map::deserialize(deserializer)?;
-        T::deserialize(fields).map(Self).map_err(D::Error::custom)
-    }
+    /// Other members, ignored. Flattening makes serde read the body as an object
+    /// only: `["name", "password"]` is refused, as DRF refuses it.
+    #[serde(flatten)]
+    _others: rocket::serde::de::IgnoredAny,
 }
 
 // A body Rocket's `Json` cannot read is the route's to answer: as a plain data
@@ -111,9 +103,11 @@ impl<'de, T: DeserializeOwned> Deserialize<'de> for Object<T> {
 #[post("/api/register", data = "<body>")]
 async fn register(
     demo: &State<Demo>,
-    body: Result<Json<Object<Registration>>, json::Error<'_>>,
+    body: Result<Json<Registration>, json::Error<'_>>,
 ) -> Result<(Status, Json<TokenBody>), ApiError> {
-    let Json(Object(Registration { username, password })) = body?;
+    let Json(Registration {
+        username, password, ..
+    }) = body?;
     let token = demo.register(&username, &password).await?;
     Ok((Status::Created, Json(token)))
 }
