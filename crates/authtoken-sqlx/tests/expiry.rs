@@ -255,6 +255,42 @@ mod cases {
         assert!(refused(&use_once(&auth, &issued).await));
     }
 
+    /// The store's slide is a compare-and-set on the expiry read: one computed from
+    /// an expiry the row no longer holds (another node slid it meanwhile) is refused
+    /// and reported, so a stale reading never moves the expiry, even within the limit.
+    pub async fn a_slide_from_an_expiry_the_row_no_longer_holds_is_refused(db: TestDb) {
+        let users = TestUsers::new();
+        let clock = Arc::new(ManualClock::starting_now());
+        let auth = sliding(db.store.clone(), &users, &clock, HOUR, 0)
+            .build()
+            .expect("config");
+        let issued = auth.issue("1", IssueOptions::new()).await.expect("issue");
+        let (id, read) = (issued.info().id, issued.info().expires.expect("an expiry"));
+        let elsewhere = Slide {
+            from: read,
+            to: read + 20 * MINUTE,
+        };
+        assert!(
+            db.store
+                .touch(id, now(&clock), Some(elsewhere))
+                .await
+                .expect("touch"),
+            "a slide from the expiry the row holds is made"
+        );
+        let stale = Slide {
+            from: read,
+            to: read + 10 * MINUTE,
+        };
+        assert!(
+            !db.store
+                .touch(id, now(&clock), Some(stale))
+                .await
+                .expect("touch"),
+            "a slide from an expiry the row no longer holds is refused"
+        );
+        assert_eq!(stored(&auth, id).await.expires, Some(read + 20 * MINUTE));
+    }
+
     /// A re-key that fails leaves the row under the old key's digest: the token is
     /// served, but not cached under the new digest, so `revoke` (which evicts the
     /// row's digest) stops it at once.
@@ -383,6 +419,7 @@ backend_tests!(
     a_token_that_never_expires_gains_no_expiry,
     sliding_stops_at_the_hard_limit,
     a_stale_slide_never_undoes_a_shortening,
+    a_slide_from_an_expiry_the_row_no_longer_holds_is_refused,
     a_slide_made_on_another_node_is_honoured,
     a_failed_rekey_never_outlives_a_revocation,
     a_wall_clock_stepped_back_does_not_stretch_the_cache_ttl,
