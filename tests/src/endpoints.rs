@@ -204,6 +204,10 @@ pub mod cases {
             .await;
         assert_eq!(response.status, 400, "{}: {response:?}", H::NAME);
         assert!(parse(&response)["detail"].is_string(), "{response:?}");
+        // A JSON array is not a form, even one with the fields in order.
+        let response = app.send(post().json(&json!(["alice", "pw"]))).await;
+        assert_eq!(response.status, 400, "{}: {response:?}", H::NAME);
+        assert!(parse(&response)["detail"].is_string(), "{response:?}");
         let response = app
             .send(post().json(&json!({"username": 5, "password": "pw"})))
             .await;
@@ -370,10 +374,23 @@ pub mod cases {
             400,
             &json!({"scopes": ["Unknown scope: \"admin\"."]}),
         );
-        let response = app
-            .send(create(json!({"name": "x", "expires_in": -1})))
+        for body in [
+            json!({"name": "x", "expires_in": -1}),
+            json!(["x", ["read"], 60]),
+        ] {
+            let response = app.send(create(body)).await;
+            assert_eq!(response.status, 400, "{}: {response:?}", H::NAME);
+            assert!(parse(&response)["detail"].is_string(), "{response:?}");
+        }
+        let list = app
+            .send(EndpointRequest::new("GET", "/api/tokens").token(&token))
             .await;
-        assert_eq!(response.status, 400, "{}: {response:?}", H::NAME);
+        assert_eq!(
+            parse(&list).as_array().map(Vec::len),
+            Some(1),
+            "{}: only the login token: {list:?}",
+            H::NAME
+        );
         // A token with `tokens` but not `write` may not create a `write` token.
         let narrow = app_token_with(&app, "bob", &["read", "tokens"]).await;
         let response = app

@@ -4,7 +4,9 @@
 use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize, Serializer};
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use time::OffsetDateTime;
 use zeroize::Zeroizing;
 
@@ -18,8 +20,10 @@ use crate::token::PlaintextToken;
 
 /// `POST token`'s body, JSON or form: `{"username", "password"}`. Both are optional
 /// here so that a missing one is a field error ("This field is required."), not a
-/// framework's parse error. Its `Debug` never shows the password.
+/// framework's parse error. Read only from an object (a JSON array with the fields in
+/// order is refused). Its `Debug` never shows the password.
 #[derive(Clone, Default, Deserialize)]
+#[serde(remote = "Self")]
 pub struct LoginForm {
     /// The username.
     #[serde(default)]
@@ -28,6 +32,33 @@ pub struct LoginForm {
     #[serde(default)]
     pub password: Option<Zeroizing<String>>,
 }
+
+/// Implements `Deserialize` for a form whose derive is `#[serde(remote = "Self")]`,
+/// reading it from a map (a JSON object, a form) and nothing else: a derived struct
+/// also reads a sequence, its fields in order, so `["alice", "pw"]` would log in.
+macro_rules! from_object_only {
+    ($form:ident, $expecting:literal) => {
+        impl<'de> Deserialize<'de> for $form {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct ObjectVisitor;
+                impl<'de> Visitor<'de> for ObjectVisitor {
+                    type Value = $form;
+                    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                        f.write_str($expecting)
+                    }
+                    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<$form, A::Error> {
+                        // The derived (remote) reader, given the map.
+                        $form::deserialize(MapAccessDeserializer::new(map))
+                    }
+                }
+                deserializer.deserialize_map(ObjectVisitor)
+            }
+        }
+    };
+}
+
+from_object_only!(LoginForm, "an object with a username and a password");
+from_object_only!(NewTokenForm, "an object with a name");
 
 impl fmt::Debug for LoginForm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -76,8 +107,10 @@ impl LoginForm {
     }
 }
 
-/// `POST tokens`' body: `{"name", "scopes"?, "expires_in"?}` (seconds).
+/// `POST tokens`' body: `{"name", "scopes"?, "expires_in"?}` (seconds), read only
+/// from an object.
 #[derive(Debug, Clone, Default, Deserialize)]
+#[serde(remote = "Self")]
 pub struct NewTokenForm {
     /// The token's name, shown in the list: 1 to 100 characters after trimming.
     #[serde(default)]
