@@ -12,6 +12,7 @@
 //! | `/required` | `Authenticated<TestUser>` | the user id |
 //! | `/optional` | `MaybeAuthenticated<TestUser>` | the user id, or `anonymous` |
 //! | `/scoped` | the adapter's scope requirement, scope [`WRITE_SCOPE`] | the user id |
+//! | `/checked` | `Authenticated<TestUser>`, then `identity.require_scope(WRITE_SCOPE)?` in the handler, which returns `Result<_, AuthRejection>` | the user id |
 //! | `/twice` | two authentication extractors in one handler (say `Authenticated` and `MaybeAuthenticated`), both must agree | the user id |
 //!
 //! Rejections are the adapter's own `AuthRejection` responses: nothing in the harness
@@ -294,8 +295,8 @@ pub trait Harness: Sized {
     fn send(&self, request: TestRequest) -> impl Future<Output = TestResponse>;
 }
 
-/// The four routes.
-pub const ROUTES: [&str; 4] = ["/required", "/optional", "/scoped", "/twice"];
+/// The five routes.
+pub const ROUTES: [&str; 5] = ["/required", "/optional", "/scoped", "/checked", "/twice"];
 
 /// Every token a [`Fixture`] of this process issued, for the log scan.
 static ISSUED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
@@ -474,14 +475,30 @@ pub fn assert_error<H: Harness>(
     www_authenticate: Option<&str>,
     context: &str,
 ) {
+    assert_error_body::<H>(
+        response,
+        status,
+        &json_detail(detail),
+        www_authenticate,
+        context,
+    );
+}
+
+/// As [`assert_error`], with the whole `body` expected.
+pub fn assert_error_body<H: Harness>(
+    response: &TestResponse,
+    status: u16,
+    body: &str,
+    www_authenticate: Option<&str>,
+    context: &str,
+) {
     let name = H::NAME;
     assert_eq!(
         response.status, status,
         "{name}: {context}: status, in {response:?}"
     );
     assert_eq!(
-        response.body,
-        json_detail(detail),
+        response.body, body,
         "{name}: {context}: body, in {response:?}"
     );
     assert_eq!(
@@ -720,19 +737,114 @@ pub mod cases {
         let app: H = fixture.app().await;
         for scopes in [&[][..], &["read"], &["writes", "Write"]] {
             let header = format!("Token {}", fixture.token("alice", scopes).await);
-            let response = get(&app, "/scoped", Some(header.as_bytes())).await;
-            assert_error::<H>(
-                &response,
-                403,
-                detail::FORBIDDEN,
-                Some(&format!(
-                    r#"Bearer realm="api", error="insufficient_scope", error_description="{}", scope="write""#,
-                    detail::FORBIDDEN
-                )),
-                &format!("GET /scoped with scopes {scopes:?}"),
-            );
+            // The extractor's requirement and the handler's own check answer alike.
+            for path in ["/scoped", "/checked"] {
+                let response = get(&app, path, Some(header.as_bytes())).await;
+                assert_error::<H>(
+                    &response,
+                    403,
+                    detail::FORBIDDEN,
+                    Some(&format!(
+                        r#"Bearer realm="api", error="insufficient_scope", error_description="{}", scope="write""#,
+                        detail::FORBIDDEN
+                    )),
+                    &format!("GET {path} with scopes {scopes:?}"),
+                );
+            }
             assert_user(&app, header.as_bytes(), "alice").await;
         }
+    }
+
+    /// With the authenticator's error body set, every refusal (extractors, the
+    /// handler's own scope check, 401, 403, 429, 503) answers in the application's
+    /// shape, while status, `WWW-Authenticate` and `Retry-After` stay the core's.
+    pub async fn the_error_body_is_the_applications<H: Harness>() {
+        let fixture = Fixture::with(|builder| {
+            builder
+                .invalid_token_limit(2, Duration::from_secs(60))
+                .error_body(|error: &authtoken::AuthError| {
+                    serde_json::json!({"error": {
+                        "code": error.code(),
+                        "message": error.message(),
+                        "scope": error.required_scope(),
+                    }})
+                    .to_string()
+                    .into()
+                })
+        });
+        let app: H = fixture.app().await;
+        let body = |code: &str, message: &str, scope: Option<&str>| {
+            serde_json::json!({"error": {"code": code, "message": message, "scope": scope}})
+                .to_string()
+        };
+        let read_only = format!("Token {}", fixture.token("alice", &["read"]).await);
+        let scope_challenge = format!(
+            r#"Bearer realm="api", error="insufficient_scope", error_description="{}", scope="write""#,
+            detail::FORBIDDEN
+        );
+        for path in ["/scoped", "/checked"] {
+            let response = get(&app, path, Some(read_only.as_bytes())).await;
+            assert_error_body::<H>(
+                &response,
+                403,
+                &body("insufficient_scope", detail::FORBIDDEN, Some(WRITE_SCOPE)),
+                Some(&scope_challenge),
+                &format!("GET {path} without the scope"),
+            );
+        }
+        let response = get(&app, "/required", None).await;
+        assert_error_body::<H>(
+            &response,
+            401,
+            &body("not_authenticated", detail::NOT_PROVIDED, None),
+            Some(BEARER_CHALLENGE),
+            "GET /required with nothing",
+        );
+        let client: SocketAddr = "203.0.113.9:50000".parse().expect("an address");
+        let bad = |path: &'static str| {
+            app.send(
+                TestRequest::get(path)
+                    .authorization("Token atk_typo")
+                    .from(client),
+            )
+        };
+        for path in ["/required", "/optional"] {
+            let response = bad(path).await;
+            assert_error_body::<H>(
+                &response,
+                401,
+                &body("invalid_token", detail::INVALID_TOKEN, None),
+                Some(&invalid_token_challenge(detail::INVALID_TOKEN)),
+                &format!("GET {path} with a bad token"),
+            );
+        }
+        let response = bad("/checked").await;
+        assert_error_body::<H>(
+            &response,
+            429,
+            &body("throttled", &detail::throttled(60), None),
+            None,
+            "GET /checked, a throttled bad token",
+        );
+        assert_eq!(
+            response.retry_after.as_deref(),
+            Some("60"),
+            "{}: Retry-After: {response:?}",
+            H::NAME
+        );
+        // A token never used, so that no cache answers for it.
+        let fresh = format!("Token {}", fixture.token("bob", &[]).await);
+        fixture.store.set_failing(true);
+        let response = get(&app, "/required", Some(fresh.as_bytes())).await;
+        assert_error_body::<H>(
+            &response,
+            503,
+            &body("unavailable", detail::UNAVAILABLE, None),
+            None,
+            "GET /required with the store down",
+        );
+        fixture.store.set_failing(false);
+        assert_user(&app, fresh.as_bytes(), "bob").await;
     }
 
     /// A token with the scope passes.
@@ -743,8 +855,10 @@ pub mod cases {
             "Token {}",
             fixture.token("alice", &["read", WRITE_SCOPE]).await
         );
-        let response = get(&app, "/scoped", Some(header.as_bytes())).await;
-        assert_ok::<H>(&response, "alice", "GET /scoped with scope write");
+        for path in ["/scoped", "/checked"] {
+            let response = get(&app, path, Some(header.as_bytes())).await;
+            assert_ok::<H>(&response, "alice", &format!("GET {path} with scope write"));
+        }
     }
 
     /// The store down: 503 on every route, `/optional` and anonymous-looking scopes
@@ -1177,6 +1291,7 @@ macro_rules! adapter_cases {
             inactive_user,
             deleted_user,
             missing_scope,
+            the_error_body_is_the_applications,
             scope_granted,
             store_unavailable,
             user_loader_unavailable,

@@ -14,7 +14,9 @@ use actix_web::http::header::{
 use actix_web::{App, test, web};
 use authtoken::Authenticator;
 use authtoken::endpoints::TokenEndpoints;
-use authtoken_actix::{AuthMiddleware, Authenticated, MaybeAuthenticated, RequireScope, ScopeName};
+use authtoken_actix::{
+    AuthMiddleware, AuthRejection, Authenticated, MaybeAuthenticated, RequireScope, ScopeName,
+};
 use authtoken_behaviour::adapter::{Harness, TestRequest, TestResponse, TestUser, WRITE_SCOPE};
 use authtoken_behaviour::endpoints::{EndpointRequest, EndpointsHarness};
 
@@ -37,6 +39,11 @@ async fn optional(user: MaybeAuthenticated<TestUser>) -> String {
 
 async fn scoped(user: RequireScope<Write, TestUser>) -> String {
     user.user().id.clone()
+}
+
+async fn checked(user: Authenticated<TestUser>) -> Result<String, AuthRejection> {
+    user.require_scope(WRITE_SCOPE)?;
+    Ok(user.user().id.clone())
 }
 
 async fn twice(first: Authenticated<TestUser>, second: MaybeAuthenticated<TestUser>) -> String {
@@ -64,6 +71,7 @@ impl Harness for ActixHarness {
                 .route("/required", web::get().to(required))
                 .route("/optional", web::get().to(optional))
                 .route("/scoped", web::get().to(scoped))
+                .route("/checked", web::get().to(checked))
                 .route("/twice", web::get().to(twice)),
         )
         .await;

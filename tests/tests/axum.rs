@@ -3,7 +3,9 @@
 //! the router's state), once behind an `AuthLayer` as well.
 
 use authtoken::Authenticator;
-use authtoken_axum::{AuthLayer, Authenticated, MaybeAuthenticated, RequireScope, ScopeName};
+use authtoken_axum::{
+    AuthLayer, AuthRejection, Authenticated, MaybeAuthenticated, RequireScope, ScopeName,
+};
 use authtoken_behaviour::adapter::{Harness, TestRequest, TestResponse, TestUser, WRITE_SCOPE};
 use axum::Router;
 use axum::body::Body;
@@ -35,6 +37,11 @@ async fn scoped(user: RequireScope<Write, TestUser>) -> String {
     user.user().id.clone()
 }
 
+async fn checked(user: Authenticated<TestUser>) -> Result<String, AuthRejection> {
+    user.require_scope(WRITE_SCOPE)?;
+    Ok(user.user().id.clone())
+}
+
 async fn twice(first: Authenticated<TestUser>, second: MaybeAuthenticated<TestUser>) -> String {
     let second = second.0.expect("the required extractor passed");
     assert_eq!(first.user(), second.user(), "two extractors disagree");
@@ -55,6 +62,7 @@ impl<const LAYER: bool> Harness for AxumHarness<LAYER> {
             .route("/required", get(required))
             .route("/optional", get(optional))
             .route("/scoped", get(scoped))
+            .route("/checked", get(checked))
             .route("/twice", get(twice));
         if LAYER {
             router = router.layer(AuthLayer::new(authenticator.clone()));

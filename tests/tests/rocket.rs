@@ -3,7 +3,9 @@
 
 use authtoken::Authenticator;
 use authtoken_behaviour::adapter::{Harness, TestRequest, TestResponse, TestUser, WRITE_SCOPE};
-use authtoken_rocket::{AuthFairing, Authenticated, MaybeAuthenticated, RequireScope, ScopeName};
+use authtoken_rocket::{
+    AuthFairing, AuthRejection, Authenticated, MaybeAuthenticated, RequireScope, ScopeName,
+};
 use rocket::config::LogLevel;
 use rocket::http::{Header, Method};
 use rocket::local::asynchronous::Client;
@@ -31,6 +33,12 @@ fn optional(user: MaybeAuthenticated<TestUser>) -> String {
 #[get("/scoped")]
 fn scoped(user: RequireScope<Write, TestUser>) -> String {
     user.into_inner().user().id.clone()
+}
+
+#[get("/checked")]
+fn checked(user: Authenticated<TestUser>) -> Result<String, AuthRejection> {
+    user.require_scope(WRITE_SCOPE)?;
+    Ok(user.into_inner().user().id.clone())
 }
 
 #[get("/twice")]
@@ -62,7 +70,7 @@ impl Harness for RocketHarness {
             ..Config::debug_default()
         };
         let rocket = rocket::custom(config)
-            .mount("/", routes![required, optional, scoped, twice])
+            .mount("/", routes![required, optional, scoped, checked, twice])
             .register("/", authtoken_rocket::catchers())
             .attach(AuthFairing::new(authenticator));
         let client = Client::untracked(rocket).await.expect("a valid rocket");

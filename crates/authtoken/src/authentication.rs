@@ -142,9 +142,7 @@ impl<U: Send + Sync + 'static> Authentication<U> {
     /// token lacks `scope`.
     pub fn require_scope(&self, scope: &str) -> Result<&Identity<U>, Rejection> {
         let identity = self.require()?;
-        identity
-            .require_scope(scope)
-            .map_err(|error| self.reject(error))?;
+        identity.require_scope(scope)?;
         Ok(identity)
     }
 

@@ -156,6 +156,73 @@ pub enum AuthError {
 }
 
 impl AuthError {
+    /// A stable, machine-readable code for this error, part of the API (it never
+    /// changes for an error, whatever the wording of its detail):
+    ///
+    /// | code | error | status |
+    /// | --- | --- | --- |
+    /// | `not_authenticated` | [`AuthError::NotProvided`] | 401 |
+    /// | `no_credentials` | [`AuthError::NoCredentials`] | 401 |
+    /// | `credential_contains_spaces` | [`AuthError::CredentialContainsSpaces`] | 401 |
+    /// | `credential_invalid_characters` | [`AuthError::CredentialInvalidCharacters`] | 401 |
+    /// | `conflicting_headers` | [`AuthError::ConflictingHeaders`] | 400 |
+    /// | `invalid_token` | [`AuthError::InvalidToken`] | 401 |
+    /// | `token_expired` | [`AuthError::TokenExpired`] | 401 |
+    /// | `user_inactive` | [`AuthError::UserInactive`] | 401 |
+    /// | `insufficient_scope` | [`AuthError::InsufficientScope`] | 403 |
+    /// | `throttled` | [`AuthError::Throttled`] | 429 |
+    /// | `unavailable` | [`AuthError::Unavailable`] | 503 |
+    ///
+    /// ```
+    /// use authtoken::AuthError;
+    ///
+    /// assert_eq!(AuthError::TokenExpired.code(), "token_expired");
+    /// ```
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::NotProvided => "not_authenticated",
+            Self::NoCredentials => "no_credentials",
+            Self::CredentialContainsSpaces => "credential_contains_spaces",
+            Self::CredentialInvalidCharacters => "credential_invalid_characters",
+            Self::ConflictingHeaders => "conflicting_headers",
+            Self::InvalidToken => "invalid_token",
+            Self::TokenExpired => "token_expired",
+            Self::UserInactive => "user_inactive",
+            Self::InsufficientScope { .. } => "insufficient_scope",
+            Self::Throttled { .. } => "throttled",
+            Self::Unavailable(_) => "unavailable",
+        }
+    }
+
+    /// The scope a route required, for [`AuthError::InsufficientScope`] (what an
+    /// application's own 403 body may name).
+    pub fn required_scope(&self) -> Option<&str> {
+        match self {
+            Self::InsufficientScope { required } => Some(required),
+            _ => None,
+        }
+    }
+
+    /// The detail as a client reads it: [`Self::detail`], with the wait added for
+    /// [`AuthError::Throttled`] (`Request was throttled. Expected available in 5
+    /// seconds.`), as in the default body.
+    pub fn message(&self) -> std::borrow::Cow<'static, str> {
+        match self {
+            Self::Throttled { retry_after } => {
+                let unit = if *retry_after == 1 {
+                    "second"
+                } else {
+                    "seconds"
+                };
+                std::borrow::Cow::Owned(format!(
+                    "{} Expected available in {retry_after} {unit}.",
+                    self.detail()
+                ))
+            }
+            _ => std::borrow::Cow::Borrowed(self.detail()),
+        }
+    }
+
     /// The HTTP status code: 401, 403, 400 for conflicting headers, 429 when
     /// throttled, 503 when unavailable.
     pub fn status(&self) -> u16 {
@@ -225,23 +292,10 @@ impl AuthError {
 
     /// Writes the JSON body out, escaping the detail.
     fn build_json_body(&self) -> String {
-        let mut body = String::with_capacity(self.detail().len() + 48);
+        let message = self.message();
+        let mut body = String::with_capacity(message.len() + 16);
         body.push_str("{\"detail\":");
-        match self {
-            Self::Throttled { retry_after } => {
-                let unit = if *retry_after == 1 {
-                    "second"
-                } else {
-                    "seconds"
-                };
-                let detail = format!(
-                    "{} Expected available in {retry_after} {unit}.",
-                    self.detail()
-                );
-                push_json_string(&mut body, &detail);
-            }
-            _ => push_json_string(&mut body, self.detail()),
-        }
+        push_json_string(&mut body, &message);
         body.push('}');
         body
     }
@@ -290,7 +344,10 @@ impl AuthError {
         })
     }
 
-    /// Everything a response needs, for `challenge`. For every error but
+    /// Everything a response needs, for `challenge`: the body is the application's
+    /// when the challenge carries an error body
+    /// ([`AuthenticatorBuilder::error_body`](crate::AuthenticatorBuilder::error_body)),
+    /// DRF's otherwise. With DRF's, for every error but
     /// [`AuthError::InsufficientScope`] and [`AuthError::Throttled`] it allocates
     /// nothing: the body is static and the challenge's value written out already.
     pub fn response(&self, challenge: &Challenge) -> ErrorResponse {
@@ -298,7 +355,7 @@ impl AuthError {
             status: self.status(),
             www_authenticate: self.www_authenticate_bytes(challenge),
             retry_after: self.retry_after(),
-            body: self.json_body_bytes(),
+            body: challenge.body(self),
         }
     }
 }
@@ -334,11 +391,18 @@ impl ErrorResponse {
 /// It writes out the `WWW-Authenticate` value of every error whose value depends on
 /// the challenge alone once, when it is made, so that a rejected request costs no
 /// formatting ([`AuthError::www_authenticate_bytes`]).
+/// It also carries the application's error body, when it set one
+/// ([`AuthenticatorBuilder::error_body`](crate::AuthenticatorBuilder::error_body)), so
+/// that every rejection made with it answers in the application's shape.
+///
 /// Cheap to clone: one shared pointer.
 #[derive(Clone)]
 pub struct Challenge {
     inner: Arc<ChallengeInner>,
 }
+
+/// Writes an authentication error's body in the application's own shape.
+pub(crate) type ErrorBodyFn = dyn Fn(&AuthError) -> Bytes + Send + Sync;
 
 struct ChallengeInner {
     style: ChallengeStyle,
@@ -346,6 +410,8 @@ struct ChallengeInner {
     keyword: Box<str>,
     /// The value of each error with a fixed value, by [`AuthError::fixed_challenge_index`].
     fixed: [Option<Bytes>; FIXED_CHALLENGES],
+    /// The application's error body, if it set one.
+    error_body: Option<Arc<ErrorBodyFn>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -373,6 +439,7 @@ impl Challenge {
             realm: realm.into(),
             keyword: keyword.into(),
             fixed: Default::default(),
+            error_body: None,
         };
         challenge.fixed =
             FIXED_CHALLENGE_ERRORS.map(|error| challenge.build(&error).map(Bytes::from));
@@ -384,6 +451,29 @@ impl Challenge {
     /// The realm of a Bearer challenge (empty for a keyword challenge).
     pub fn realm(&self) -> &str {
         &self.inner.realm
+    }
+
+    /// This challenge, answering every error with the body `error_body` writes.
+    pub(crate) fn with_error_body(self, error_body: Arc<ErrorBodyFn>) -> Self {
+        let inner = &*self.inner;
+        Self {
+            inner: Arc::new(ChallengeInner {
+                style: inner.style,
+                realm: inner.realm.clone(),
+                keyword: inner.keyword.clone(),
+                fixed: inner.fixed.clone(),
+                error_body: Some(error_body),
+            }),
+        }
+    }
+
+    /// The body of `error`: the application's when it set one, DRF's
+    /// `{"detail": "..."}` otherwise ([`AuthError::json_body_bytes`]).
+    pub fn body(&self, error: &AuthError) -> Bytes {
+        match &self.inner.error_body {
+            Some(error_body) => error_body(error),
+            None => error.json_body_bytes(),
+        }
     }
 
     /// Writes out the `WWW-Authenticate` value of `error`.
@@ -426,11 +516,17 @@ impl ChallengeInner {
     }
 }
 
-/// Equal when made with the same style, realm and keyword.
+/// Equal when made with the same style, realm and keyword, and the same error body
+/// (one hook, or none).
 impl PartialEq for Challenge {
     fn eq(&self, other: &Self) -> bool {
         let (a, b) = (&*self.inner, &*other.inner);
-        a.style == b.style && a.realm == b.realm && a.keyword == b.keyword
+        let same_body = match (&a.error_body, &b.error_body) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        a.style == b.style && a.realm == b.realm && a.keyword == b.keyword && same_body
     }
 }
 
@@ -442,6 +538,7 @@ impl fmt::Debug for Challenge {
             .field("style", &self.inner.style)
             .field("realm", &self.inner.realm)
             .field("keyword", &self.inner.keyword)
+            .field("error_body", &self.inner.error_body.is_some())
             .finish()
     }
 }

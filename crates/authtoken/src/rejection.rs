@@ -103,10 +103,22 @@ impl Rejection {
         }
     }
 
-    /// The JSON body, `{"detail":"..."}`, sent as [`ErrorResponse::CONTENT_TYPE`].
+    /// A stable, machine-readable code: the core's ([`AuthError::code`]), or
+    /// `server_error` for [`Rejection::MissingAuthenticator`].
+    pub fn code(&self) -> &'static str {
+        self.error().map_or("server_error", AuthError::code)
+    }
+
+    /// The body, sent as [`ErrorResponse::CONTENT_TYPE`]: DRF's `{"detail":"..."}`,
+    /// or the application's own shape when its authenticator has an error body
+    /// ([`AuthenticatorBuilder::error_body`](crate::AuthenticatorBuilder::error_body)).
+    /// [`Rejection::MissingAuthenticator`] has no authenticator, so always DRF's
+    /// generic server error.
     pub fn body(&self) -> String {
         match self {
-            Self::Auth { error, .. } => error.json_body(),
+            Self::Auth { error, challenge } => {
+                String::from_utf8_lossy(&challenge.body(error)).into_owned()
+            }
             Self::MissingAuthenticator { .. } => SERVER_ERROR_BODY.to_owned(),
         }
     }

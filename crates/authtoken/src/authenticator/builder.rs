@@ -12,7 +12,9 @@ use super::{Authenticator, Inner, Settings, TokenCache, UseMarks};
 use crate::batch::Batcher;
 use crate::clock::{Clock, SystemClock};
 use crate::digest::TokenHasher;
-use crate::error::Challenge;
+use bytes::Bytes;
+
+use crate::error::{AuthError, Challenge, ErrorBodyFn};
 use crate::header::Keyword;
 use crate::limiter::{InvalidTokenLimit, Limiter};
 use crate::store::{JoinedLookup, TokenStore};
@@ -57,6 +59,7 @@ pub struct AuthenticatorBuilder<U> {
     legacy_keys: bool,
     clock: Arc<dyn Clock>,
     invalid_token_limit: Option<InvalidTokenLimit>,
+    error_body: Option<Arc<ErrorBodyFn>>,
 }
 
 impl<U> fmt::Debug for AuthenticatorBuilder<U> {
@@ -73,6 +76,35 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
     #[must_use]
     pub fn keywords(mut self, keywords: impl IntoIterator<Item = Keyword>) -> Self {
         self.keywords = keywords.into_iter().collect();
+        self
+    }
+
+    /// Writes the body of every authentication error in the application's own shape
+    /// instead of DRF's `{"detail": "..."}`, in every adapter: the extractors' and
+    /// middleware's rejections, [`Identity::require_scope`](crate::Identity::require_scope)
+    /// and the token endpoints' 401s and 403s. Status, `WWW-Authenticate` and
+    /// `Retry-After` stay as the error says, and the content type is
+    /// `application/json`. [`AuthError::code`] is the stable code to put in it.
+    ///
+    /// ```
+    /// use authtoken::{AuthError, Authenticator, MemoryStore, UserIdLoader};
+    ///
+    /// let auth = Authenticator::builder(MemoryStore::new(), UserIdLoader)
+    ///     .error_body(|error: &AuthError| {
+    ///         format!(r#"{{"error":{{"code":"{}"}}}}"#, error.code()).into()
+    ///     })
+    ///     .build()
+    ///     .expect("valid settings");
+    /// let rejection = authtoken::Rejection::new(AuthError::TokenExpired, auth.challenge().clone());
+    /// assert_eq!(rejection.body(), r#"{"error":{"code":"token_expired"}}"#);
+    /// assert_eq!(rejection.status(), 401);
+    /// ```
+    #[must_use]
+    pub fn error_body(
+        mut self,
+        body: impl Fn(&AuthError) -> Bytes + Send + Sync + 'static,
+    ) -> Self {
+        self.error_body = Some(Arc::new(body));
         self
     }
 
@@ -235,11 +267,14 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
                 return Err(ConfigError::DurationTooLong { setting });
             }
         }
-        let challenge = if self.keywords.iter().any(|k| k.matches(b"Bearer")) {
+        let mut challenge = if self.keywords.iter().any(|k| k.matches(b"Bearer")) {
             Challenge::bearer(&self.realm)
         } else {
             Challenge::keyword(self.keywords[0].as_str())
         };
+        if let Some(error_body) = self.error_body {
+            challenge = challenge.with_error_body(error_body);
+        }
         let cache = (self.cache_capacity > 0 && !self.cache_ttl.is_zero())
             .then(|| TokenCache::new(self.cache_capacity));
         let use_marks = cache
@@ -320,6 +355,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             legacy_keys: false,
             clock: Arc::new(SystemClock),
             invalid_token_limit: None,
+            error_body: None,
         }
     }
 }

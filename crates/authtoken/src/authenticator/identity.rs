@@ -2,11 +2,12 @@
 //! keeps about a verified token (the cached value).
 
 use std::fmt;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU64};
+use std::sync::{Arc, OnceLock};
 
 use crate::clock::{unix_micros, unix_millis};
-use crate::error::AuthError;
+use crate::error::{AuthError, Challenge};
+use crate::rejection::Rejection;
 use crate::store::TokenInfo;
 
 /// A request's authenticated user and the token it came with. Cheap to clone: one
@@ -19,17 +20,35 @@ pub struct Identity<U> {
 pub(super) struct Shared<U> {
     pub(super) token: TokenState,
     pub(super) user: U,
+    /// The challenge of the authenticator that verified the token: what
+    /// [`Identity::require_scope`] answers with.
+    pub(super) challenge: Challenge,
+}
+
+/// The challenge of an identity made by hand: the default authenticator's
+/// (keywords `Token` and `Bearer`, realm `api`).
+fn default_challenge() -> Challenge {
+    static DEFAULT: OnceLock<Challenge> = OnceLock::new();
+    DEFAULT.get_or_init(|| Challenge::bearer("api")).clone()
 }
 
 impl<U> Identity<U> {
-    /// Pairs a user with a token's metadata.
+    /// Pairs a user with a token's metadata. Its refusals ([`Self::require_scope`])
+    /// answer as a default authenticator does (RFC 6750, realm `api`, DRF's bodies).
     pub fn new(user: U, token: TokenInfo) -> Self {
-        Self::read_at(user, token, 0, 0)
+        Self::read_at(user, token, 0, 0, default_challenge())
     }
 
     /// An identity built from a store read that began at revocation count `epoch`
-    /// and millisecond `read_at` of the monotonic clock.
-    pub(super) fn read_at(user: U, token: TokenInfo, read_at: i64, epoch: u64) -> Self {
+    /// and millisecond `read_at` of the monotonic clock, by an authenticator that
+    /// answers with `challenge`.
+    pub(super) fn read_at(
+        user: U,
+        token: TokenInfo,
+        read_at: i64,
+        epoch: u64,
+        challenge: Challenge,
+    ) -> Self {
         let expires = token.expires.map_or(NEVER, unix_micros);
         let limit = token.expiry_limit.map_or(expires, unix_micros).max(expires);
         let last_used = token.last_used.map_or(i64::MIN, unix_millis);
@@ -43,6 +62,7 @@ impl<U> Identity<U> {
                 epoch: AtomicU64::new(epoch),
             },
             user,
+            challenge,
         }))
     }
 
@@ -75,18 +95,41 @@ impl<U> Identity<U> {
         self.token().has_scope(scope)
     }
 
-    /// `Ok` when the token carries `scope`.
+    /// `Ok` when the token carries `scope`: a scope checked at run time, inside a
+    /// handler. The rejection answers as the extractors' do (403, the
+    /// authenticator's challenge naming the scope, its error body), and converts into
+    /// each adapter's `AuthRejection`, so `?` returns it:
+    ///
+    /// ```
+    /// use authtoken::{Identity, TokenId, TokenInfo};
+    ///
+    /// let token = TokenInfo::new(
+    ///     TokenId(1),
+    ///     "alice".into(),
+    ///     "laptop".into(),
+    ///     vec!["read".into()],
+    ///     time::OffsetDateTime::UNIX_EPOCH,
+    /// );
+    /// let identity = Identity::new("alice".to_owned(), token);
+    /// assert!(identity.require_scope("read").is_ok());
+    /// let refused = identity.require_scope("write").unwrap_err();
+    /// assert_eq!(refused.status(), 403);
+    /// assert_eq!(refused.code(), "insufficient_scope");
+    /// ```
     ///
     /// # Errors
     ///
-    /// [`AuthError::InsufficientScope`] (403) otherwise.
-    pub fn require_scope(&self, scope: &str) -> Result<(), AuthError> {
+    /// A [`Rejection`] of [`AuthError::InsufficientScope`] (403) otherwise.
+    pub fn require_scope(&self, scope: &str) -> Result<(), Rejection> {
         if self.has_scope(scope) {
             Ok(())
         } else {
-            Err(AuthError::InsufficientScope {
-                required: scope.into(),
-            })
+            Err(Rejection::new(
+                AuthError::InsufficientScope {
+                    required: scope.into(),
+                },
+                self.shared.challenge.clone(),
+            ))
         }
     }
 }

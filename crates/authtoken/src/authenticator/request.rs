@@ -281,7 +281,13 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         let cacheable = record.digest == digest;
         let epoch = read.epoch;
         let now_ms = unix_millis(now);
-        let identity = Identity::read_at(user, record.info, read.monotonic_millis, epoch);
+        let identity = Identity::read_at(
+            user,
+            record.info,
+            read.monotonic_millis,
+            epoch,
+            inner.settings.challenge.clone(),
+        );
         let state = identity.state();
         match &inner.use_marks {
             Some(marks) => {

@@ -133,6 +133,28 @@ pub enum EndpointError {
 }
 
 impl EndpointError {
+    /// A stable, machine-readable code, part of the API: `invalid` (field errors),
+    /// `invalid_credentials`, `malformed_body`, `unsupported_media_type`,
+    /// `payload_too_large`, `permission_denied`, `not_found`, `method_not_allowed`,
+    /// `too_many_tokens`, `throttled`, `unavailable`, and for [`Self::Auth`] the
+    /// rejection's ([`Rejection::code`]: `invalid_token`, `insufficient_scope`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Fields(_) => "invalid",
+            Self::InvalidCredentials => "invalid_credentials",
+            Self::MalformedBody(_) => "malformed_body",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge => "payload_too_large",
+            Self::Auth(rejection) => rejection.code(),
+            Self::PermissionDenied => "permission_denied",
+            Self::NotFound => "not_found",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::TooManyTokens { .. } => "too_many_tokens",
+            Self::Throttled { .. } => "throttled",
+            Self::Unavailable { .. } => "unavailable",
+        }
+    }
+
     /// The HTTP status.
     pub fn status(&self) -> u16 {
         match self {
@@ -161,7 +183,8 @@ impl EndpointError {
         }
     }
 
-    /// The DRF-worded JSON body.
+    /// The DRF-worded JSON body; for [`Self::Auth`], the rejection's (the
+    /// authenticator's error body when it has one, [`Rejection::body`]).
     pub fn body(&self) -> String {
         let detail = |text: &str| {
             let mut out = String::from("{\"detail\":");

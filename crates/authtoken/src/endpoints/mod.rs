@@ -40,7 +40,6 @@ pub use policy::{PolicyError, TokenPolicy};
 
 use crate::error::{ErrorResponse, IssueError, StoreError};
 use crate::limiter::{ClientKey, FailureWindows};
-use crate::rejection::Rejection;
 use crate::{Authenticator, Identity, IssueOptions, TokenId, TokenInfo};
 
 /// The longest username a login may name, in characters.
@@ -392,12 +391,7 @@ impl<U: Send + Sync + 'static> TokenEndpoints<U> {
 
     fn require_management_scope(&self, identity: &Identity<U>) -> Result<(), EndpointError> {
         let scope = self.inner.policy.scope_managing_tokens();
-        identity.require_scope(scope).map_err(|error| {
-            EndpointError::Auth(Rejection::new(
-                error,
-                self.inner.authenticator.challenge().clone(),
-            ))
-        })
+        identity.require_scope(scope).map_err(EndpointError::Auth)
     }
 
     /// The caller's user's tokens that have not expired.

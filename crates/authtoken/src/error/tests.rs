@@ -199,7 +199,7 @@ fn challenges_compare_and_print_by_their_settings() {
     assert_ne!(Challenge::bearer("api"), Challenge::keyword("Bearer"));
     assert_eq!(
         format!("{:?}", Challenge::bearer("api")),
-        "Challenge { style: Bearer, realm: \"api\", keyword: \"Bearer\" }"
+        "Challenge { style: Bearer, realm: \"api\", keyword: \"Bearer\", error_body: false }"
     );
 }
 
@@ -220,5 +220,78 @@ fn store_errors_keep_their_source_and_hide_it_from_the_body() {
             .expect("the cause")
             .to_string()
             .contains("secret dsn")
+    );
+}
+
+#[test]
+fn every_error_has_its_own_stable_code() {
+    let mut errors = all_errors();
+    errors.push(AuthError::Throttled { retry_after: 3 });
+    let codes: Vec<&str> = errors.iter().map(AuthError::code).collect();
+    assert_eq!(
+        codes,
+        [
+            "not_authenticated",
+            "no_credentials",
+            "credential_contains_spaces",
+            "credential_invalid_characters",
+            "conflicting_headers",
+            "invalid_token",
+            "token_expired",
+            "user_inactive",
+            "insufficient_scope",
+            "unavailable",
+            "throttled",
+        ]
+    );
+    assert_eq!(
+        AuthError::InsufficientScope {
+            required: "write".into()
+        }
+        .required_scope(),
+        Some("write")
+    );
+    assert_eq!(AuthError::InvalidToken.required_scope(), None);
+}
+
+#[test]
+fn an_error_body_replaces_the_body_only() {
+    let body: Arc<ErrorBodyFn> = Arc::new(|error: &AuthError| {
+        Bytes::from(format!(
+            r#"{{"error":{{"code":"{}","scope":{:?}}}}}"#,
+            error.code(),
+            error.required_scope().unwrap_or("")
+        ))
+    });
+    for plain in [Challenge::bearer("api"), Challenge::keyword("Token")] {
+        let custom = plain.clone().with_error_body(Arc::clone(&body));
+        assert_ne!(custom, plain);
+        let mut errors = all_errors();
+        errors.push(AuthError::Throttled { retry_after: 3 });
+        for error in errors {
+            let (ours, theirs) = (error.response(&custom), error.response(&plain));
+            assert_eq!(ours.status, theirs.status, "{error:?}");
+            assert_eq!(ours.www_authenticate, theirs.www_authenticate, "{error:?}");
+            assert_eq!(ours.retry_after, theirs.retry_after, "{error:?}");
+            assert_eq!(theirs.body, error.json_body_bytes(), "{error:?}");
+            let expected = format!(
+                r#"{{"error":{{"code":"{}","scope":{:?}}}}}"#,
+                error.code(),
+                error.required_scope().unwrap_or("")
+            );
+            assert_eq!(ours.body, expected.as_bytes(), "{error:?}");
+            let rejection = crate::Rejection::new(error.clone(), custom.clone());
+            assert_eq!(rejection.body(), expected);
+            assert_eq!(rejection.response(), ours);
+        }
+    }
+}
+
+#[test]
+fn the_message_is_the_detail_with_the_wait() {
+    assert_eq!(AuthError::InvalidToken.message(), "Invalid token.");
+    assert_eq!(
+        AuthError::Throttled { retry_after: 1 }.message(),
+        "Request was throttled. Expected available in 1 second."
     );
 }

@@ -3,6 +3,8 @@
 use std::time::Duration;
 
 use super::*;
+use crate::Rejection;
+
 #[tokio::test]
 async fn the_list_is_the_callers_live_tokens_newest_first_the_current_one_marked() {
     let setup = setup();
