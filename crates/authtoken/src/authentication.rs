@@ -3,10 +3,11 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::time::Instant;
 
 use zeroize::Zeroizing;
 
-use crate::authenticator::{Authenticator, Identity};
+use crate::authenticator::{Authenticator, Identity, Source, trace_started};
 use crate::digest::TokenDigest;
 use crate::error::{AuthError, Challenge};
 use crate::header::parse_authorization_headers;
@@ -200,11 +201,14 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
     where
         I: IntoIterator<Item = &'h [u8]>,
     {
-        let result = match parse_authorization_headers(headers, self.keywords()) {
-            Err(error) => Err(error),
-            Ok(None) => Ok(None),
+        let (result, source) = match parse_authorization_headers(headers, self.keywords()) {
+            Err(error) => (Err(error), Source::Header),
+            Ok(None) => (Ok(None), Source::Header),
             Ok(Some(credential)) => match self.answer_from_memory(credential) {
-                Ok(answer) => answer.map(Some),
+                Ok(answer) => {
+                    let source = Source::of_memory_answer(&answer);
+                    (answer.map(Some), source)
+                }
                 Err(digest) => {
                     return Err(PendingAuthentication {
                         authenticator: self.clone(),
@@ -215,7 +219,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
                 }
             },
         };
-        Ok(self.settle(client, result))
+        Ok(self.settle(client, result, source, None))
     }
 
     /// The request's [`Authentication`] for `result`, throttled when the client keeps
@@ -224,6 +228,8 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         &self,
         client: Option<IpAddr>,
         mut result: Result<Option<Identity<U>>, AuthError>,
+        source: Source,
+        started: Option<Instant>,
     ) -> Authentication<U> {
         if let (Err(error), Some((limiter, now_ms))) = (&result, self.limiter())
             && counts_as_failure(error)
@@ -238,6 +244,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
                 }
             }
         }
+        self.observe(result.as_ref().map(Option::as_ref), source, started);
         Authentication::new(result, self.challenge().clone())
     }
 }
@@ -256,12 +263,14 @@ impl<U: Send + Sync + 'static> PendingAuthentication<U> {
     /// Asks the store, and settles the request as
     /// [`Authenticator::authenticate_request_from`] would.
     pub async fn finish(self) -> Authentication<U> {
+        let started = trace_started();
         let result = self
             .authenticator
             .answer_from_store(&self.credential, self.digest)
             .await
             .map(Some);
-        self.authenticator.settle(self.client, result)
+        self.authenticator
+            .settle(self.client, result, Source::Store, started)
     }
 }
 

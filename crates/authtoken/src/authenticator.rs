@@ -17,6 +17,7 @@ use crate::digest::TokenHasher;
 use crate::error::{AuthError, Challenge, ErrorResponse};
 use crate::header::Keyword;
 use crate::limiter::{Limiter, address_in_header};
+use crate::metrics::{AuthMetrics, Counters};
 use crate::token::TokenPrefix;
 
 mod builder;
@@ -29,6 +30,7 @@ use erased::{ErasedLoader, ErasedStore};
 use identity::Shared;
 pub(crate) use lifecycle::validate_issue;
 use request::{Joined, PendingWrites};
+pub(crate) use request::{Source, trace_started};
 
 pub use builder::{AuthenticatorBuilder, ConfigError};
 pub use identity::Identity;
@@ -81,6 +83,8 @@ struct Inner<U> {
     pending_writes: Arc<PendingWrites>,
     /// Throttles clients that keep sending invalid credentials, when configured.
     limiter: Option<Limiter>,
+    /// What it answered, counted ([`Authenticator::metrics`]).
+    counters: Arc<Counters>,
 }
 
 /// Authenticates requests and manages tokens. Cheap to clone; share one per
@@ -137,6 +141,13 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
     /// answer it.
     pub fn error_response(&self, error: &AuthError) -> ErrorResponse {
         error.response(self.challenge())
+    }
+
+    /// What this authenticator has answered since it was built: accepted,
+    /// anonymous, refused by code, cache hits, store reads. For an application's
+    /// metrics exporter.
+    pub fn metrics(&self) -> AuthMetrics {
+        self.inner.counters.snapshot()
     }
 
     /// The accepted keywords.

@@ -10,6 +10,8 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 
+use crate::metrics::Counters;
+
 /// A failure of the token store or the user loader: infrastructure, not the client's
 /// fault. Authentication answers it with 503 and never lets the request through.
 ///
@@ -404,6 +406,7 @@ pub struct Challenge {
 /// Writes an authentication error's body in the application's own shape.
 pub(crate) type ErrorBodyFn = dyn Fn(&AuthError) -> Bytes + Send + Sync;
 
+#[derive(Clone)]
 struct ChallengeInner {
     style: ChallengeStyle,
     realm: Box<str>,
@@ -412,6 +415,10 @@ struct ChallengeInner {
     fixed: [Option<Bytes>; FIXED_CHALLENGES],
     /// The application's error body, if it set one.
     error_body: Option<Arc<ErrorBodyFn>>,
+    /// The counts of the authenticator that answers with it: what a refusal made
+    /// after authentication ([`Identity::require_scope`](crate::Identity::require_scope))
+    /// is counted in.
+    counters: Option<Arc<Counters>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -440,6 +447,7 @@ impl Challenge {
             keyword: keyword.into(),
             fixed: Default::default(),
             error_body: None,
+            counters: None,
         };
         challenge.fixed =
             FIXED_CHALLENGE_ERRORS.map(|error| challenge.build(&error).map(Bytes::from));
@@ -455,15 +463,27 @@ impl Challenge {
 
     /// This challenge, answering every error with the body `error_body` writes.
     pub(crate) fn with_error_body(self, error_body: Arc<ErrorBodyFn>) -> Self {
-        let inner = &*self.inner;
+        let mut inner = (*self.inner).clone();
+        inner.error_body = Some(error_body);
         Self {
-            inner: Arc::new(ChallengeInner {
-                style: inner.style,
-                realm: inner.realm.clone(),
-                keyword: inner.keyword.clone(),
-                fixed: inner.fixed.clone(),
-                error_body: Some(error_body),
-            }),
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// This challenge, counting the refusals made with it in `counters`.
+    pub(crate) fn with_counters(self, counters: Arc<Counters>) -> Self {
+        let mut inner = (*self.inner).clone();
+        inner.counters = Some(counters);
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Counts a refusal made after authentication, in the counts of the
+    /// authenticator this challenge is of.
+    pub(crate) fn count_refusal(&self, error: &AuthError) {
+        if let Some(counters) = &self.inner.counters {
+            counters.refused(error);
         }
     }
 

@@ -14,6 +14,7 @@ mod extractor;
 pub mod header;
 pub mod limiter;
 pub mod memory;
+pub mod metrics;
 mod rejection;
 pub mod store;
 pub mod token;
@@ -30,6 +31,7 @@ pub use error::{AuthError, Challenge, ErrorResponse, IssueError, StoreError};
 pub use header::Keyword;
 pub use limiter::InvalidTokenLimit;
 pub use memory::MemoryStore;
+pub use metrics::AuthMetrics;
 pub use rejection::Rejection;
 pub use store::{
     InsertOutcome, JoinedLookup, NewToken, Slide, TokenId, TokenInfo, TokenRecord, TokenStore,

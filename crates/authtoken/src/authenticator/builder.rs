@@ -17,6 +17,7 @@ use bytes::Bytes;
 use crate::error::{AuthError, Challenge, ErrorBodyFn};
 use crate::header::Keyword;
 use crate::limiter::{InvalidTokenLimit, Limiter};
+use crate::metrics::Counters;
 use crate::store::{JoinedLookup, TokenStore};
 use crate::token::TokenPrefix;
 use crate::user::UserLoader;
@@ -275,6 +276,8 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
         if let Some(error_body) = self.error_body {
             challenge = challenge.with_error_body(error_body);
         }
+        let counters = Arc::new(Counters::default());
+        let challenge = challenge.with_counters(Arc::clone(&counters));
         let cache = (self.cache_capacity > 0 && !self.cache_ttl.is_zero())
             .then(|| TokenCache::new(self.cache_capacity));
         let use_marks = cache
@@ -308,6 +311,7 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
                 revocations: AtomicU64::new(0),
                 pending_writes: Arc::default(),
                 limiter: self.invalid_token_limit.map(Limiter::new),
+                counters,
             }),
         })
     }

@@ -122,15 +122,21 @@ impl<U> Identity<U> {
     /// A [`Rejection`] of [`AuthError::InsufficientScope`] (403) otherwise.
     pub fn require_scope(&self, scope: &str) -> Result<(), Rejection> {
         if self.has_scope(scope) {
-            Ok(())
-        } else {
-            Err(Rejection::new(
-                AuthError::InsufficientScope {
-                    required: scope.into(),
-                },
-                self.shared.challenge.clone(),
-            ))
+            return Ok(());
         }
+        let error = AuthError::InsufficientScope {
+            required: scope.into(),
+        };
+        let challenge = &self.shared.challenge;
+        challenge.count_refusal(&error);
+        tracing::debug!(
+            outcome = "refused",
+            code = error.code(),
+            token_id = self.token().id.0,
+            scope,
+            "authentication refused"
+        );
+        Err(Rejection::new(error, challenge.clone()))
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::time::Instant;
 
 use time::OffsetDateTime;
 use tokio::sync::Notify;
@@ -15,12 +16,51 @@ use crate::clock::{from_unix_micros, to_store_precision, unix_micros, unix_milli
 use crate::digest::TokenDigest;
 use crate::error::{AuthError, StoreError};
 use crate::header::{parse_authorization, parse_authorization_headers};
+use crate::metrics::Counted;
 use crate::store::{Slide, TokenRecord};
 use crate::token::classify;
 
 /// What a joined lookup answers a request: its identity, a rejection, or `None`
 /// when no token has the digest (under the current key).
 pub(super) type JoinedAnswer<U> = Result<Option<Identity<U>>, AuthError>;
+
+/// Where an answer came from, as the trace events say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// The `Authorization` header alone: none, another scheme, or malformed.
+    Header,
+    /// The token's format or checksum: refused without a digest lookup.
+    Format,
+    /// The in-process cache.
+    Cache,
+    /// The store.
+    Store,
+}
+
+impl Source {
+    /// Where [`Authenticator::answer_from_memory`]'s `answer` came from: only a token
+    /// of a bad format is refused as invalid there; anything else is the cache's.
+    pub(crate) fn of_memory_answer<T>(answer: &Result<T, AuthError>) -> Self {
+        match answer {
+            Err(AuthError::InvalidToken) => Self::Format,
+            _ => Self::Cache,
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Header => "header",
+            Self::Format => "format",
+            Self::Cache => "cache",
+            Self::Store => "store",
+        }
+    }
+}
+
+/// The start of a store read, when trace events are on (their `duration_us`).
+pub(crate) fn trace_started() -> Option<Instant> {
+    tracing::enabled!(tracing::Level::TRACE).then(Instant::now)
+}
 
 /// A joined lookup, and the queue that batches its calls.
 pub(super) struct Joined<U> {
@@ -91,13 +131,17 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         &self,
         header: Option<&[u8]>,
     ) -> Result<Option<Identity<U>>, AuthError> {
-        let Some(header) = header else {
-            return Ok(None);
-        };
-        match parse_authorization(header, &self.inner.settings.keywords)? {
-            None => Ok(None),
-            Some(credential) => self.authenticate_credential(credential).await.map(Some),
-        }
+        let (result, source, started) =
+            match header.map(|header| parse_authorization(header, &self.inner.settings.keywords)) {
+                None | Some(Ok(None)) => (Ok(None), Source::Header, None),
+                Some(Err(error)) => (Err(error), Source::Header, None),
+                Some(Ok(Some(credential))) => {
+                    let (result, source, started) = self.verify(credential).await;
+                    (result.map(Some), source, started)
+                }
+            };
+        self.observe(result.as_ref().map(Option::as_ref), source, started);
+        result
     }
 
     /// Like [`Self::authenticate`], for every `Authorization` header of a request:
@@ -113,10 +157,17 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
     where
         I: IntoIterator<Item = &'h [u8]>,
     {
-        match parse_authorization_headers(headers, &self.inner.settings.keywords)? {
-            None => Ok(None),
-            Some(credential) => self.authenticate_credential(credential).await.map(Some),
-        }
+        let (result, source, started) =
+            match parse_authorization_headers(headers, &self.inner.settings.keywords) {
+                Ok(None) => (Ok(None), Source::Header, None),
+                Err(error) => (Err(error), Source::Header, None),
+                Ok(Some(credential)) => {
+                    let (result, source, started) = self.verify(credential).await;
+                    (result.map(Some), source, started)
+                }
+            };
+        self.observe(result.as_ref().map(Option::as_ref), source, started);
+        result
     }
 
     /// Authenticates a bare token (no keyword), as read from a terminal.
@@ -128,9 +179,73 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         &self,
         credential: &[u8],
     ) -> Result<Identity<U>, AuthError> {
+        let (result, source, started) = self.verify(credential).await;
+        self.observe(result.as_ref().map(Some), source, started);
+        result
+    }
+
+    /// Verifies a credential from memory or the store; where the answer came from,
+    /// and when the store read began (with trace events on).
+    async fn verify(
+        &self,
+        credential: &[u8],
+    ) -> (Result<Identity<U>, AuthError>, Source, Option<Instant>) {
         match self.answer_from_memory(credential) {
-            Ok(answer) => answer,
-            Err(digest) => self.answer_from_store(credential, digest).await,
+            Ok(answer) => {
+                let source = Source::of_memory_answer(&answer);
+                (answer, source, None)
+            }
+            Err(digest) => {
+                let started = trace_started();
+                let answer = self.answer_from_store(credential, digest).await;
+                (answer, Source::Store, started)
+            }
+        }
+    }
+
+    /// Counts a request's outcome ([`Self::metrics`]) and traces it: a `TRACE` event
+    /// for an accepted or anonymous request (token id, user id), a `DEBUG` event with
+    /// the code for a refusal; where the answer came from, and for a store read how
+    /// long it took. Never the token nor its digest.
+    pub(crate) fn observe(
+        &self,
+        result: Result<Option<&Identity<U>>, &AuthError>,
+        source: Source,
+        started: Option<Instant>,
+    ) {
+        let counters = &self.inner.counters;
+        let duration_us =
+            started.map(|started| u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX));
+        match result {
+            Ok(Some(identity)) => {
+                counters.count(Counted::Accepted);
+                tracing::trace!(
+                    outcome = "accepted",
+                    token_id = identity.token().id.0,
+                    user_id = %identity.token().user_id,
+                    source = source.as_str(),
+                    duration_us,
+                    "authenticated"
+                );
+            }
+            Ok(None) => {
+                counters.count(Counted::Anonymous);
+                tracing::trace!(
+                    outcome = "anonymous",
+                    source = source.as_str(),
+                    "no credentials"
+                );
+            }
+            Err(error) => {
+                counters.refused(error);
+                tracing::debug!(
+                    outcome = "refused",
+                    code = error.code(),
+                    source = source.as_str(),
+                    duration_us,
+                    "authentication refused"
+                );
+            }
         }
     }
 
@@ -161,6 +276,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
                     < millis(settings.cache_ttl)
                 && let Some(answer) = self.serve_cached(identity)
             {
+                inner.counters.count(Counted::CacheHit);
                 return Ok(answer);
             }
             if confirmed {
@@ -192,6 +308,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         digest: TokenDigest,
     ) -> Result<Identity<U>, AuthError> {
         let inner = &*self.inner;
+        inner.counters.count(Counted::StoreRead);
         if let Some(joined) = &inner.joined
             && let Some(identity) = self.lookup_joined(joined, digest).await?
         {
