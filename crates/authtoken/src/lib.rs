@@ -15,6 +15,9 @@ pub mod header;
 pub mod limiter;
 pub mod memory;
 pub mod metrics;
+#[cfg(feature = "utoipa")]
+#[cfg_attr(docsrs, doc(cfg(feature = "utoipa")))]
+pub mod openapi;
 mod rejection;
 pub mod store;
 pub mod token;
