@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod database;
 mod duration;
 mod import;
 mod report;
@@ -12,9 +13,10 @@ use authtoken::{
     AuthError, Authenticator, DigestKey, IssueError, IssueOptions, TokenHasher, TokenId,
     TokenPrefix, UserIdLoader,
 };
-use authtoken_sqlx::{PoolConfig, SqlxStore};
+use authtoken_sqlx::SqlxStore;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
+use crate::database::open_store;
 use crate::duration::parse_duration;
 
 const ENVIRONMENT_HELP: &str = "\
@@ -33,14 +35,14 @@ when Ctrl-C interrupts `check` at its prompt.";
 #[derive(Debug, Parser)]
 #[command(name = "authtoken", version, after_help = ENVIRONMENT_HELP)]
 struct Cli {
-    /// The token database: sqlite://tokens.db?mode=rwc, postgres://user@host/db or
-    /// mysql://user@host/db.
+    // `DATABASE_URL` is read by `database_url()`, not by clap: clap would list the
+    // option in its usage lines, as if it were required, whenever the variable is set.
     #[arg(
         long,
-        env = "DATABASE_URL",
         global = true,
-        hide_env_values = true,
-        value_name = "URL"
+        value_name = "URL",
+        help = "The token database: sqlite://tokens.db?mode=rwc, postgres://user@host/db \
+                or mysql://user@host/db [env: DATABASE_URL]"
     )]
     database_url: Option<String>,
 
@@ -271,29 +273,6 @@ fn hasher() -> Outcome<TokenHasher> {
     TokenHasher::hmac(key, []).map_err(|error| Failure::new(error.to_string()))
 }
 
-async fn open_store(url: Option<&str>) -> Outcome<SqlxStore> {
-    let url = url.ok_or_else(|| {
-        Failure::new("no token database: pass --database-url or set DATABASE_URL")
-    })?;
-    // A command runs once and may share the server with busy applications: wait longer
-    // for a connection than a request would.
-    let pool = PoolConfig::new().acquire_timeout(std::time::Duration::from_secs(10));
-    SqlxStore::connect_with(url, pool)
-        .await
-        .map_err(|error| match error {
-            authtoken_sqlx::Error::UnsupportedUrl(_) => Failure::new(format!(
-                "unsupported database URL {:?}: expected {}",
-                redact(url),
-                supported_schemes()
-            )),
-            other => Failure::new(format!(
-                "cannot open the token database {}: {}",
-                redact(url),
-                describe(&other)
-            )),
-        })
-}
-
 /// The application's authenticator, as the web adapters build it, with DRF's legacy
 /// keys accepted (imported tokens must check) and no cache (one command, one look).
 fn authenticator(store: SqlxStore, prefix: &str) -> Outcome<Authenticator<String>> {
@@ -341,18 +320,32 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Outcome<ExitCode> {
-    let url = cli.database_url.as_deref();
+    // Check what can be checked before connecting anywhere.
     if let Command::ImportDrf(args) = &cli.command {
-        // Check what can be checked before connecting anywhere.
         import::validate_table(&args.table)?;
     }
-    let store = open_store(url).await?;
-    let result = dispatch(&cli, store.clone()).await;
+    let url = database_url(&cli)?;
+    let store = open_store(url.as_deref()).await?;
+    let result = dispatch(&cli, url.as_deref().unwrap_or_default(), store.clone()).await;
     store.close().await;
     result
 }
 
-async fn dispatch(cli: &Cli, store: SqlxStore) -> Outcome<ExitCode> {
+/// The token database's URL: `--database-url`, or else `DATABASE_URL`.
+fn database_url(cli: &Cli) -> Outcome<Option<String>> {
+    if let Some(url) = &cli.database_url {
+        return Ok(Some(url.clone()));
+    }
+    match std::env::var("DATABASE_URL") {
+        Ok(url) => Ok(Some(url)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(Failure::new("DATABASE_URL is not valid UTF-8"))
+        }
+    }
+}
+
+async fn dispatch(cli: &Cli, url: &str, store: SqlxStore) -> Outcome<ExitCode> {
     match &cli.command {
         Command::Migrate => {
             store
@@ -372,8 +365,7 @@ async fn dispatch(cli: &Cli, store: SqlxStore) -> Outcome<ExitCode> {
             println!("Purged {}.", report::count(purged, "expired token"));
         }
         Command::ImportDrf(args) => {
-            let store_url = cli.database_url.as_deref().unwrap_or_default();
-            import::run(&store, store_url, &hasher()?, &args.from, &args.table).await?;
+            import::run(&store, url, &hasher()?, &args.from, &args.table).await?;
         }
     }
     Ok(ExitCode::SUCCESS)

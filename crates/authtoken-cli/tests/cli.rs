@@ -917,7 +917,10 @@ async fn bad_input_gets_one_line_and_a_failing_status() {
     let dir = db.dir.path();
 
     // No database, a malformed one, an unreachable one.
-    failed_with(&run_with(None, &["list"], ""), "DATABASE_URL");
+    failed_with(
+        &run_with(None, &["list"], ""),
+        "no token database: set DATABASE_URL or pass --database-url",
+    );
     failed_with(
         &run_with(Some("not a url"), &["list"], ""),
         "unsupported database URL",
@@ -1023,6 +1026,34 @@ async fn bad_input_gets_one_line_and_a_failing_status() {
         ),
         "cannot connect to the Django database",
     );
+}
+
+/// The token database from `DATABASE_URL` is not reported missing, nor required, in
+/// help or errors; with neither it nor `--database-url`, the error says to set one.
+#[test]
+fn database_url_is_required_only_when_missing() {
+    let url = "sqlite://nowhere.db";
+    for args in [
+        &["--help"][..],
+        &["list", "--help"],
+        &["revoke"],
+        &["create"],
+    ] {
+        let output = run_with(Some(url), args, "");
+        let text = format!("{}{}", stdout(&output), stderr(&output));
+        let usage = text
+            .lines()
+            .find(|line| line.starts_with("Usage:"))
+            .unwrap_or_else(|| panic!("{args:?}: no usage in {text}"));
+        assert!(!usage.contains("database-url"), "{args:?}: {usage}");
+        assert!(!text.contains("no token database"), "{args:?}: {text}");
+    }
+    for url in [None, Some(""), Some("  ")] {
+        failed_with(
+            &run_with(url, &["list"], ""),
+            "no token database: set DATABASE_URL or pass --database-url",
+        );
+    }
 }
 
 #[test]
