@@ -925,19 +925,25 @@ async fn bad_input_gets_one_line_and_a_failing_status() {
         &run_with(Some("not a url"), &["list"], ""),
         "unsupported database URL",
     );
-    failed_with(
-        &run_with(
-            Some("postgres://someone:hunter2@127.0.0.1:1/none"),
-            &["list"],
-            "",
-        ),
-        "postgres://someone:***@127.0.0.1:1/none",
-    );
     let missing = format!("sqlite://{}/no/such/dir/tokens.db", dir.display());
     failed_with(
         &run_with(Some(&missing), &["list"], ""),
-        "cannot open the token database",
+        &format!(
+            "cannot open the token database {missing}: the directory {}/no/such/dir does not exist",
+            dir.display()
+        ),
     );
+    // A SQLite file that does not exist is not created unless the URL says so.
+    let absent = format!("sqlite://{}/absent.db", dir.display());
+    failed_with(
+        &run_with(Some(&absent), &["list"], ""),
+        &format!(
+            "cannot open the token database {absent}: the file {}/absent.db does not exist \
+             (to create it, add mode=rwc: {absent}?mode=rwc)",
+            dir.display()
+        ),
+    );
+    assert!(!dir.join("absent.db").exists());
     // Not migrated yet: the message says what to do.
     failed_with(&run(&db, &["list"]), "authtoken migrate");
     succeeded(&run(&db, &["migrate"]));
@@ -1026,6 +1032,35 @@ async fn bad_input_gets_one_line_and_a_failing_status() {
         ),
         "cannot connect to the Django database",
     );
+}
+
+/// A port on 127.0.0.1 that nothing listens on (it was free a moment ago).
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("address").port()
+}
+
+/// A server that refuses connections fails the command at once, saying so, instead of
+/// after the pool's acquire timeout with "pool timed out".
+#[test]
+fn a_server_that_refuses_connections_is_named() {
+    for scheme in ["postgres", "mysql"] {
+        let port = closed_port();
+        let started = std::time::Instant::now();
+        let output = run_with(
+            Some(&format!("{scheme}://someone:hunter2@127.0.0.1:{port}/none")),
+            &["list"],
+            "",
+        );
+        eprintln!("{scheme}: failed after {:?}", started.elapsed());
+        failed_with(
+            &output,
+            &format!(
+                "cannot open the token database {scheme}://someone:***@127.0.0.1:{port}/none: \
+                 connection refused"
+            ),
+        );
+    }
 }
 
 /// The token database from `DATABASE_URL` is not reported missing, nor required, in
