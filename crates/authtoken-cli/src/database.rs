@@ -1,4 +1,4 @@
-//! Opening the token database.
+//! Opening the token database, and what `migrate` did to it.
 //!
 //! The store's pool retries a refused connection until its acquire timeout (it takes
 //! it for a server starting up) and then says only that it timed out; a SQLite file
@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use authtoken_sqlx::{PoolConfig, SqlxStore};
+use authtoken_sqlx::{MIGRATIONS_TABLE, PoolConfig, SqlxStore};
 
 use crate::{Failure, Outcome, describe, redact, supported_schemes};
 
@@ -163,6 +163,54 @@ fn percent_decode(text: &str) -> Option<String> {
     String::from_utf8(decoded).ok()
 }
 
+/// How many migrations the token database records as applied: 0 before the first
+/// `migrate`, when their table does not exist yet.
+pub async fn applied_migrations(store: &SqlxStore) -> Outcome<u64> {
+    let sql = format!("SELECT COUNT(*) FROM {MIGRATIONS_TABLE}");
+    let count = async {
+        #[cfg(feature = "sqlite")]
+        if let Some(pool) = store.sqlite_pool() {
+            return sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                .fetch_one(pool)
+                .await;
+        }
+        #[cfg(feature = "postgres")]
+        if let Some(pool) = store.pg_pool() {
+            return sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                .fetch_one(pool)
+                .await;
+        }
+        #[cfg(feature = "mysql")]
+        if let Some(pool) = store.mysql_pool() {
+            return sqlx::query_scalar::<_, i64>(sqlx::AssertSqlSafe(sql))
+                .fetch_one(pool)
+                .await;
+        }
+        Ok(0)
+    };
+    match count.await {
+        Ok(count) => Ok(u64::try_from(count).unwrap_or_default()),
+        // The database answered, and the table is not there yet.
+        Err(sqlx::Error::Database(_)) => Ok(0),
+        Err(error) => Err(Failure::new(describe(&error))),
+    }
+}
+
+/// What `migrate` says it did, from the migrations recorded before and after it.
+pub fn migrated(before: u64, after: u64) -> String {
+    let applied = after.saturating_sub(before);
+    if applied == 0 {
+        "The token tables are up to date.".to_owned()
+    } else if before == 0 {
+        format!(
+            "Created the token tables ({} applied).",
+            crate::report::count(applied, "migration")
+        )
+    } else {
+        format!("Applied {}.", crate::report::count(applied, "migration"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,5 +249,15 @@ mod tests {
         assert_eq!(missing_sqlite_file("sqlite::memory:"), None);
         assert_eq!(missing_sqlite_file("sqlite://?mode=memory"), None);
         assert_eq!(missing_sqlite_file("postgres://db/x"), None);
+    }
+
+    #[test]
+    fn migrate_says_what_it_did() {
+        assert_eq!(
+            migrated(0, 3),
+            "Created the token tables (3 migrations applied)."
+        );
+        assert_eq!(migrated(2, 3), "Applied 1 migration.");
+        assert_eq!(migrated(3, 3), "The token tables are up to date.");
     }
 }

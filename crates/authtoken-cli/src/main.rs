@@ -348,11 +348,13 @@ fn database_url(cli: &Cli) -> Outcome<Option<String>> {
 async fn dispatch(cli: &Cli, url: &str, store: SqlxStore) -> Outcome<ExitCode> {
     match &cli.command {
         Command::Migrate => {
+            let before = database::applied_migrations(&store).await?;
             store
                 .migrate()
                 .await
                 .map_err(|error| Failure::new(describe(&error)))?;
-            eprintln!("The token tables are up to date.");
+            let after = database::applied_migrations(&store).await?;
+            eprintln!("{}", database::migrated(before, after));
         }
         Command::Create(args) => create(&authenticator(store, &cli.prefix)?, args).await?,
         Command::List(args) => list(&authenticator(store, &cli.prefix)?, args).await?,

@@ -876,6 +876,72 @@ async fn import_drf_skips_bad_user_ids(db: Db) {
     refused(&check(&db, &drf_key(good.len())), "Invalid token.");
 }
 
+/// The token store's migrations for `kind`: how many there are, and the version of
+/// the one that adds the hint column.
+fn store_migrations(kind: Kind) -> (usize, String) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../authtoken-sqlx/migrations")
+        .join(match kind {
+            Kind::Sqlite => "sqlite",
+            Kind::Postgres => "postgres",
+            Kind::MySql => "mysql",
+        });
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .into_string()
+                .expect("name")
+        })
+        .filter(|name| name.ends_with(".sql"))
+        .collect();
+    let hint = names
+        .iter()
+        .find_map(|name| name.strip_suffix("_token_hint.sql"))
+        .expect("the hint migration")
+        .to_owned();
+    (names.len(), hint)
+}
+
+/// `migrate` says what it did: created the tables, applied what was pending, or
+/// nothing.
+async fn migrate_says_what_it_did(db: Db) {
+    let (count, hint_version) = store_migrations(db.kind);
+    let first = run(&db, &["migrate"]);
+    succeeded(&first);
+    assert_eq!(
+        stderr(&first),
+        format!("Created the token tables ({count} migrations applied).\n")
+    );
+    let again = run(&db, &["migrate"]);
+    succeeded(&again);
+    assert_eq!(stderr(&again), "The token tables are up to date.\n");
+
+    // A database one migration behind: as it was before the hint column.
+    execute(
+        &db.url,
+        &format!("DELETE FROM _authtoken_migrations WHERE version = {hint_version}"),
+    )
+    .await
+    .expect("forget the hint migration");
+    execute(&db.url, "ALTER TABLE authtoken_tokens DROP COLUMN hint")
+        .await
+        .expect("drop the hint column");
+    let pending = run(&db, &["migrate"]);
+    succeeded(&pending);
+    assert_eq!(stderr(&pending), "Applied 1 migration.\n");
+    printed_token(&run(&db, &["create", "42"]));
+    assert_eq!(
+        json_list(&db, &[])[0]["hint"].as_str().map(str::len),
+        Some(8)
+    );
+    let last = run(&db, &["migrate"]);
+    succeeded(&last);
+    assert_eq!(stderr(&last), "The token tables are up to date.\n");
+}
+
 macro_rules! backend_tests {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -909,7 +975,12 @@ macro_rules! backend_tests {
     };
 }
 
-backend_tests!(lifecycle, import_drf, import_drf_skips_bad_user_ids);
+backend_tests!(
+    lifecycle,
+    migrate_says_what_it_did,
+    import_drf,
+    import_drf_skips_bad_user_ids
+);
 
 #[tokio::test]
 async fn bad_input_gets_one_line_and_a_failing_status() {
