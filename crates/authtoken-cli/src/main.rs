@@ -22,7 +22,8 @@ use crate::duration::parse_duration;
 const ENVIRONMENT_HELP: &str = "\
 Environment:
   DATABASE_URL                 the token database, when --database-url is not given
-  AUTHTOKEN_PREFIX             the prefix of new tokens, when --prefix is not given
+  AUTHTOKEN_PREFIX             the application's token prefix, for create, rotate and
+                               check, when --prefix is not given (default atk)
   AUTHTOKEN_HMAC_SECRET        the application's HMAC secret (32 bytes or more), when
                                tokens are digested with HMAC-SHA-256 instead of SHA-256
   AUTHTOKEN_HMAC_KEY_VERSION   that secret's version number (default 1)
@@ -46,15 +47,6 @@ struct Cli {
     )]
     database_url: Option<String>,
 
-    /// The prefix of new tokens, as the application configures it.
-    #[arg(
-        long,
-        env = "AUTHTOKEN_PREFIX",
-        global = true,
-        default_value = TokenPrefix::DEFAULT
-    )]
-    prefix: String,
-
     #[command(subcommand)]
     command: Command,
 }
@@ -75,7 +67,7 @@ enum Command {
     Rotate(RotateArgs),
     /// Read a token from standard input and say whose it is; exit 0 when it
     /// authenticates, 1 (with the reason) when not.
-    Check,
+    Check(CheckArgs),
     /// Delete expired tokens.
     PurgeExpired,
     /// Import Django REST Framework's tokens, so that existing clients keep working
@@ -99,6 +91,14 @@ struct CreateArgs {
     /// Revoke the user's other tokens once the new one is stored.
     #[arg(long)]
     reset: bool,
+    /// The prefix of the new token, as the application configures it.
+    #[arg(
+        long,
+        env = "AUTHTOKEN_PREFIX",
+        hide_env_values = true,
+        default_value = TokenPrefix::DEFAULT
+    )]
+    prefix: String,
 }
 
 #[derive(Debug, Args)]
@@ -128,6 +128,27 @@ struct RotateArgs {
     /// How long the old token keeps working (30d, 12h, 10m, 45s, 0s).
     #[arg(long, value_name = "DURATION", default_value = "10m")]
     grace: String,
+    /// The prefix of the new token, as the application configures it.
+    #[arg(
+        long,
+        env = "AUTHTOKEN_PREFIX",
+        hide_env_values = true,
+        default_value = TokenPrefix::DEFAULT
+    )]
+    prefix: String,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The application's token prefix: a token of another one is refused, as the
+    /// application refuses it.
+    #[arg(
+        long,
+        env = "AUTHTOKEN_PREFIX",
+        hide_env_values = true,
+        default_value = TokenPrefix::DEFAULT
+    )]
+    prefix: String,
 }
 
 #[derive(Debug, Args)]
@@ -297,6 +318,20 @@ fn issue_failure(error: &IssueError, token_id: Option<TokenId>) -> Failure {
     }
 }
 
+/// A note for a refused credential that is a well-formed token of another prefix than
+/// the application's: most likely `--prefix` (or `AUTHTOKEN_PREFIX`) is missing.
+fn other_prefix(credential: &[u8], prefix: &TokenPrefix) -> Option<String> {
+    let end = credential.iter().position(|&b| b == b'_')?;
+    let theirs = std::str::from_utf8(&credential[..end]).ok()?;
+    if theirs == prefix.as_str() || !TokenPrefix::new(theirs).ok()?.matches(credential) {
+        return None;
+    }
+    Some(format!(
+        " (its prefix is {theirs}, not {prefix}: pass --prefix {theirs}, or set \
+         AUTHTOKEN_PREFIX, if the application uses that one)"
+    ))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -356,13 +391,13 @@ async fn dispatch(cli: &Cli, url: &str, store: SqlxStore) -> Outcome<ExitCode> {
             let after = database::applied_migrations(&store).await?;
             eprintln!("{}", database::migrated(before, after));
         }
-        Command::Create(args) => create(&authenticator(store, &cli.prefix)?, args).await?,
-        Command::List(args) => list(&authenticator(store, &cli.prefix)?, args).await?,
-        Command::Revoke(args) => revoke(&authenticator(store, &cli.prefix)?, args).await?,
-        Command::Rotate(args) => rotate(&authenticator(store, &cli.prefix)?, args).await?,
-        Command::Check => return check(&authenticator(store, &cli.prefix)?).await,
+        Command::Create(args) => create(&authenticator(store, &args.prefix)?, args).await?,
+        Command::List(args) => list(&authenticator(store, TokenPrefix::DEFAULT)?, args).await?,
+        Command::Revoke(args) => revoke(&authenticator(store, TokenPrefix::DEFAULT)?, args).await?,
+        Command::Rotate(args) => rotate(&authenticator(store, &args.prefix)?, args).await?,
+        Command::Check(args) => return check(&authenticator(store, &args.prefix)?).await,
         Command::PurgeExpired => {
-            let auth = authenticator(store, &cli.prefix)?;
+            let auth = authenticator(store, TokenPrefix::DEFAULT)?;
             let purged = auth.purge_expired().await.map_err(|e| store_failure(&e))?;
             println!("Purged {}.", report::count(purged, "expired token"));
         }
@@ -517,7 +552,8 @@ async fn check(auth: &Authenticator<String>) -> Outcome<ExitCode> {
         }
         Err(AuthError::Unavailable(error)) => Err(store_failure(&error)),
         Err(error) => {
-            eprintln!("{}", error.detail());
+            let note = other_prefix(credential, auth.prefix()).unwrap_or_default();
+            eprintln!("{}{note}", error.detail());
             Ok(ExitCode::from(1))
         }
     }

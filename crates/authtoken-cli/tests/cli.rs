@@ -173,6 +173,11 @@ async fn mysql() -> Option<Db> {
 
 /// Runs the binary with a clean environment: only what the test gives it.
 fn run_with(url: Option<&str>, args: &[&str], stdin: &str) -> Output {
+    run_with_env(url, args, stdin, &[])
+}
+
+/// [`run_with`], with these environment variables set as well.
+fn run_with_env(url: Option<&str>, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
     let mut command = assert_cmd::cargo::cargo_bin_cmd!("authtoken");
     for variable in [
         "DATABASE_URL",
@@ -186,6 +191,7 @@ fn run_with(url: Option<&str>, args: &[&str], stdin: &str) -> Output {
     if let Some(url) = url {
         command.env("DATABASE_URL", url);
     }
+    command.envs(env.iter().copied());
     command
         .args(args)
         .write_stdin(stdin)
@@ -233,10 +239,16 @@ fn failed_with(output: &Output, expected: &str) {
 /// The one token `create` or `rotate` printed: stdout is the token and a newline.
 #[track_caller]
 fn printed_token(output: &Output) -> String {
+    printed_token_of(output, "atk")
+}
+
+/// [`printed_token`], for a token of `prefix`.
+#[track_caller]
+fn printed_token_of(output: &Output, prefix: &str) -> String {
     let text = succeeded(output);
     let token = text.strip_suffix('\n').expect("a newline after the token");
     assert!(!token.contains(char::is_whitespace), "stdout: {text:?}");
-    assert!(token.starts_with("atk_"), "stdout: {text:?}");
+    assert!(token.starts_with(&format!("{prefix}_")), "stdout: {text:?}");
     token.to_owned()
 }
 
@@ -1055,10 +1067,6 @@ async fn bad_input_gets_one_line_and_a_failing_status() {
         &run(&db, &["create", "42", "--scope", "has space"]),
         "invalid scope",
     );
-    failed_with(
-        &run_with(Some(&db.url), &["--prefix", "Not-Valid", "create", "1"], ""),
-        "prefix",
-    );
 
     // The Django side: unreachable, malformed, a missing table, a bad table name.
     failed_with(
@@ -1132,6 +1140,91 @@ fn a_server_that_refuses_connections_is_named() {
             ),
         );
     }
+}
+
+/// `--prefix` belongs to the subcommands that issue a token (create, rotate) and to
+/// check, which accepts only the application's; the others refuse it.
+#[test]
+fn prefix_is_an_option_of_create_rotate_and_check_only() {
+    for sub in ["create", "rotate", "check"] {
+        let text = succeeded(&run_with(None, &[sub, "--help"], ""));
+        assert!(
+            text.contains("--prefix <PREFIX>")
+                && text.contains("[env: AUTHTOKEN_PREFIX] [default: atk]"),
+            "{sub}: {text}"
+        );
+        assert!(!text.contains("AUTHTOKEN_PREFIX="), "{sub}: {text}");
+    }
+    for args in [
+        &["list"][..],
+        &["revoke", "1"],
+        &["migrate"],
+        &["purge-expired"],
+        &["import-drf", "--from", "sqlite://django.sqlite3"],
+    ] {
+        let help = succeeded(&run_with(None, &[args[0], "--help"], ""));
+        assert!(!help.contains("--prefix"), "{}: {help}", args[0]);
+        let mut with_prefix = args.to_vec();
+        with_prefix.extend(["--prefix", "abc"]);
+        let output = run_with(None, &with_prefix, "");
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{text}");
+        assert!(
+            text.starts_with("error: unexpected argument '--prefix' found"),
+            "{}: {text}",
+            args[0]
+        );
+    }
+    let help = succeeded(&run_with(None, &["--help"], ""));
+    assert!(!help.contains("--prefix <PREFIX>"), "{help}");
+}
+
+/// A token issued with the application's own prefix, from `--prefix` or
+/// `AUTHTOKEN_PREFIX`, checks with the same; without it, check refuses it as the
+/// application would, and says which prefix the token has.
+#[tokio::test]
+async fn a_custom_prefix_is_used_by_create_rotate_and_check() {
+    let db = sqlite().await;
+    succeeded(&run(&db, &["migrate"]));
+    let env = [("AUTHTOKEN_PREFIX", "abc")];
+    let by_env = printed_token_of(
+        &run_with_env(Some(&db.url), &["create", "42"], "", &env),
+        "abc",
+    );
+    let by_option = printed_token_of(&run(&db, &["create", "7", "--prefix", "abc"]), "abc");
+    for token in [&by_env, &by_option] {
+        succeeded(&run_with_env(Some(&db.url), &["check"], token, &env));
+        succeeded(&run_with(
+            Some(&db.url),
+            &["check", "--prefix", "abc"],
+            token,
+        ));
+        refused(
+            &check(&db, token),
+            "Invalid token. (its prefix is abc, not atk: pass --prefix abc, or set \
+             AUTHTOKEN_PREFIX, if the application uses that one)",
+        );
+    }
+    let id = json_list(&db, &["--user", "42"])[0]["id"]
+        .as_i64()
+        .expect("id")
+        .to_string();
+    let rotated = printed_token_of(
+        &run_with_env(Some(&db.url), &["rotate", &id], "", &env),
+        "abc",
+    );
+    succeeded(&run_with_env(Some(&db.url), &["check"], &rotated, &env));
+    // A token of the default prefix is refused where the application uses another.
+    let plain = printed_token(&run(&db, &["create", "5"]));
+    refused(
+        &run_with_env(Some(&db.url), &["check"], &plain, &env),
+        "Invalid token. (its prefix is atk, not abc: pass --prefix atk, or set \
+         AUTHTOKEN_PREFIX, if the application uses that one)",
+    );
+    failed_with(
+        &run(&db, &["create", "1", "--prefix", "Not-Valid"]),
+        "prefix",
+    );
 }
 
 /// The token database from `DATABASE_URL` is not reported missing, nor required, in
