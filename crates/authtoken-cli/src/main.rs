@@ -149,6 +149,10 @@ struct CheckArgs {
         default_value = TokenPrefix::DEFAULT
     )]
     prefix: String,
+    /// A token given on the command line, refused with a word on why: it is read from
+    /// standard input only.
+    #[arg(hide = true, value_name = "TOKEN")]
+    misplaced: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -318,6 +322,11 @@ fn issue_failure(error: &IssueError, token_id: Option<TokenId>) -> Failure {
     }
 }
 
+/// Why a token given as an argument to `check` is refused.
+const TOKEN_AS_ARGUMENT: &str = "the token is read from standard input, not from the \
+     command line (it would end up in shell history): `echo \"$TOKEN\" | authtoken check` \
+     or type it at the prompt";
+
 /// A note for a refused credential that is a well-formed token of another prefix than
 /// the application's: most likely `--prefix` (or `AUTHTOKEN_PREFIX`) is missing.
 fn other_prefix(credential: &[u8], prefix: &TokenPrefix) -> Option<String> {
@@ -356,8 +365,12 @@ fn main() -> ExitCode {
 
 async fn run(cli: Cli) -> Outcome<ExitCode> {
     // Check what can be checked before connecting anywhere.
-    if let Command::ImportDrf(args) = &cli.command {
-        import::validate_table(&args.table)?;
+    match &cli.command {
+        Command::ImportDrf(args) => import::validate_table(&args.table)?,
+        Command::Check(args) if !args.misplaced.is_empty() => {
+            return Err(Failure::new(TOKEN_AS_ARGUMENT));
+        }
+        _ => {}
     }
     let url = database_url(&cli)?;
     let store = open_store(url.as_deref()).await?;
@@ -535,8 +548,7 @@ async fn check(auth: &Authenticator<String>) -> Outcome<ExitCode> {
     }
     let credential = input.trim_ascii();
     if credential.is_empty() {
-        eprintln!("{}", AuthError::NotProvided.detail());
-        return Ok(ExitCode::from(1));
+        return Err(Failure::new("no token on standard input"));
     }
     let result = auth.authenticate_credential(credential).await;
     // The use was recorded in the background: let it finish before the process ends.

@@ -352,10 +352,13 @@ async fn lifecycle(db: Db) {
     assert!(text.contains("state: active"), "{text}");
     refused(&check(&db, "atk_nonsense"), "Invalid token.");
     refused(&check(&db, "not a token"), "Invalid token.");
-    refused(
-        &run_with(Some(&db.url), &["check"], ""),
-        "Authentication credentials were not provided.",
-    );
+    // No token at all is not a refusal but a mistake: an error.
+    for nothing in ["", " \n"] {
+        failed_with(
+            &run_with(Some(&db.url), &["check"], nothing),
+            "no token on standard input",
+        );
+    }
     // A well-formed token that was never issued.
     let stranger = authtoken::TokenPrefix::default().generate();
     refused(&check(&db, stranger.expose_secret()), "Invalid token.");
@@ -1224,6 +1227,26 @@ async fn a_custom_prefix_is_used_by_create_rotate_and_check() {
     failed_with(
         &run(&db, &["create", "1", "--prefix", "Not-Valid"]),
         "prefix",
+    );
+}
+
+/// A token given to `check` as an argument is refused before anything else, with
+/// why and what to do instead.
+#[test]
+fn check_refuses_a_token_on_the_command_line() {
+    let token = authtoken::TokenPrefix::default().generate();
+    for url in [None, Some("sqlite://nowhere.db")] {
+        let output = run_with(url, &["check", token.expose_secret()], "");
+        failed_with(
+            &output,
+            "error: the token is read from standard input, not from the command line (it \
+             would end up in shell history): `echo \"$TOKEN\" | authtoken check` or type it \
+             at the prompt",
+        );
+    }
+    failed_with(
+        &run_with(None, &["check", "one", "two"], ""),
+        "the token is read from standard input",
     );
 }
 
