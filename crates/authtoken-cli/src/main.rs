@@ -322,6 +322,63 @@ fn issue_failure(error: &IssueError, token_id: Option<TokenId>) -> Failure {
     }
 }
 
+/// How soon running applications stop accepting a token this command revoked or cut
+/// short: their authenticators serve a verified token from memory for their cache ttl,
+/// and on PostgreSQL a revocation listener evicts it at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RevocationBound {
+    /// SQLite, MySQL/MariaDB: nothing is pushed; the cache ttl is the bound.
+    CacheTtl,
+    /// PostgreSQL: the cache ttl, or at once for an application that runs the
+    /// revocation listener (`SqlxStore::spawn_revocation_listener`).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    CacheTtlOrListener,
+}
+
+impl RevocationBound {
+    /// The authenticator's default `cache_ttl`
+    /// (`authtoken::AuthenticatorBuilder::cache_ttl`), as the bound is stated.
+    const DEFAULT_CACHE_TTL: &str = "30 s";
+
+    fn of(store: &SqlxStore) -> Self {
+        #[cfg(feature = "postgres")]
+        if store.pg_pool().is_some() {
+            return Self::CacheTtlOrListener;
+        }
+        let _ = store;
+        Self::CacheTtl
+    }
+
+    fn bound(self) -> String {
+        let ttl = format!(
+            "within their cache ttl ({} by default)",
+            Self::DEFAULT_CACHE_TTL
+        );
+        match self {
+            Self::CacheTtl => ttl,
+            Self::CacheTtlOrListener => format!("{ttl}, or at once with the revocation listener"),
+        }
+    }
+
+    /// The line after revoking `count` tokens.
+    fn after_revoking(self, count: u64) -> String {
+        let them = if count == 1 { "it" } else { "them" };
+        format!(
+            "Running applications stop accepting {them} {}.",
+            self.bound()
+        )
+    }
+
+    /// The line after rotating: the old token's new end reaches a running
+    /// application's cache no sooner than a revocation would.
+    fn after_rotating(self) -> String {
+        format!(
+            "After that, running applications that cached the old token stop accepting it {}.",
+            self.bound()
+        )
+    }
+}
+
 /// Why a token given as an argument to `check` is refused.
 const TOKEN_AS_ARGUMENT: &str = "the token is read from standard input, not from the \
      command line (it would end up in shell history): `echo \"$TOKEN\" | authtoken check` \
@@ -394,6 +451,8 @@ fn database_url(cli: &Cli) -> Outcome<Option<String>> {
 }
 
 async fn dispatch(cli: &Cli, url: &str, store: SqlxStore) -> Outcome<ExitCode> {
+    // Where running applications can learn of a revocation at once.
+    let bound = RevocationBound::of(&store);
     match &cli.command {
         Command::Migrate => {
             let before = database::applied_migrations(&store).await?;
@@ -404,10 +463,12 @@ async fn dispatch(cli: &Cli, url: &str, store: SqlxStore) -> Outcome<ExitCode> {
             let after = database::applied_migrations(&store).await?;
             eprintln!("{}", database::migrated(before, after));
         }
-        Command::Create(args) => create(&authenticator(store, &args.prefix)?, args).await?,
+        Command::Create(args) => create(&authenticator(store, &args.prefix)?, args, bound).await?,
         Command::List(args) => list(&authenticator(store, TokenPrefix::DEFAULT)?, args).await?,
-        Command::Revoke(args) => revoke(&authenticator(store, TokenPrefix::DEFAULT)?, args).await?,
-        Command::Rotate(args) => rotate(&authenticator(store, &args.prefix)?, args).await?,
+        Command::Revoke(args) => {
+            revoke(&authenticator(store, TokenPrefix::DEFAULT)?, args, bound).await?;
+        }
+        Command::Rotate(args) => rotate(&authenticator(store, &args.prefix)?, args, bound).await?,
         Command::Check(args) => return check(&authenticator(store, &args.prefix)?).await,
         Command::PurgeExpired => {
             let auth = authenticator(store, TokenPrefix::DEFAULT)?;
@@ -421,7 +482,11 @@ async fn dispatch(cli: &Cli, url: &str, store: SqlxStore) -> Outcome<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-async fn create(auth: &Authenticator<String>, args: &CreateArgs) -> Outcome<()> {
+async fn create(
+    auth: &Authenticator<String>,
+    args: &CreateArgs,
+    bound: RevocationBound,
+) -> Outcome<()> {
     let user_id = require_user_id(&args.user_id)?;
     let mut options = IssueOptions::new()
         .name(args.name.clone().unwrap_or_default())
@@ -463,6 +528,9 @@ async fn create(auth: &Authenticator<String>, args: &CreateArgs) -> Outcome<()> 
             report::count(revoked, "other token"),
             report::escape(user_id)
         );
+        if revoked > 0 {
+            eprintln!("{}", bound.after_revoking(revoked));
+        }
     }
     Ok(())
 }
@@ -483,7 +551,11 @@ async fn list(auth: &Authenticator<String>, args: &ListArgs) -> Outcome<()> {
         .map_err(|error| Failure::new(format!("cannot write the list: {error}")))
 }
 
-async fn revoke(auth: &Authenticator<String>, args: &RevokeArgs) -> Outcome<()> {
+async fn revoke(
+    auth: &Authenticator<String>,
+    args: &RevokeArgs,
+    bound: RevocationBound,
+) -> Outcome<()> {
     if let Some(user) = &args.user {
         let user_id = require_user_id(user)?;
         let revoked = auth
@@ -495,6 +567,9 @@ async fn revoke(auth: &Authenticator<String>, args: &RevokeArgs) -> Outcome<()> 
             report::count(revoked, "token"),
             report::escape(user_id)
         );
+        if revoked > 0 {
+            eprintln!("{}", bound.after_revoking(revoked));
+        }
         return Ok(());
     }
     let text = args.token_id.as_deref().unwrap_or_default();
@@ -503,10 +578,15 @@ async fn revoke(auth: &Authenticator<String>, args: &RevokeArgs) -> Outcome<()> 
         return Err(Failure::new(format!("no token with id {id}")));
     }
     println!("Revoked 1 token (id {id}).");
+    eprintln!("{}", bound.after_revoking(1));
     Ok(())
 }
 
-async fn rotate(auth: &Authenticator<String>, args: &RotateArgs) -> Outcome<()> {
+async fn rotate(
+    auth: &Authenticator<String>,
+    args: &RotateArgs,
+    bound: RevocationBound,
+) -> Outcome<()> {
     let id = require_token_id(&args.token_id)?;
     let grace = require_duration(&args.grace, "--grace")?;
     let issued = auth
@@ -516,10 +596,11 @@ async fn rotate(auth: &Authenticator<String>, args: &RotateArgs) -> Outcome<()> 
     println!("{}", issued.token().expose_secret());
     let until = time::OffsetDateTime::now_utc() + grace;
     eprintln!(
-        "Created {} to replace token {id}, which keeps working until {} at the latest.",
+        "Created {} to replace token {id}, which keeps working until {}.",
         report::describe_token(issued.info()),
         report::time(until)
     );
+    eprintln!("{}", bound.after_rotating());
     Ok(())
 }
 

@@ -279,6 +279,17 @@ fn json_list(db: &Db, args: &[&str]) -> Vec<serde_json::Value> {
     serde_json::from_str::<Vec<serde_json::Value>>(&text).expect("JSON array")
 }
 
+/// How soon running applications stop accepting a token the command revoked, as it
+/// says it: their cache ttl, and on PostgreSQL the revocation listener.
+fn cache_bound(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Postgres => {
+            "within their cache ttl (30 s by default), or at once with the revocation listener"
+        }
+        Kind::Sqlite | Kind::MySql => "within their cache ttl (30 s by default)",
+    }
+}
+
 async fn lifecycle(db: Db) {
     succeeded(&run(&db, &["migrate"]));
     // Twice is fine.
@@ -366,6 +377,16 @@ async fn lifecycle(db: Db) {
     // rotate: a new token for the same user, name and scopes; no grace here.
     let rotated = run(&db, &["rotate", &first_id.to_string(), "--grace", "0s"]);
     let second = printed_token(&rotated);
+    // The old token's end reaches running applications within their cache ttl.
+    let notes = stderr(&rotated);
+    assert!(notes.contains(", which keeps working until "), "{notes}");
+    assert!(
+        notes.ends_with(&format!(
+            "\nAfter that, running applications that cached the old token stop accepting it {}.\n",
+            cache_bound(db.kind)
+        )),
+        "{notes}"
+    );
     assert_ne!(second, first);
     refused(&check(&db, &first), "Token has expired.");
     let text = succeeded(&check(&db, &second));
@@ -396,7 +417,10 @@ async fn lifecycle(db: Db) {
     let reset = run(&db, &["create", "42", "--reset"]);
     let fourth = printed_token(&reset);
     assert!(
-        stderr(&reset).contains("Revoked 2 other tokens"),
+        stderr(&reset).ends_with(&format!(
+            "Revoked 2 other tokens of user 42.\nRunning applications stop accepting them {}.\n",
+            cache_bound(db.kind)
+        )),
         "{}",
         stderr(&reset)
     );
@@ -409,11 +433,30 @@ async fn lifecycle(db: Db) {
     printed_token(&run(&db, &["create", "7"]));
     printed_token(&run(&db, &["create", "7", "--name", "phone"]));
     assert_eq!(json_list(&db, &["--user", "7"]).len(), 2);
-    let revoked = succeeded(&run(&db, &["revoke", "--user", "7"]));
-    assert_eq!(revoked, "Revoked 2 tokens of user 7.\n");
+    let revoked = run(&db, &["revoke", "--user", "7"]);
+    assert_eq!(succeeded(&revoked), "Revoked 2 tokens of user 7.\n");
+    // Running applications may still hold them in their caches: the bound is said.
+    assert_eq!(
+        stderr(&revoked),
+        format!(
+            "Running applications stop accepting them {}.\n",
+            cache_bound(db.kind)
+        )
+    );
     let fourth_id = mine[0]["id"].as_i64().expect("id").to_string();
-    let revoked = succeeded(&run(&db, &["revoke", &fourth_id]));
-    assert!(revoked.starts_with("Revoked 1 token"), "{revoked}");
+    let revoked = run(&db, &["revoke", &fourth_id]);
+    assert!(succeeded(&revoked).starts_with("Revoked 1 token"));
+    assert_eq!(
+        stderr(&revoked),
+        format!(
+            "Running applications stop accepting it {}.\n",
+            cache_bound(db.kind)
+        )
+    );
+    // Nothing revoked, nothing to say about caches.
+    let none = run(&db, &["revoke", "--user", "7"]);
+    assert_eq!(succeeded(&none), "Revoked 0 tokens of user 7.\n");
+    assert_eq!(stderr(&none), "");
     refused(&check(&db, &fourth), "Invalid token.");
     assert_eq!(succeeded(&run(&db, &["list"])), "No tokens.\n");
 
