@@ -1,5 +1,6 @@
 #![doc = include_str!("../README.md")]
 
+mod database;
 mod duration;
 mod import;
 mod report;
@@ -12,15 +13,17 @@ use authtoken::{
     AuthError, Authenticator, DigestKey, IssueError, IssueOptions, TokenHasher, TokenId,
     TokenPrefix, UserIdLoader,
 };
-use authtoken_sqlx::{PoolConfig, SqlxStore};
+use authtoken_sqlx::SqlxStore;
 use clap::{ArgGroup, Args, Parser, Subcommand};
 
+use crate::database::open_store;
 use crate::duration::parse_duration;
 
 const ENVIRONMENT_HELP: &str = "\
 Environment:
   DATABASE_URL                 the token database, when --database-url is not given
-  AUTHTOKEN_PREFIX             the prefix of new tokens, when --prefix is not given
+  AUTHTOKEN_PREFIX             the application's token prefix, for create, rotate and
+                               check, when --prefix is not given (default atk)
   AUTHTOKEN_HMAC_SECRET        the application's HMAC secret (32 bytes or more), when
                                tokens are digested with HMAC-SHA-256 instead of SHA-256
   AUTHTOKEN_HMAC_KEY_VERSION   that secret's version number (default 1)
@@ -33,25 +36,16 @@ when Ctrl-C interrupts `check` at its prompt.";
 #[derive(Debug, Parser)]
 #[command(name = "authtoken", version, after_help = ENVIRONMENT_HELP)]
 struct Cli {
-    /// The token database: sqlite://tokens.db?mode=rwc, postgres://user@host/db or
-    /// mysql://user@host/db.
+    // `DATABASE_URL` is read by `database_url()`, not by clap: clap would list the
+    // option in its usage lines, as if it were required, whenever the variable is set.
     #[arg(
         long,
-        env = "DATABASE_URL",
         global = true,
-        hide_env_values = true,
-        value_name = "URL"
+        value_name = "URL",
+        help = "The token database: sqlite://tokens.db?mode=rwc, postgres://user@host/db \
+                or mysql://user@host/db [env: DATABASE_URL]"
     )]
     database_url: Option<String>,
-
-    /// The prefix of new tokens, as the application configures it.
-    #[arg(
-        long,
-        env = "AUTHTOKEN_PREFIX",
-        global = true,
-        default_value = TokenPrefix::DEFAULT
-    )]
-    prefix: String,
 
     #[command(subcommand)]
     command: Command,
@@ -73,7 +67,7 @@ enum Command {
     Rotate(RotateArgs),
     /// Read a token from standard input and say whose it is; exit 0 when it
     /// authenticates, 1 (with the reason) when not.
-    Check,
+    Check(CheckArgs),
     /// Delete expired tokens.
     PurgeExpired,
     /// Import Django REST Framework's tokens, so that existing clients keep working
@@ -97,6 +91,14 @@ struct CreateArgs {
     /// Revoke the user's other tokens once the new one is stored.
     #[arg(long)]
     reset: bool,
+    /// The prefix of the new token, as the application configures it.
+    #[arg(
+        long,
+        env = "AUTHTOKEN_PREFIX",
+        hide_env_values = true,
+        default_value = TokenPrefix::DEFAULT
+    )]
+    prefix: String,
 }
 
 #[derive(Debug, Args)]
@@ -126,6 +128,31 @@ struct RotateArgs {
     /// How long the old token keeps working (30d, 12h, 10m, 45s, 0s).
     #[arg(long, value_name = "DURATION", default_value = "10m")]
     grace: String,
+    /// The prefix of the new token, as the application configures it.
+    #[arg(
+        long,
+        env = "AUTHTOKEN_PREFIX",
+        hide_env_values = true,
+        default_value = TokenPrefix::DEFAULT
+    )]
+    prefix: String,
+}
+
+#[derive(Debug, Args)]
+struct CheckArgs {
+    /// The application's token prefix: a token of another one is refused, as the
+    /// application refuses it.
+    #[arg(
+        long,
+        env = "AUTHTOKEN_PREFIX",
+        hide_env_values = true,
+        default_value = TokenPrefix::DEFAULT
+    )]
+    prefix: String,
+    /// A token given on the command line, refused with a word on why: it is read from
+    /// standard input only.
+    #[arg(hide = true, value_name = "TOKEN")]
+    misplaced: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -271,29 +298,6 @@ fn hasher() -> Outcome<TokenHasher> {
     TokenHasher::hmac(key, []).map_err(|error| Failure::new(error.to_string()))
 }
 
-async fn open_store(url: Option<&str>) -> Outcome<SqlxStore> {
-    let url = url.ok_or_else(|| {
-        Failure::new("no token database: pass --database-url or set DATABASE_URL")
-    })?;
-    // A command runs once and may share the server with busy applications: wait longer
-    // for a connection than a request would.
-    let pool = PoolConfig::new().acquire_timeout(std::time::Duration::from_secs(10));
-    SqlxStore::connect_with(url, pool)
-        .await
-        .map_err(|error| match error {
-            authtoken_sqlx::Error::UnsupportedUrl(_) => Failure::new(format!(
-                "unsupported database URL {:?}: expected {}",
-                redact(url),
-                supported_schemes()
-            )),
-            other => Failure::new(format!(
-                "cannot open the token database {}: {}",
-                redact(url),
-                describe(&other)
-            )),
-        })
-}
-
 /// The application's authenticator, as the web adapters build it, with DRF's legacy
 /// keys accepted (imported tokens must check) and no cache (one command, one look).
 fn authenticator(store: SqlxStore, prefix: &str) -> Outcome<Authenticator<String>> {
@@ -316,6 +320,82 @@ fn issue_failure(error: &IssueError, token_id: Option<TokenId>) -> Failure {
         (IssueError::NotFound, Some(id)) => Failure::new(format!("no token with id {id}")),
         (error, _) => Failure::new(describe(error)),
     }
+}
+
+/// How soon running applications stop accepting a token this command revoked or cut
+/// short: their authenticators serve a verified token from memory for their cache ttl,
+/// and on PostgreSQL a revocation listener evicts it at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RevocationBound {
+    /// SQLite, MySQL/MariaDB: nothing is pushed; the cache ttl is the bound.
+    CacheTtl,
+    /// PostgreSQL: the cache ttl, or at once for an application that runs the
+    /// revocation listener (`SqlxStore::spawn_revocation_listener`).
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    CacheTtlOrListener,
+}
+
+impl RevocationBound {
+    /// The authenticator's default `cache_ttl`
+    /// (`authtoken::AuthenticatorBuilder::cache_ttl`), as the bound is stated.
+    const DEFAULT_CACHE_TTL: &str = "30 s";
+
+    fn of(store: &SqlxStore) -> Self {
+        #[cfg(feature = "postgres")]
+        if store.pg_pool().is_some() {
+            return Self::CacheTtlOrListener;
+        }
+        let _ = store;
+        Self::CacheTtl
+    }
+
+    fn bound(self) -> String {
+        let ttl = format!(
+            "within their cache ttl ({} by default)",
+            Self::DEFAULT_CACHE_TTL
+        );
+        match self {
+            Self::CacheTtl => ttl,
+            Self::CacheTtlOrListener => format!("{ttl}, or at once with the revocation listener"),
+        }
+    }
+
+    /// The line after revoking `count` tokens.
+    fn after_revoking(self, count: u64) -> String {
+        let them = if count == 1 { "it" } else { "them" };
+        format!(
+            "Running applications stop accepting {them} {}.",
+            self.bound()
+        )
+    }
+
+    /// The line after rotating: the old token's new end reaches a running
+    /// application's cache no sooner than a revocation would.
+    fn after_rotating(self) -> String {
+        format!(
+            "After that, running applications that cached the old token stop accepting it {}.",
+            self.bound()
+        )
+    }
+}
+
+/// Why a token given as an argument to `check` is refused.
+const TOKEN_AS_ARGUMENT: &str = "the token is read from standard input, not from the \
+     command line (it would end up in shell history): `echo \"$TOKEN\" | authtoken check` \
+     or type it at the prompt";
+
+/// A note for a refused credential that is a well-formed token of another prefix than
+/// the application's: most likely `--prefix` (or `AUTHTOKEN_PREFIX`) is missing.
+fn other_prefix(credential: &[u8], prefix: &TokenPrefix) -> Option<String> {
+    let end = credential.iter().position(|&b| b == b'_')?;
+    let theirs = std::str::from_utf8(&credential[..end]).ok()?;
+    if theirs == prefix.as_str() || !TokenPrefix::new(theirs).ok()?.matches(credential) {
+        return None;
+    }
+    Some(format!(
+        " (its prefix is {theirs}, not {prefix}: pass --prefix {theirs}, or set \
+         AUTHTOKEN_PREFIX, if the application uses that one)"
+    ))
 }
 
 fn main() -> ExitCode {
@@ -341,45 +421,72 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli) -> Outcome<ExitCode> {
-    let url = cli.database_url.as_deref();
-    if let Command::ImportDrf(args) = &cli.command {
-        // Check what can be checked before connecting anywhere.
-        import::validate_table(&args.table)?;
+    // Check what can be checked before connecting anywhere.
+    match &cli.command {
+        Command::ImportDrf(args) => import::validate_table(&args.table)?,
+        Command::Check(args) if !args.misplaced.is_empty() => {
+            return Err(Failure::new(TOKEN_AS_ARGUMENT));
+        }
+        _ => {}
     }
-    let store = open_store(url).await?;
-    let result = dispatch(&cli, store.clone()).await;
+    let url = database_url(&cli)?;
+    let store = open_store(url.as_deref()).await?;
+    let result = dispatch(&cli, url.as_deref().unwrap_or_default(), store.clone()).await;
     store.close().await;
     result
 }
 
-async fn dispatch(cli: &Cli, store: SqlxStore) -> Outcome<ExitCode> {
+/// The token database's URL: `--database-url`, or else `DATABASE_URL`.
+fn database_url(cli: &Cli) -> Outcome<Option<String>> {
+    if let Some(url) = &cli.database_url {
+        return Ok(Some(url.clone()));
+    }
+    match std::env::var("DATABASE_URL") {
+        Ok(url) => Ok(Some(url)),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(_)) => {
+            Err(Failure::new("DATABASE_URL is not valid UTF-8"))
+        }
+    }
+}
+
+async fn dispatch(cli: &Cli, url: &str, store: SqlxStore) -> Outcome<ExitCode> {
+    // Where running applications can learn of a revocation at once.
+    let bound = RevocationBound::of(&store);
     match &cli.command {
         Command::Migrate => {
+            let before = database::applied_migrations(&store).await?;
             store
                 .migrate()
                 .await
                 .map_err(|error| Failure::new(describe(&error)))?;
-            eprintln!("The token tables are up to date.");
+            let after = database::applied_migrations(&store).await?;
+            eprintln!("{}", database::migrated(before, after));
         }
-        Command::Create(args) => create(&authenticator(store, &cli.prefix)?, args).await?,
-        Command::List(args) => list(&authenticator(store, &cli.prefix)?, args).await?,
-        Command::Revoke(args) => revoke(&authenticator(store, &cli.prefix)?, args).await?,
-        Command::Rotate(args) => rotate(&authenticator(store, &cli.prefix)?, args).await?,
-        Command::Check => return check(&authenticator(store, &cli.prefix)?).await,
+        Command::Create(args) => create(&authenticator(store, &args.prefix)?, args, bound).await?,
+        Command::List(args) => list(&authenticator(store, TokenPrefix::DEFAULT)?, args).await?,
+        Command::Revoke(args) => {
+            revoke(&authenticator(store, TokenPrefix::DEFAULT)?, args, bound).await?;
+        }
+        Command::Rotate(args) => rotate(&authenticator(store, &args.prefix)?, args, bound).await?,
+        Command::Check(args) => return check(&authenticator(store, &args.prefix)?).await,
         Command::PurgeExpired => {
-            let auth = authenticator(store, &cli.prefix)?;
+            let auth = authenticator(store, TokenPrefix::DEFAULT)?;
             let purged = auth.purge_expired().await.map_err(|e| store_failure(&e))?;
             println!("Purged {}.", report::count(purged, "expired token"));
         }
         Command::ImportDrf(args) => {
-            let store_url = cli.database_url.as_deref().unwrap_or_default();
-            import::run(&store, store_url, &hasher()?, &args.from, &args.table).await?;
+            import::run(&store, url, &hasher()?, &args.from, &args.table).await?;
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
-async fn create(auth: &Authenticator<String>, args: &CreateArgs) -> Outcome<()> {
+async fn create(
+    auth: &Authenticator<String>,
+    args: &CreateArgs,
+    bound: RevocationBound,
+) -> Outcome<()> {
     let user_id = require_user_id(&args.user_id)?;
     let mut options = IssueOptions::new()
         .name(args.name.clone().unwrap_or_default())
@@ -421,6 +528,9 @@ async fn create(auth: &Authenticator<String>, args: &CreateArgs) -> Outcome<()> 
             report::count(revoked, "other token"),
             report::escape(user_id)
         );
+        if revoked > 0 {
+            eprintln!("{}", bound.after_revoking(revoked));
+        }
     }
     Ok(())
 }
@@ -441,7 +551,11 @@ async fn list(auth: &Authenticator<String>, args: &ListArgs) -> Outcome<()> {
         .map_err(|error| Failure::new(format!("cannot write the list: {error}")))
 }
 
-async fn revoke(auth: &Authenticator<String>, args: &RevokeArgs) -> Outcome<()> {
+async fn revoke(
+    auth: &Authenticator<String>,
+    args: &RevokeArgs,
+    bound: RevocationBound,
+) -> Outcome<()> {
     if let Some(user) = &args.user {
         let user_id = require_user_id(user)?;
         let revoked = auth
@@ -453,6 +567,9 @@ async fn revoke(auth: &Authenticator<String>, args: &RevokeArgs) -> Outcome<()> 
             report::count(revoked, "token"),
             report::escape(user_id)
         );
+        if revoked > 0 {
+            eprintln!("{}", bound.after_revoking(revoked));
+        }
         return Ok(());
     }
     let text = args.token_id.as_deref().unwrap_or_default();
@@ -461,10 +578,15 @@ async fn revoke(auth: &Authenticator<String>, args: &RevokeArgs) -> Outcome<()> 
         return Err(Failure::new(format!("no token with id {id}")));
     }
     println!("Revoked 1 token (id {id}).");
+    eprintln!("{}", bound.after_revoking(1));
     Ok(())
 }
 
-async fn rotate(auth: &Authenticator<String>, args: &RotateArgs) -> Outcome<()> {
+async fn rotate(
+    auth: &Authenticator<String>,
+    args: &RotateArgs,
+    bound: RevocationBound,
+) -> Outcome<()> {
     let id = require_token_id(&args.token_id)?;
     let grace = require_duration(&args.grace, "--grace")?;
     let issued = auth
@@ -474,10 +596,11 @@ async fn rotate(auth: &Authenticator<String>, args: &RotateArgs) -> Outcome<()> 
     println!("{}", issued.token().expose_secret());
     let until = time::OffsetDateTime::now_utc() + grace;
     eprintln!(
-        "Created {} to replace token {id}, which keeps working until {} at the latest.",
+        "Created {} to replace token {id}, which keeps working until {}.",
         report::describe_token(issued.info()),
         report::time(until)
     );
+    eprintln!("{}", bound.after_rotating());
     Ok(())
 }
 
@@ -506,8 +629,7 @@ async fn check(auth: &Authenticator<String>) -> Outcome<ExitCode> {
     }
     let credential = input.trim_ascii();
     if credential.is_empty() {
-        eprintln!("{}", AuthError::NotProvided.detail());
-        return Ok(ExitCode::from(1));
+        return Err(Failure::new("no token on standard input"));
     }
     let result = auth.authenticate_credential(credential).await;
     // The use was recorded in the background: let it finish before the process ends.
@@ -523,7 +645,8 @@ async fn check(auth: &Authenticator<String>) -> Outcome<ExitCode> {
         }
         Err(AuthError::Unavailable(error)) => Err(store_failure(&error)),
         Err(error) => {
-            eprintln!("{}", error.detail());
+            let note = other_prefix(credential, auth.prefix()).unwrap_or_default();
+            eprintln!("{}{note}", error.detail());
             Ok(ExitCode::from(1))
         }
     }

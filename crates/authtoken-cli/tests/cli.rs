@@ -173,6 +173,11 @@ async fn mysql() -> Option<Db> {
 
 /// Runs the binary with a clean environment: only what the test gives it.
 fn run_with(url: Option<&str>, args: &[&str], stdin: &str) -> Output {
+    run_with_env(url, args, stdin, &[])
+}
+
+/// [`run_with`], with these environment variables set as well.
+fn run_with_env(url: Option<&str>, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
     let mut command = assert_cmd::cargo::cargo_bin_cmd!("authtoken");
     for variable in [
         "DATABASE_URL",
@@ -186,6 +191,7 @@ fn run_with(url: Option<&str>, args: &[&str], stdin: &str) -> Output {
     if let Some(url) = url {
         command.env("DATABASE_URL", url);
     }
+    command.envs(env.iter().copied());
     command
         .args(args)
         .write_stdin(stdin)
@@ -233,10 +239,16 @@ fn failed_with(output: &Output, expected: &str) {
 /// The one token `create` or `rotate` printed: stdout is the token and a newline.
 #[track_caller]
 fn printed_token(output: &Output) -> String {
+    printed_token_of(output, "atk")
+}
+
+/// [`printed_token`], for a token of `prefix`.
+#[track_caller]
+fn printed_token_of(output: &Output, prefix: &str) -> String {
     let text = succeeded(output);
     let token = text.strip_suffix('\n').expect("a newline after the token");
     assert!(!token.contains(char::is_whitespace), "stdout: {text:?}");
-    assert!(token.starts_with("atk_"), "stdout: {text:?}");
+    assert!(token.starts_with(&format!("{prefix}_")), "stdout: {text:?}");
     token.to_owned()
 }
 
@@ -265,6 +277,17 @@ fn json_list(db: &Db, args: &[&str]) -> Vec<serde_json::Value> {
     all.extend_from_slice(args);
     let text = succeeded(&run(db, &all));
     serde_json::from_str::<Vec<serde_json::Value>>(&text).expect("JSON array")
+}
+
+/// How soon running applications stop accepting a token the command revoked, as it
+/// says it: their cache ttl, and on PostgreSQL the revocation listener.
+fn cache_bound(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Postgres => {
+            "within their cache ttl (30 s by default), or at once with the revocation listener"
+        }
+        Kind::Sqlite | Kind::MySql => "within their cache ttl (30 s by default)",
+    }
 }
 
 async fn lifecycle(db: Db) {
@@ -340,10 +363,13 @@ async fn lifecycle(db: Db) {
     assert!(text.contains("state: active"), "{text}");
     refused(&check(&db, "atk_nonsense"), "Invalid token.");
     refused(&check(&db, "not a token"), "Invalid token.");
-    refused(
-        &run_with(Some(&db.url), &["check"], ""),
-        "Authentication credentials were not provided.",
-    );
+    // No token at all is not a refusal but a mistake: an error.
+    for nothing in ["", " \n"] {
+        failed_with(
+            &run_with(Some(&db.url), &["check"], nothing),
+            "no token on standard input",
+        );
+    }
     // A well-formed token that was never issued.
     let stranger = authtoken::TokenPrefix::default().generate();
     refused(&check(&db, stranger.expose_secret()), "Invalid token.");
@@ -351,6 +377,16 @@ async fn lifecycle(db: Db) {
     // rotate: a new token for the same user, name and scopes; no grace here.
     let rotated = run(&db, &["rotate", &first_id.to_string(), "--grace", "0s"]);
     let second = printed_token(&rotated);
+    // The old token's end reaches running applications within their cache ttl.
+    let notes = stderr(&rotated);
+    assert!(notes.contains(", which keeps working until "), "{notes}");
+    assert!(
+        notes.ends_with(&format!(
+            "\nAfter that, running applications that cached the old token stop accepting it {}.\n",
+            cache_bound(db.kind)
+        )),
+        "{notes}"
+    );
     assert_ne!(second, first);
     refused(&check(&db, &first), "Token has expired.");
     let text = succeeded(&check(&db, &second));
@@ -381,7 +417,10 @@ async fn lifecycle(db: Db) {
     let reset = run(&db, &["create", "42", "--reset"]);
     let fourth = printed_token(&reset);
     assert!(
-        stderr(&reset).contains("Revoked 2 other tokens"),
+        stderr(&reset).ends_with(&format!(
+            "Revoked 2 other tokens of user 42.\nRunning applications stop accepting them {}.\n",
+            cache_bound(db.kind)
+        )),
         "{}",
         stderr(&reset)
     );
@@ -394,11 +433,30 @@ async fn lifecycle(db: Db) {
     printed_token(&run(&db, &["create", "7"]));
     printed_token(&run(&db, &["create", "7", "--name", "phone"]));
     assert_eq!(json_list(&db, &["--user", "7"]).len(), 2);
-    let revoked = succeeded(&run(&db, &["revoke", "--user", "7"]));
-    assert_eq!(revoked, "Revoked 2 tokens of user 7.\n");
+    let revoked = run(&db, &["revoke", "--user", "7"]);
+    assert_eq!(succeeded(&revoked), "Revoked 2 tokens of user 7.\n");
+    // Running applications may still hold them in their caches: the bound is said.
+    assert_eq!(
+        stderr(&revoked),
+        format!(
+            "Running applications stop accepting them {}.\n",
+            cache_bound(db.kind)
+        )
+    );
     let fourth_id = mine[0]["id"].as_i64().expect("id").to_string();
-    let revoked = succeeded(&run(&db, &["revoke", &fourth_id]));
-    assert!(revoked.starts_with("Revoked 1 token"), "{revoked}");
+    let revoked = run(&db, &["revoke", &fourth_id]);
+    assert!(succeeded(&revoked).starts_with("Revoked 1 token"));
+    assert_eq!(
+        stderr(&revoked),
+        format!(
+            "Running applications stop accepting it {}.\n",
+            cache_bound(db.kind)
+        )
+    );
+    // Nothing revoked, nothing to say about caches.
+    let none = run(&db, &["revoke", "--user", "7"]);
+    assert_eq!(succeeded(&none), "Revoked 0 tokens of user 7.\n");
+    assert_eq!(stderr(&none), "");
     refused(&check(&db, &fourth), "Invalid token.");
     assert_eq!(succeeded(&run(&db, &["list"])), "No tokens.\n");
 
@@ -876,6 +934,72 @@ async fn import_drf_skips_bad_user_ids(db: Db) {
     refused(&check(&db, &drf_key(good.len())), "Invalid token.");
 }
 
+/// The token store's migrations for `kind`: how many there are, and the version of
+/// the one that adds the hint column.
+fn store_migrations(kind: Kind) -> (usize, String) {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../authtoken-sqlx/migrations")
+        .join(match kind {
+            Kind::Sqlite => "sqlite",
+            Kind::Postgres => "postgres",
+            Kind::MySql => "mysql",
+        });
+    let names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|error| panic!("{}: {error}", dir.display()))
+        .map(|entry| {
+            entry
+                .expect("entry")
+                .file_name()
+                .into_string()
+                .expect("name")
+        })
+        .filter(|name| name.ends_with(".sql"))
+        .collect();
+    let hint = names
+        .iter()
+        .find_map(|name| name.strip_suffix("_token_hint.sql"))
+        .expect("the hint migration")
+        .to_owned();
+    (names.len(), hint)
+}
+
+/// `migrate` says what it did: created the tables, applied what was pending, or
+/// nothing.
+async fn migrate_says_what_it_did(db: Db) {
+    let (count, hint_version) = store_migrations(db.kind);
+    let first = run(&db, &["migrate"]);
+    succeeded(&first);
+    assert_eq!(
+        stderr(&first),
+        format!("Created the token tables ({count} migrations applied).\n")
+    );
+    let again = run(&db, &["migrate"]);
+    succeeded(&again);
+    assert_eq!(stderr(&again), "The token tables are up to date.\n");
+
+    // A database one migration behind: as it was before the hint column.
+    execute(
+        &db.url,
+        &format!("DELETE FROM _authtoken_migrations WHERE version = {hint_version}"),
+    )
+    .await
+    .expect("forget the hint migration");
+    execute(&db.url, "ALTER TABLE authtoken_tokens DROP COLUMN hint")
+        .await
+        .expect("drop the hint column");
+    let pending = run(&db, &["migrate"]);
+    succeeded(&pending);
+    assert_eq!(stderr(&pending), "Applied 1 migration.\n");
+    printed_token(&run(&db, &["create", "42"]));
+    assert_eq!(
+        json_list(&db, &[])[0]["hint"].as_str().map(str::len),
+        Some(8)
+    );
+    let last = run(&db, &["migrate"]);
+    succeeded(&last);
+    assert_eq!(stderr(&last), "The token tables are up to date.\n");
+}
+
 macro_rules! backend_tests {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
@@ -909,7 +1033,12 @@ macro_rules! backend_tests {
     };
 }
 
-backend_tests!(lifecycle, import_drf, import_drf_skips_bad_user_ids);
+backend_tests!(
+    lifecycle,
+    migrate_says_what_it_did,
+    import_drf,
+    import_drf_skips_bad_user_ids
+);
 
 #[tokio::test]
 async fn bad_input_gets_one_line_and_a_failing_status() {
@@ -917,24 +1046,33 @@ async fn bad_input_gets_one_line_and_a_failing_status() {
     let dir = db.dir.path();
 
     // No database, a malformed one, an unreachable one.
-    failed_with(&run_with(None, &["list"], ""), "DATABASE_URL");
+    failed_with(
+        &run_with(None, &["list"], ""),
+        "no token database: set DATABASE_URL or pass --database-url",
+    );
     failed_with(
         &run_with(Some("not a url"), &["list"], ""),
         "unsupported database URL",
     );
-    failed_with(
-        &run_with(
-            Some("postgres://someone:hunter2@127.0.0.1:1/none"),
-            &["list"],
-            "",
-        ),
-        "postgres://someone:***@127.0.0.1:1/none",
-    );
     let missing = format!("sqlite://{}/no/such/dir/tokens.db", dir.display());
     failed_with(
         &run_with(Some(&missing), &["list"], ""),
-        "cannot open the token database",
+        &format!(
+            "cannot open the token database {missing}: the directory {}/no/such/dir does not exist",
+            dir.display()
+        ),
     );
+    // A SQLite file that does not exist is not created unless the URL says so.
+    let absent = format!("sqlite://{}/absent.db", dir.display());
+    failed_with(
+        &run_with(Some(&absent), &["list"], ""),
+        &format!(
+            "cannot open the token database {absent}: the file {}/absent.db does not exist \
+             (to create it, add mode=rwc: {absent}?mode=rwc)",
+            dir.display()
+        ),
+    );
+    assert!(!dir.join("absent.db").exists());
     // Not migrated yet: the message says what to do.
     failed_with(&run(&db, &["list"]), "authtoken migrate");
     succeeded(&run(&db, &["migrate"]));
@@ -974,10 +1112,6 @@ async fn bad_input_gets_one_line_and_a_failing_status() {
     failed_with(
         &run(&db, &["create", "42", "--scope", "has space"]),
         "invalid scope",
-    );
-    failed_with(
-        &run_with(Some(&db.url), &["--prefix", "Not-Valid", "create", "1"], ""),
-        "prefix",
     );
 
     // The Django side: unreachable, malformed, a missing table, a bad table name.
@@ -1023,6 +1157,168 @@ async fn bad_input_gets_one_line_and_a_failing_status() {
         ),
         "cannot connect to the Django database",
     );
+}
+
+/// A port on 127.0.0.1 that nothing listens on (it was free a moment ago).
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port");
+    listener.local_addr().expect("address").port()
+}
+
+/// A server that refuses connections fails the command at once, saying so, instead of
+/// after the pool's acquire timeout with "pool timed out".
+#[test]
+fn a_server_that_refuses_connections_is_named() {
+    for scheme in ["postgres", "mysql"] {
+        let port = closed_port();
+        let started = std::time::Instant::now();
+        let output = run_with(
+            Some(&format!("{scheme}://someone:hunter2@127.0.0.1:{port}/none")),
+            &["list"],
+            "",
+        );
+        eprintln!("{scheme}: failed after {:?}", started.elapsed());
+        failed_with(
+            &output,
+            &format!(
+                "cannot open the token database {scheme}://someone:***@127.0.0.1:{port}/none: \
+                 connection refused"
+            ),
+        );
+    }
+}
+
+/// `--prefix` belongs to the subcommands that issue a token (create, rotate) and to
+/// check, which accepts only the application's; the others refuse it.
+#[test]
+fn prefix_is_an_option_of_create_rotate_and_check_only() {
+    for sub in ["create", "rotate", "check"] {
+        let text = succeeded(&run_with(None, &[sub, "--help"], ""));
+        assert!(
+            text.contains("--prefix <PREFIX>")
+                && text.contains("[env: AUTHTOKEN_PREFIX] [default: atk]"),
+            "{sub}: {text}"
+        );
+        assert!(!text.contains("AUTHTOKEN_PREFIX="), "{sub}: {text}");
+    }
+    for args in [
+        &["list"][..],
+        &["revoke", "1"],
+        &["migrate"],
+        &["purge-expired"],
+        &["import-drf", "--from", "sqlite://django.sqlite3"],
+    ] {
+        let help = succeeded(&run_with(None, &[args[0], "--help"], ""));
+        assert!(!help.contains("--prefix"), "{}: {help}", args[0]);
+        let mut with_prefix = args.to_vec();
+        with_prefix.extend(["--prefix", "abc"]);
+        let output = run_with(None, &with_prefix, "");
+        let text = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{text}");
+        assert!(
+            text.starts_with("error: unexpected argument '--prefix' found"),
+            "{}: {text}",
+            args[0]
+        );
+    }
+    let help = succeeded(&run_with(None, &["--help"], ""));
+    assert!(!help.contains("--prefix <PREFIX>"), "{help}");
+}
+
+/// A token issued with the application's own prefix, from `--prefix` or
+/// `AUTHTOKEN_PREFIX`, checks with the same; without it, check refuses it as the
+/// application would, and says which prefix the token has.
+#[tokio::test]
+async fn a_custom_prefix_is_used_by_create_rotate_and_check() {
+    let db = sqlite().await;
+    succeeded(&run(&db, &["migrate"]));
+    let env = [("AUTHTOKEN_PREFIX", "abc")];
+    let by_env = printed_token_of(
+        &run_with_env(Some(&db.url), &["create", "42"], "", &env),
+        "abc",
+    );
+    let by_option = printed_token_of(&run(&db, &["create", "7", "--prefix", "abc"]), "abc");
+    for token in [&by_env, &by_option] {
+        succeeded(&run_with_env(Some(&db.url), &["check"], token, &env));
+        succeeded(&run_with(
+            Some(&db.url),
+            &["check", "--prefix", "abc"],
+            token,
+        ));
+        refused(
+            &check(&db, token),
+            "Invalid token. (its prefix is abc, not atk: pass --prefix abc, or set \
+             AUTHTOKEN_PREFIX, if the application uses that one)",
+        );
+    }
+    let id = json_list(&db, &["--user", "42"])[0]["id"]
+        .as_i64()
+        .expect("id")
+        .to_string();
+    let rotated = printed_token_of(
+        &run_with_env(Some(&db.url), &["rotate", &id], "", &env),
+        "abc",
+    );
+    succeeded(&run_with_env(Some(&db.url), &["check"], &rotated, &env));
+    // A token of the default prefix is refused where the application uses another.
+    let plain = printed_token(&run(&db, &["create", "5"]));
+    refused(
+        &run_with_env(Some(&db.url), &["check"], &plain, &env),
+        "Invalid token. (its prefix is atk, not abc: pass --prefix atk, or set \
+         AUTHTOKEN_PREFIX, if the application uses that one)",
+    );
+    failed_with(
+        &run(&db, &["create", "1", "--prefix", "Not-Valid"]),
+        "prefix",
+    );
+}
+
+/// A token given to `check` as an argument is refused before anything else, with
+/// why and what to do instead.
+#[test]
+fn check_refuses_a_token_on_the_command_line() {
+    let token = authtoken::TokenPrefix::default().generate();
+    for url in [None, Some("sqlite://nowhere.db")] {
+        let output = run_with(url, &["check", token.expose_secret()], "");
+        failed_with(
+            &output,
+            "error: the token is read from standard input, not from the command line (it \
+             would end up in shell history): `echo \"$TOKEN\" | authtoken check` or type it \
+             at the prompt",
+        );
+    }
+    failed_with(
+        &run_with(None, &["check", "one", "two"], ""),
+        "the token is read from standard input",
+    );
+}
+
+/// The token database from `DATABASE_URL` is not reported missing, nor required, in
+/// help or errors; with neither it nor `--database-url`, the error says to set one.
+#[test]
+fn database_url_is_required_only_when_missing() {
+    let url = "sqlite://nowhere.db";
+    for args in [
+        &["--help"][..],
+        &["list", "--help"],
+        &["revoke"],
+        &["create"],
+    ] {
+        let output = run_with(Some(url), args, "");
+        let text = format!("{}{}", stdout(&output), stderr(&output));
+        let usage = text
+            .lines()
+            .find(|line| line.starts_with("Usage:"))
+            .unwrap_or_else(|| panic!("{args:?}: no usage in {text}"));
+        assert!(!usage.contains("database-url"), "{args:?}: {usage}");
+        assert!(!text.contains("no token database"), "{args:?}: {text}");
+    }
+    for url in [None, Some(""), Some("  ")] {
+        failed_with(
+            &run_with(url, &["list"], ""),
+            "no token database: set DATABASE_URL or pass --database-url",
+        );
+    }
 }
 
 #[test]
