@@ -345,7 +345,7 @@
       row(details, 'Last used', timeElement(token.last_used, 'last-used'));
       row(details, 'Expires', timeElement(token.expires, 'expires'));
       const hint = document.createElement('code');
-      hint.textContent = token.hint ? `${token.hint}…` : '—';
+      hint.textContent = token.hint ? String(token.hint) : '—';
       row(details, 'Hint', hint);
       item.append(details);
 

@@ -71,11 +71,18 @@ pub const STYLESHEET: PageFile = PageFile {
     body: include_str!("../assets/tokens.css"),
 };
 
+/// The page's icon, `/tokens/favicon.svg`.
+pub const ICON: PageFile = PageFile {
+    content_type: "image/svg+xml",
+    body: include_str!("../assets/favicon.svg"),
+};
+
 /// The file at `/tokens/{name}`, if the page has one by that name.
 pub fn file(name: &str) -> Option<PageFile> {
     match name {
         "tokens.js" => Some(SCRIPT),
         "tokens.css" => Some(STYLESHEET),
+        "favicon.svg" => Some(ICON),
         _ => None,
     }
 }
@@ -91,6 +98,7 @@ mod tests {
                 .contains(r#"<script src="/tokens/tokens.js" defer></script>"#)
         );
         assert!(PAGE.body.contains(r#"href="/tokens/tokens.css""#));
+        assert!(PAGE.body.contains(r#"href="/tokens/favicon.svg""#));
         assert!(!PAGE.body.contains("style="), "inline style");
         assert!(!PAGE.body.contains("<style"), "inline style");
         assert_eq!(PAGE.body.matches("<script").count(), 1, "inline script");
