@@ -57,8 +57,7 @@ impl WebDriverError {
 
 impl fmt::Display for WebDriverError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let first_line = self.message.lines().next().unwrap_or_default();
-        write!(f, "{}: {first_line}", self.error)
+        write!(f, "{}: {}", self.error, self.message)
     }
 }
 
@@ -83,15 +82,19 @@ impl Browser {
     ///
     /// What was not found, in words.
     pub fn find() -> std::result::Result<Self, String> {
-        let chromedriver = from_var(CHROMEDRIVER_VAR).or_else(|| on_path(&["chromedriver"]));
-        let chromium = from_var(CHROMIUM_VAR).or_else(|| {
-            on_path(&[
+        let chromedriver = match std::env::var_os(CHROMEDRIVER_VAR) {
+            Some(_) => from_var(CHROMEDRIVER_VAR),
+            None => on_path(&["chromedriver"]),
+        };
+        let chromium = match std::env::var_os(CHROMIUM_VAR) {
+            Some(_) => from_var(CHROMIUM_VAR),
+            None => on_path(&[
                 "chromium",
                 "chromium-browser",
                 "google-chrome",
                 "google-chrome-stable",
-            ])
-        });
+            ]),
+        };
         match (chromedriver, chromium) {
             (Some(chromedriver), Some(chromium)) => Ok(Self {
                 chromedriver,
@@ -111,10 +114,12 @@ impl Browser {
     }
 }
 
+/// The file `name` names, when it is set and the file exists.
 fn from_var(name: &str) -> Option<PathBuf> {
     std::env::var_os(name)
         .filter(|value| !value.is_empty())
         .map(PathBuf::from)
+        .filter(|path| path.is_file())
 }
 
 fn on_path(names: &[&str]) -> Option<PathBuf> {
@@ -333,7 +338,7 @@ impl Session {
     ///
     /// `no such element` when none matches.
     pub async fn find(&self, selector: &str) -> Result<Element> {
-        element(self.post("/element", css(selector)).await?)
+        element(&self.post("/element", css(selector)).await?)
     }
 
     /// Every element matching the CSS `selector`, in document order.
@@ -342,7 +347,7 @@ impl Session {
     ///
     /// WebDriver's.
     pub async fn find_all(&self, selector: &str) -> Result<Vec<Element>> {
-        elements(self.post("/elements", css(selector)).await?)
+        elements(&self.post("/elements", css(selector)).await?)
     }
 
     /// The first element under `parent` matching `selector`.
@@ -352,7 +357,8 @@ impl Session {
     /// `no such element` when none matches.
     pub async fn find_in(&self, parent: &Element, selector: &str) -> Result<Element> {
         element(
-            self.post(&format!("/element/{}/element", parent.0), css(selector))
+            &self
+                .post(&format!("/element/{}/element", parent.0), css(selector))
                 .await?,
         )
     }
@@ -622,16 +628,16 @@ fn css(selector: &str) -> Value {
     json!({ "using": "css selector", "value": selector })
 }
 
-fn element(value: Value) -> Result<Element> {
+fn element(value: &Value) -> Result<Element> {
     value[ELEMENT_KEY]
         .as_str()
         .map(|id| Element(id.to_owned()))
         .ok_or_else(|| WebDriverError::new("invalid element", value.to_string()))
 }
 
-fn elements(value: Value) -> Result<Vec<Element>> {
+fn elements(value: &Value) -> Result<Vec<Element>> {
     value
         .as_array()
-        .map(|items| items.iter().cloned().map(element).collect())
+        .map(|items| items.iter().map(element).collect())
         .unwrap_or_else(|| Ok(Vec::new()))
 }
