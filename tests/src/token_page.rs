@@ -502,14 +502,38 @@ pub mod cases {
         );
         assert!(session.visible("#created").await?.is_none());
 
+        // An expiry on a date: the date field, bounded to the coming year, and asked for.
+        page.click("#expiry option[value=\"date\"]").await?;
+        let date = session
+            .wait_visible("#expiry-date", "the expiry date field")
+            .await?;
+        let bounds = (
+            session.attribute(&date, "min").await?,
+            session.attribute(&date, "max").await?,
+        );
+        assert!(
+            matches!(&bounds, (Some(min), Some(max)) if min.len() == 10 && max > min),
+            "{bounds:?}"
+        );
+        page.click("#create-button").await?;
+        session
+            .wait_text(
+                "#expiry-error",
+                "Choose a date",
+                "the expiry's error when no date is chosen",
+            )
+            .await?;
+
         let name = "nightly backup";
         page.create(name, &["read", "write"], "90").await?;
         let created_at = time::OffsetDateTime::now_utc();
         let token = page.wait_created().await?;
-        assert!(
-            session.visible("#name-error").await?.is_none(),
-            "the old error is still shown"
-        );
+        for stale in ["#name-error", "#expiry-error", "#expiry-date"] {
+            assert!(
+                session.visible(stale).await?.is_none(),
+                "{stale} is still shown"
+            );
+        }
 
         let login = client.login_ok("ada", PASSWORD).await;
         let reply = client
