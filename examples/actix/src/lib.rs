@@ -13,7 +13,7 @@ use actix_web::dev::{ServerHandle, ServiceFactory, ServiceRequest, ServiceRespon
 use actix_web::middleware::{Next, from_fn};
 use actix_web::{App, Error, HttpResponse, HttpServer, Responder, web};
 use authtoken_actix::{AuthMiddleware, Authenticated};
-use authtoken_demo::{Demo, DemoUser};
+use authtoken_demo::{Demo, DemoUser, page};
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
@@ -28,6 +28,7 @@ const MAX_BODY_BYTES: usize = 16 * 1024;
 /// | route | answers |
 /// | --- | --- |
 /// | `GET /api/health` | 200 `{"status":"ok"}`, whatever `Authorization` header is sent |
+/// | `GET /tokens`, `GET /tokens/{name}` | the token management page ([`authtoken_demo::page`]) |
 /// | `POST /api/register` | 201 `{"token"}` |
 /// | `GET /api/me` | 200 `{"username"}` |
 /// | `DELETE /api/me` | 204 |
@@ -83,10 +84,29 @@ pub fn app(
                 .app_data(json_config)
                 .route(web::post().to(register)),
         )
+        .route(
+            page::PATH,
+            web::get().to(|| async { page_file(page::PAGE) }),
+        )
+        .route(
+            "/tokens/{name}",
+            web::get().to(|name: web::Path<String>| async move {
+                page::file(&name).map(page_file).ok_or(ApiError::NotFound)
+            }),
+        )
         // Last: the scope takes every other path under `/api`; an unknown one falls
         // through to the app's JSON 404.
         .service(web::scope("/api").configure(authtoken_actix::token_endpoints(endpoints)))
         .default_service(web::to(not_found))
+}
+
+/// A file of the token management page, with its headers.
+fn page_file(file: page::PageFile) -> HttpResponse {
+    let mut response = HttpResponse::Ok();
+    for header in file.headers() {
+        response.insert_header(header);
+    }
+    response.body(file.body)
 }
 
 /// A resource whose other methods answer a JSON 405.

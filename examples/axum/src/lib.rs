@@ -9,9 +9,9 @@ use std::time::Instant;
 use authtoken_axum::Authenticated;
 use authtoken_axum::authtoken::Authenticator;
 use authtoken_axum::authtoken::endpoints::TokenBody;
-use authtoken_demo::{Demo, DemoError, DemoUser};
+use authtoken_demo::{Demo, DemoError, DemoUser, page};
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRef, FromRequest, Request, State};
+use axum::extract::{FromRef, FromRequest, Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +26,7 @@ use tokio::net::TcpListener;
 /// | route | answers |
 /// | --- | --- |
 /// | `GET /api/health` | 200 `{"status":"ok"}`, whatever `Authorization` header is sent |
+/// | `GET /tokens`, `GET /tokens/{name}` | the token management page ([`authtoken_demo::page`]) |
 /// | `POST /api/register` | 201 `{"token"}` |
 /// | `GET /api/me` | 200 `{"username"}` |
 /// | `DELETE /api/me` | 204 |
@@ -45,6 +46,13 @@ pub fn app(demo: Demo) -> Router {
         .route("/api/me", get(me).delete(delete_account))
         .route("/api/health", get(health))
         .route("/api/register", post(register))
+        .route(page::PATH, get(|| async { page_file(page::PAGE) }))
+        .route(
+            "/tokens/{name}",
+            get(|Path(name): Path<String>| async move {
+                page::file(&name).map(page_file).ok_or(ApiError::NotFound)
+            }),
+        )
         .nest(
             "/api",
             authtoken_axum::token_routes(state.demo.endpoints().clone()),
@@ -84,6 +92,11 @@ where
         .await;
     demo.close().await;
     served
+}
+
+/// A file of the token management page, with its headers.
+fn page_file(file: page::PageFile) -> impl IntoResponse {
+    (file.headers(), file.body)
 }
 
 /// `POST /api/register`'s body: a JSON object.

@@ -6,6 +6,7 @@ mod config;
 mod credentials;
 mod db;
 mod error;
+pub mod page;
 mod password;
 mod quickstart;
 mod registration;

@@ -3,7 +3,8 @@
 use std::net::SocketAddr;
 
 /// The quickstart: where the demo listens, and curl lines that register, log in (and
-/// keep the token in `$TOKEN`), ask who is logged in, and log out. A password in
+/// keep the token in `$TOKEN`), ask who is logged in, and log out; and the token
+/// management page's address. A password in
 /// `database_url` is shown as `***`.
 pub fn quickstart(address: SocketAddr, database_url: &str) -> String {
     let database_url = crate::config::redact_password(database_url);
@@ -26,6 +27,7 @@ authtoken demo listening on {base}  (database: {database_url})
   # 4. log out: 204, and this token stops working (step 3 now answers 401)
   curl -i -X POST {base}/api/logout -H \"Authorization: Token $TOKEN\"
 
+Manage tokens in a browser: {base}/tokens (sign in as alice).
 Also: POST /api/logout-all (every token of the user), DELETE /api/me (the account),
 GET /api/health. PORT and DATABASE_URL override the defaults; with
 DATABASE_URL=postgres://user:password@host/db several servers share users and tokens,
@@ -49,6 +51,7 @@ mod tests {
             "http://127.0.0.1:4321/api/token",
             "http://127.0.0.1:4321/api/me",
             "http://127.0.0.1:4321/api/logout",
+            "http://127.0.0.1:4321/tokens",
             "sqlite::memory:",
         ] {
             assert!(text.contains(needle), "{needle} missing from\n{text}");

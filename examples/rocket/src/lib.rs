@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 use std::{fmt, io};
 
-use authtoken_demo::{Demo, DemoError, DemoUser};
+use authtoken_demo::{Demo, DemoError, DemoUser, page};
 use authtoken_rocket::authtoken::endpoints::TokenBody;
 use authtoken_rocket::{AuthFairing, AuthRejection, Authenticated};
 use rocket::config::LogLevel;
@@ -43,6 +43,7 @@ pub fn config(address: SocketAddr) -> Config {
 /// | route | answers |
 /// | --- | --- |
 /// | `GET /api/health` | 200 `{"status": "ok"}`, whatever `Authorization` header is sent |
+/// | `GET /tokens`, `GET /tokens/<name>` | the token management page ([`authtoken_demo::page`]) |
 /// | `POST /api/register` | 201 `{"token"}` |
 /// | `GET /api/me` | 200 `{"username"}` |
 /// | `DELETE /api/me` | 204 |
@@ -64,7 +65,10 @@ pub fn app(demo: Demo, config: Config) -> Rocket<Build> {
     let mut rocket = rocket::custom(config)
         .attach(AuthFairing::new(demo.authenticator().clone()))
         .manage(demo.endpoints().clone())
-        .mount("/", routes![health, register, me, delete_me])
+        .mount(
+            "/",
+            routes![health, register, me, delete_me, token_page, token_page_file],
+        )
         .mount("/api", authtoken_rocket::token_routes(demo.endpoints()))
         .register("/", catchers![not_found, other_errors])
         .attach(AdHoc::on_request("request start", |request, _| {
@@ -84,6 +88,30 @@ pub fn app(demo: Demo, config: Config) -> Rocket<Build> {
 #[get("/api/health")]
 fn health() -> Json<Value> {
     Json(json!({ "status": "ok" }))
+}
+
+#[get("/tokens")]
+fn token_page() -> PageFile {
+    PageFile(page::PAGE)
+}
+
+#[get("/tokens/<name>")]
+fn token_page_file(name: &str) -> Option<PageFile> {
+    page::file(name).map(PageFile)
+}
+
+/// A file of the token management page, with its headers.
+struct PageFile(page::PageFile);
+
+impl<'r> Responder<'r, 'static> for PageFile {
+    fn respond_to(self, _: &'r Request<'_>) -> response::Result<'static> {
+        let mut response = Response::build();
+        for (name, value) in self.0.headers() {
+            response.raw_header(name, value);
+        }
+        response.sized_body(self.0.body.len(), io::Cursor::new(self.0.body));
+        response.ok()
+    }
 }
 
 /// `POST /api/register`'s body: a JSON object.
