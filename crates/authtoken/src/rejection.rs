@@ -3,6 +3,7 @@
 //! trait its framework asks for.
 
 use std::fmt;
+use std::sync::{Mutex, PoisonError};
 
 use bytes::Bytes;
 
@@ -11,6 +12,23 @@ use crate::error::{AuthError, Challenge, ErrorResponse};
 /// The body of [`Rejection::MissingAuthenticator`]: Django REST Framework's words for
 /// a server error, naming nothing internal.
 const SERVER_ERROR_BODY: &str = r#"{"detail":"A server error occurred."}"#;
+
+/// The user types of the authenticators built in this process, each once.
+static USER_TYPES: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+
+fn user_types() -> std::sync::MutexGuard<'static, Vec<&'static str>> {
+    USER_TYPES.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Notes that an authenticator for user type `U` was built (what
+/// [`Rejection::missing_authenticator`] names when an extractor asks for another).
+pub(crate) fn note_user_type<U>() {
+    let name = std::any::type_name::<U>();
+    let mut types = user_types();
+    if !types.contains(&name) {
+        types.push(name);
+    }
+}
 
 /// Why a request was refused: the core's [`AuthError`] with the challenge to answer
 /// it with, or an extractor that found no authenticator for its user type on the
@@ -65,15 +83,33 @@ impl Rejection {
         Self::Auth { error, challenge }
     }
 
-    /// The rejection of an extractor for user type `U` that found no authenticator
-    /// on the request; logs it as an error, with `installing` saying how to fix it
-    /// in the adapter's framework.
+    /// The rejection of an extractor for user type `U` that found no authentication
+    /// for `U` on the request; logs it as an error: with the user types the process's
+    /// authenticators were built for, when there are others (the extractor and its
+    /// layer disagree), else with `installing` saying how to fix it in the adapter's
+    /// framework. Clients get a generic 500 body naming nothing.
     pub fn missing_authenticator<U>(installing: &str) -> Self {
         let user_type = std::any::type_name::<U>();
-        tracing::error!(
-            user_type,
-            "an authtoken extractor ran on a request no authenticator for {user_type} saw: {installing}"
-        );
+        let others: Vec<&'static str> = user_types()
+            .iter()
+            .copied()
+            .filter(|other| *other != user_type)
+            .collect();
+        if others.is_empty() {
+            tracing::error!(
+                user_type,
+                "an authtoken extractor for {user_type} found no authentication on the request: {installing}"
+            );
+        } else {
+            let built_for = others.join(", ");
+            tracing::error!(
+                user_type,
+                built_for,
+                "an authtoken extractor for {user_type} found no authentication for it on the \
+                 request, and this process's authenticators are for {built_for}: an extractor's \
+                 user type must be the one its layer, middleware or managed state was built with"
+            );
+        }
         Self::MissingAuthenticator { user_type }
     }
 
@@ -144,8 +180,8 @@ impl fmt::Display for Rejection {
             Self::Auth { error, .. } => fmt::Display::fmt(error, f),
             Self::MissingAuthenticator { user_type } => write!(
                 f,
-                "no authenticator for {user_type} ran before this extractor: install the \
-                 adapter's layer, middleware or managed state"
+                "no authentication for {user_type} on this request: the adapter's layer, \
+                 middleware or managed state is missing, or was built for another user type"
             ),
         }
     }

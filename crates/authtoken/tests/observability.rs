@@ -216,3 +216,27 @@ fn every_outcome_is_counted_and_traced_without_the_token() {
         }
     }
 }
+
+/// An extractor for a user type no authenticator was built for logs both type names
+/// and answers clients a generic 500 that names nothing internal.
+#[test]
+fn an_extractor_for_another_user_type_names_both_in_the_log_only() {
+    #[derive(Debug)]
+    struct Admin;
+    let events = Events::default();
+    let subscriber = tracing_subscriber::registry()
+        .with(events.clone())
+        .with(tracing_subscriber::filter::LevelFilter::TRACE);
+    let rejection = tracing::subscriber::with_default(subscriber, || {
+        Authenticator::builder(MemoryStore::new(), Users)
+            .build()
+            .expect("valid settings");
+        authtoken::Rejection::missing_authenticator::<Admin>("install the layer")
+    });
+    assert_eq!(rejection.status(), 500);
+    assert_eq!(rejection.body(), r#"{"detail":"A server error occurred."}"#);
+    assert_eq!(rejection.code(), "server_error");
+    let line = events.find(&["ERROR", "observability::", "Admin"]);
+    assert!(line.contains("alloc::string::String"), "{line}");
+    assert!(!line.contains("install the layer"), "{line}");
+}

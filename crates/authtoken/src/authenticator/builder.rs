@@ -255,6 +255,7 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
         if self.keywords.is_empty() {
             return Err(ConfigError::NoKeywords);
         }
+        crate::rejection::note_user_type::<U>();
         if self.sliding_expiry && self.token_ttl.is_none() {
             return Err(ConfigError::SlidingWithoutTtl);
         }
