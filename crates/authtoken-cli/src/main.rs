@@ -91,7 +91,15 @@ struct CreateArgs {
     /// Revoke the user's other tokens once the new one is stored.
     #[arg(long)]
     reset: bool,
-    /// The prefix of the new token, as the application configures it.
+    #[command(flatten)]
+    prefix: PrefixArg,
+}
+
+/// `--prefix`, of the subcommands that issue or check tokens.
+#[derive(Debug, Args)]
+struct PrefixArg {
+    /// The application's token prefix: new tokens carry it, and a token of another
+    /// one is refused, as the application refuses it.
     #[arg(
         long,
         env = "AUTHTOKEN_PREFIX",
@@ -128,27 +136,14 @@ struct RotateArgs {
     /// How long the old token keeps working (30d, 12h, 10m, 45s, 0s).
     #[arg(long, value_name = "DURATION", default_value = "10m")]
     grace: String,
-    /// The prefix of the new token, as the application configures it.
-    #[arg(
-        long,
-        env = "AUTHTOKEN_PREFIX",
-        hide_env_values = true,
-        default_value = TokenPrefix::DEFAULT
-    )]
-    prefix: String,
+    #[command(flatten)]
+    prefix: PrefixArg,
 }
 
 #[derive(Debug, Args)]
 struct CheckArgs {
-    /// The application's token prefix: a token of another one is refused, as the
-    /// application refuses it.
-    #[arg(
-        long,
-        env = "AUTHTOKEN_PREFIX",
-        hide_env_values = true,
-        default_value = TokenPrefix::DEFAULT
-    )]
-    prefix: String,
+    #[command(flatten)]
+    prefix: PrefixArg,
     /// A token given on the command line, refused with a word on why: it is read from
     /// standard input only.
     #[arg(hide = true, value_name = "TOKEN")]
@@ -463,13 +458,17 @@ async fn dispatch(cli: &Cli, url: &str, store: SqlxStore) -> Outcome<ExitCode> {
             let after = database::applied_migrations(&store).await?;
             eprintln!("{}", database::migrated(before, after));
         }
-        Command::Create(args) => create(&authenticator(store, &args.prefix)?, args, bound).await?,
+        Command::Create(args) => {
+            create(&authenticator(store, &args.prefix.prefix)?, args, bound).await?;
+        }
         Command::List(args) => list(&authenticator(store, TokenPrefix::DEFAULT)?, args).await?,
         Command::Revoke(args) => {
             revoke(&authenticator(store, TokenPrefix::DEFAULT)?, args, bound).await?;
         }
-        Command::Rotate(args) => rotate(&authenticator(store, &args.prefix)?, args, bound).await?,
-        Command::Check(args) => return check(&authenticator(store, &args.prefix)?).await,
+        Command::Rotate(args) => {
+            rotate(&authenticator(store, &args.prefix.prefix)?, args, bound).await?;
+        }
+        Command::Check(args) => return check(&authenticator(store, &args.prefix.prefix)?).await,
         Command::PurgeExpired => {
             let auth = authenticator(store, TokenPrefix::DEFAULT)?;
             let purged = auth.purge_expired().await.map_err(|e| store_failure(&e))?;

@@ -181,18 +181,38 @@ impl AuthError {
     /// assert_eq!(AuthError::TokenExpired.code(), "token_expired");
     /// ```
     pub fn code(&self) -> &'static str {
+        Self::CODES[self.code_index()]
+    }
+
+    /// Every code of [`Self::code`], in the table's order.
+    pub(crate) const CODES: [&'static str; 11] = [
+        "not_authenticated",
+        "no_credentials",
+        "credential_contains_spaces",
+        "credential_invalid_characters",
+        "conflicting_headers",
+        "invalid_token",
+        "token_expired",
+        "user_inactive",
+        "insufficient_scope",
+        "throttled",
+        "unavailable",
+    ];
+
+    /// Where this error's code is in [`Self::CODES`].
+    pub(crate) fn code_index(&self) -> usize {
         match self {
-            Self::NotProvided => "not_authenticated",
-            Self::NoCredentials => "no_credentials",
-            Self::CredentialContainsSpaces => "credential_contains_spaces",
-            Self::CredentialInvalidCharacters => "credential_invalid_characters",
-            Self::ConflictingHeaders => "conflicting_headers",
-            Self::InvalidToken => "invalid_token",
-            Self::TokenExpired => "token_expired",
-            Self::UserInactive => "user_inactive",
-            Self::InsufficientScope { .. } => "insufficient_scope",
-            Self::Throttled { .. } => "throttled",
-            Self::Unavailable(_) => "unavailable",
+            Self::NotProvided => 0,
+            Self::NoCredentials => 1,
+            Self::CredentialContainsSpaces => 2,
+            Self::CredentialInvalidCharacters => 3,
+            Self::ConflictingHeaders => 4,
+            Self::InvalidToken => 5,
+            Self::TokenExpired => 6,
+            Self::UserInactive => 7,
+            Self::InsufficientScope { .. } => 8,
+            Self::Throttled { .. } => 9,
+            Self::Unavailable(_) => 10,
         }
     }
 

@@ -14,19 +14,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use crate::error::AuthError;
 
 /// Every refusal code, in the order [`AuthMetrics`] keeps them.
-const CODES: [&str; 11] = [
-    "not_authenticated",
-    "no_credentials",
-    "credential_contains_spaces",
-    "credential_invalid_characters",
-    "conflicting_headers",
-    "invalid_token",
-    "token_expired",
-    "user_inactive",
-    "insufficient_scope",
-    "throttled",
-    "unavailable",
-];
+const CODES: [&str; 11] = AuthError::CODES;
 
 /// The counter of each answer, within a stripe.
 #[derive(Debug, Clone, Copy)]
@@ -88,12 +76,7 @@ fn stripe_index() -> usize {
 
 /// Where `error` is counted among the refusals.
 fn refused_slot(error: &AuthError) -> usize {
-    let code = error.code();
-    REFUSED
-        + CODES
-            .iter()
-            .position(|known| *known == code)
-            .unwrap_or(CODES.len() - 1)
+    REFUSED + error.code_index()
 }
 
 impl Counters {
