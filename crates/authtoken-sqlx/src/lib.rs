@@ -39,6 +39,13 @@ mod sqlite;
 pub use joined::{TOKEN_COLUMNS, TokenRow, digests_json, read_token};
 pub use listener::RevocationListener;
 
+/// The sqlx this crate is built on, for the application's own pools and queries:
+/// `authtoken_sqlx::sqlx::SqlitePool` (or `PgPool`, `MySqlPool`) is the very type
+/// that `SqlxStore::from_sqlite_pool` (or `from_pg_pool`, `from_mysql_pool`) takes,
+/// so an application that uses it cannot end up with two `Pool` types from two sqlx
+/// versions.
+pub use sqlx;
+
 /// The table that records this crate's migrations, apart from the application's own
 /// `_sqlx_migrations`.
 pub const MIGRATIONS_TABLE: &str = "_authtoken_migrations";

@@ -130,8 +130,8 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
         self
     }
 
-    /// How long new tokens live unless [`IssueOptions`] says otherwise (default:
-    /// forever, as in DRF).
+    /// How long new tokens live unless [`IssueOptions`](crate::IssueOptions) says
+    /// otherwise (default: forever, as in DRF).
     #[must_use]
     pub fn token_ttl(mut self, ttl: Option<Duration>) -> Self {
         self.token_ttl = ttl;
@@ -142,8 +142,9 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
     /// lifetime to now plus the token ttl (at most once per
     /// [`Self::last_used_interval`]), never past its issue plus
     /// [`Self::max_sliding_lifetime`]. Tokens issued with their own lifetime
-    /// ([`IssueOptions::expires_in`]) or none never slide, and a rotated token never
-    /// slides past the end of its grace period. Off by default.
+    /// ([`IssueOptions::expires_in`](crate::IssueOptions::expires_in)) or none never
+    /// slide, and a rotated token never slides past the end of its grace period. Off
+    /// by default.
     #[must_use]
     pub fn sliding_expiry(mut self, sliding: bool) -> Self {
         self.sliding_expiry = sliding;

@@ -32,8 +32,8 @@ pub(super) enum Lifetime {
 }
 
 /// The longest duration any setting or token lifetime may be: 100 years. Longer ones
-/// are refused where they enter ([`ConfigError`], [`IssueError::InvalidLifetime`]), so
-/// that no date arithmetic can overflow.
+/// are refused where they enter ([`ConfigError`](crate::ConfigError),
+/// [`IssueError::InvalidLifetime`]), so that no date arithmetic can overflow.
 pub const MAX_LIFETIME: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
 
 /// `at + by`, or [`IssueError::InvalidLifetime`] when `by` is over [`MAX_LIFETIME`]
