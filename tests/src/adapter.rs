@@ -1126,7 +1126,7 @@ pub mod cases {
                 9 => (Some("Token atk_typo".to_owned()), Err(401)),
                 _ => {
                     let user = names[i % names.len()];
-                    let expected = if path == "/scoped" {
+                    let expected = if matches!(path, "/scoped" | "/checked") {
                         Err(403)
                     } else {
                         Ok(user)
