@@ -287,3 +287,52 @@ fn the_workspace_is_read_as_it_is() {
     assert!(workspace.members["authtoken-sqlx"].contains("postgres"));
     assert!(workspace.requirements.contains_key("sqlx"));
 }
+
+/// Each install block is, line for line, the `[dependencies]` of a crate the workspace
+/// builds (`tests/install/{axum,actix,rocket}`, whose `authtoken*` lines add only a
+/// `path`): so the blocks compile as written, with `cargo build --workspace`.
+#[test]
+fn the_readme_install_blocks_are_crates_that_compile() {
+    let blocks = install_blocks(&read(&root().join("README.md")));
+    let mut compared = 0;
+    for block in &blocks {
+        let table: Table = block
+            .parse()
+            .unwrap_or_else(|e| panic!("an install block is not TOML: {e}\n{block}"));
+        let written = table["dependencies"].as_table().expect("[dependencies]");
+        let framework = ["axum", "actix", "rocket"]
+            .into_iter()
+            .find(|framework| written.contains_key(&format!("authtoken-{framework}")))
+            .unwrap_or_else(|| panic!("no adapter in\n{block}"));
+        let manifest = root().join(format!("tests/install/{framework}/Cargo.toml"));
+        let mut built = parse(&manifest)["dependencies"]
+            .as_table()
+            .expect("[dependencies]")
+            .clone();
+        for (name, value) in &mut built {
+            if let Value::Table(fields) = value
+                && name.starts_with("authtoken")
+            {
+                assert!(
+                    fields.remove("path").is_some(),
+                    "{name} in {} has a path",
+                    manifest.display()
+                );
+                // `{ version = "x" }` is written `"x"`.
+                if fields.len() == 1
+                    && let Some(version) = fields.get("version").cloned()
+                {
+                    *value = version;
+                }
+            }
+        }
+        assert_eq!(
+            &built,
+            written,
+            "the README's {framework} block and {} differ",
+            manifest.display()
+        );
+        compared += 1;
+    }
+    assert_eq!(compared, 3, "a crate for each block");
+}
