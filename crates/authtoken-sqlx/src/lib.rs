@@ -25,6 +25,7 @@ macro_rules! columns {
     };
 }
 
+mod django;
 mod joined;
 mod listener;
 #[macro_use]
@@ -36,6 +37,9 @@ mod postgres;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use django::{
+    DJANGO_USER_TABLE, DRF_TOKEN_TABLE, DjangoDatabase, DjangoUser, InvalidTableName,
+};
 pub use joined::{TOKEN_COLUMNS, TokenRow, digests_json, read_token};
 pub use listener::RevocationListener;
 

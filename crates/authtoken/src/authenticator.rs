@@ -26,7 +26,7 @@ mod identity;
 mod lifecycle;
 mod request;
 
-use erased::{ErasedLoader, ErasedStore};
+use erased::{ErasedKeyStore, ErasedLoader, ErasedStore};
 use identity::Shared;
 pub(crate) use lifecycle::validate_issue;
 use request::{Joined, PendingWrites};
@@ -60,6 +60,8 @@ struct Settings {
     cache_ttl: Duration,
     cache_capacity: usize,
     legacy_keys: bool,
+    /// The scopes of a key found in the legacy key store.
+    legacy_key_scopes: Vec<String>,
 }
 
 /// Aligned to 128 bytes (two cache lines, as the CPU fetches them in pairs) so that
@@ -71,6 +73,8 @@ struct Inner<U> {
     settings: Settings,
     store: Arc<dyn ErasedStore>,
     loader: Box<dyn ErasedLoader<U>>,
+    /// Where legacy keys are looked up, when not in `store`.
+    legacy_store: Option<Box<dyn ErasedKeyStore>>,
     joined: Option<Joined<U>>,
     clock: Arc<dyn Clock>,
     cache: Option<TokenCache<U>>,
@@ -126,6 +130,7 @@ impl<U> fmt::Debug for Authenticator<U> {
             .field("cache_ttl", &settings.cache_ttl)
             .field("legacy_keys", &settings.legacy_keys)
             .field("limiter", &self.inner.limiter)
+            .field("legacy_key_store", &self.inner.legacy_store.is_some())
             .field("joined_lookup", &self.inner.joined.is_some())
             .finish_non_exhaustive()
     }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 use std::time::Duration;
 
-use super::erased::{ErasedJoined, ErasedLoader, ErasedStore};
-use super::lifecycle::MAX_LIFETIME;
+use super::erased::{ErasedJoined, ErasedKeyStore, ErasedLoader, ErasedStore};
+use super::lifecycle::{MAX_LIFETIME, check_scopes};
 use super::request::Joined;
 use super::{Authenticator, Inner, Settings, TokenCache, UseMarks};
 use crate::batch::Batcher;
@@ -14,8 +14,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::digest::TokenHasher;
 use bytes::Bytes;
 
-use crate::error::{AuthError, Challenge, ErrorBodyFn};
+use crate::error::{AuthError, Challenge, ErrorBodyFn, IssueError};
 use crate::header::Keyword;
+use crate::legacy::LegacyKeyStore;
 use crate::limiter::{InvalidTokenLimit, Limiter};
 use crate::metrics::Counters;
 use crate::store::{JoinedLookup, TokenStore};
@@ -32,6 +33,10 @@ pub enum ConfigError {
     /// Sliding expiry needs a token lifetime to slide.
     #[error("sliding expiry needs a token lifetime (token_ttl)")]
     SlidingWithoutTtl,
+    /// A scope given to [`AuthenticatorBuilder::legacy_key_scopes`] is one a token
+    /// could not be issued with.
+    #[error("invalid legacy key scope: {0}")]
+    InvalidLegacyKeyScope(String),
     /// A duration setting is longer than [`MAX_LIFETIME`].
     #[error("{setting} must be at most 100 years")]
     DurationTooLong {
@@ -58,6 +63,8 @@ pub struct AuthenticatorBuilder<U> {
     cache_capacity: usize,
     cache_ttl: Duration,
     legacy_keys: bool,
+    legacy_store: Option<Box<dyn ErasedKeyStore>>,
+    legacy_key_scopes: Vec<String>,
     clock: Arc<dyn Clock>,
     invalid_token_limit: Option<InvalidTokenLimit>,
     error_body: Option<Arc<ErrorBodyFn>>,
@@ -220,6 +227,36 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
         self
     }
 
+    /// Looks up Django REST Framework's 40-hex keys in `keys` (Django's own
+    /// `authtoken_token`, say) instead of the token store, and accepts them: a
+    /// service beside a Django site then accepts the tokens the site issues, with no
+    /// import. Tokens of the authenticator's prefix still go to the token store; each
+    /// request asks one of the two, chosen by the credential's shape (see
+    /// [`crate::legacy`]).
+    ///
+    /// Such a token's [`TokenInfo`](crate::TokenInfo) has the id
+    /// [`LEGACY_KEY_ID`](crate::LEGACY_KEY_ID), no name, no expiry and the scopes of
+    /// [`Self::legacy_key_scopes`]. Its use is never recorded.
+    #[must_use]
+    pub fn legacy_key_store<K: LegacyKeyStore>(mut self, keys: K) -> Self {
+        self.legacy_store = Some(Box::new(keys));
+        self.legacy_keys = true;
+        self
+    }
+
+    /// The scopes of every key found in the [`Self::legacy_key_store`] (default none).
+    /// A DRF key can do all its user can; grant here the scopes the application's own
+    /// tokens need for the same.
+    #[must_use]
+    pub fn legacy_key_scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.legacy_key_scopes = scopes.into_iter().map(Into::into).collect();
+        self
+    }
+
     /// Answers 429 with `Retry-After` to a client that sent more than
     /// `max_failures` invalid credentials within `per`, until that window ends
     /// (see [`crate::limiter`]). Off by default. Valid tokens are never limited;
@@ -251,7 +288,8 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
     /// # Errors
     ///
     /// [`ConfigError`] when no keyword is accepted, sliding expiry is on without a
-    /// token ttl, or a duration is longer than [`MAX_LIFETIME`].
+    /// token ttl, a legacy key scope is invalid, or a duration is longer than
+    /// [`MAX_LIFETIME`].
     pub fn build(self) -> Result<Authenticator<U>, ConfigError> {
         if self.keywords.is_empty() {
             return Err(ConfigError::NoKeywords);
@@ -259,6 +297,9 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
         crate::rejection::note_user_type::<U>();
         if self.sliding_expiry && self.token_ttl.is_none() {
             return Err(ConfigError::SlidingWithoutTtl);
+        }
+        if let Err(IssueError::InvalidScope(scope)) = check_scopes(&self.legacy_key_scopes) {
+            return Err(ConfigError::InvalidLegacyKeyScope(scope));
         }
         for (setting, duration) in [
             ("token_ttl", self.token_ttl.unwrap_or_default()),
@@ -300,9 +341,11 @@ impl<U: Send + Sync + 'static> AuthenticatorBuilder<U> {
                     cache_ttl: self.cache_ttl,
                     cache_capacity: self.cache_capacity,
                     legacy_keys: self.legacy_keys,
+                    legacy_key_scopes: self.legacy_key_scopes,
                 },
                 store: self.store,
                 loader: self.loader,
+                legacy_store: self.legacy_store,
                 joined: self.joined.map(|lookup| Joined {
                     lookup,
                     batcher: Arc::new(Batcher::new(self.max_concurrent_lookups)),
@@ -359,6 +402,8 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             cache_capacity: 10_000,
             cache_ttl: Duration::from_secs(30),
             legacy_keys: false,
+            legacy_store: None,
+            legacy_key_scopes: Vec::new(),
             clock: Arc::new(SystemClock),
             invalid_token_limit: None,
             error_body: None,

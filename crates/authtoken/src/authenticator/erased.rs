@@ -9,6 +9,7 @@ use time::OffsetDateTime;
 
 use crate::digest::TokenDigest;
 use crate::error::StoreError;
+use crate::legacy::{LegacyKey, LegacyKeyStore};
 use crate::store::{
     InsertOutcome, JoinedLookup, NewToken, Slide, TokenId, TokenInfo, TokenRecord, TokenStore,
     TokenWithUser,
@@ -178,6 +179,37 @@ impl<J: JoinedLookup> ErasedJoined<J::User> for J {
     ) -> StoreFuture<'a, Vec<TokenWithUser<J::User>>> {
         Box::pin(async move {
             JoinedLookup::find_with_users(self, digests)
+                .await
+                .map_err(StoreError::new)
+        })
+    }
+}
+
+/// [`LegacyKeyStore`] made object-safe.
+pub(super) trait ErasedKeyStore: Send + Sync + 'static {
+    fn find_key<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<LegacyKey>>;
+    fn delete_key<'a>(&'a self, key: &'a str) -> StoreFuture<'a, bool>;
+    fn delete_user_keys<'a>(&'a self, user_id: &'a str) -> StoreFuture<'a, u64>;
+}
+
+impl<K: LegacyKeyStore> ErasedKeyStore for K {
+    fn find_key<'a>(&'a self, key: &'a str) -> StoreFuture<'a, Option<LegacyKey>> {
+        Box::pin(async move {
+            LegacyKeyStore::find_key(self, key)
+                .await
+                .map_err(StoreError::new)
+        })
+    }
+    fn delete_key<'a>(&'a self, key: &'a str) -> StoreFuture<'a, bool> {
+        Box::pin(async move {
+            LegacyKeyStore::delete_key(self, key)
+                .await
+                .map_err(StoreError::new)
+        })
+    }
+    fn delete_user_keys<'a>(&'a self, user_id: &'a str) -> StoreFuture<'a, u64> {
+        Box::pin(async move {
+            LegacyKeyStore::delete_user_keys(self, user_id)
                 .await
                 .map_err(StoreError::new)
         })

@@ -5,6 +5,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::sync::{Arc, OnceLock};
 
+use zeroize::Zeroizing;
+
 use crate::clock::{unix_micros, unix_millis};
 use crate::error::{AuthError, Challenge};
 use crate::rejection::Rejection;
@@ -36,18 +38,20 @@ impl<U> Identity<U> {
     /// Pairs a user with a token's metadata. Its refusals ([`Self::require_scope`])
     /// answer as a default authenticator does (RFC 6750, realm `api`, DRF's bodies).
     pub fn new(user: U, token: TokenInfo) -> Self {
-        Self::read_at(user, token, 0, 0, default_challenge())
+        Self::read_at(user, token, 0, 0, default_challenge(), None)
     }
 
     /// An identity built from a store read that began at revocation count `epoch`
     /// and millisecond `read_at` of the monotonic clock, by an authenticator that
-    /// answers with `challenge`.
+    /// answers with `challenge`; `legacy_key` is the key when it was found in the
+    /// legacy key store.
     pub(super) fn read_at(
         user: U,
         token: TokenInfo,
         read_at: i64,
         epoch: u64,
         challenge: Challenge,
+        legacy_key: Option<Box<Zeroizing<String>>>,
     ) -> Self {
         let expires = token.expires.map_or(NEVER, unix_micros);
         let limit = token.expiry_limit.map_or(expires, unix_micros).max(expires);
@@ -60,6 +64,7 @@ impl<U> Identity<U> {
                 last_touch: AtomicI64::new(last_used),
                 read_at,
                 epoch: AtomicU64::new(epoch),
+                legacy_key,
             },
             user,
             challenge,
@@ -88,6 +93,13 @@ impl<U> Identity<U> {
     /// The token's metadata (never its secret).
     pub fn token(&self) -> &TokenInfo {
         &self.shared.token.info
+    }
+
+    /// True when the token is a key found in the
+    /// [legacy key store](crate::AuthenticatorBuilder::legacy_key_store), such as a
+    /// key Django issued; false for the authenticator's own tokens.
+    pub fn is_legacy_key(&self) -> bool {
+        self.shared.token.legacy_key.is_some()
     }
 
     /// True when the token carries `scope`.
@@ -177,6 +189,10 @@ pub(super) struct TokenState {
     /// starting after a revocation returned never sees an entry the revocation raced
     /// (between its insert and its removal).
     pub(super) epoch: AtomicU64,
+    /// The key, for a token found in the legacy key store: what revoking it deletes
+    /// there (that store keeps keys in plaintext, and knows them by nothing else).
+    /// Such a token's use is never written.
+    pub(super) legacy_key: Option<Box<Zeroizing<String>>>,
 }
 
 /// [`TokenState::epoch`] of a cached entry no revocation raced.

@@ -126,13 +126,15 @@ pub(crate) fn validate_issue(user_id: &str, options: &IssueOptions) -> Result<()
     if options.name.chars().count() > 255 || options.name.chars().any(char::is_control) {
         return Err(IssueError::InvalidName);
     }
-    if options.scopes.len() > 64 {
-        return Err(IssueError::InvalidScope(format!(
-            "{} scopes",
-            options.scopes.len()
-        )));
+    check_scopes(&options.scopes)
+}
+
+/// At most 64 scopes, each 1 to 64 characters of `[A-Za-z0-9_.:/-]`.
+pub(super) fn check_scopes(scopes: &[String]) -> Result<(), IssueError> {
+    if scopes.len() > 64 {
+        return Err(IssueError::InvalidScope(format!("{} scopes", scopes.len())));
     }
-    for scope in &options.scopes {
+    for scope in scopes {
         let valid = !scope.is_empty()
             && scope.len() <= 64
             && scope.bytes().all(|b| {
@@ -299,7 +301,28 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         }
     }
 
-    /// Revokes every token of a user; returns how many there were.
+    /// Revokes the token a request authenticated with: its row in the token store
+    /// or, for a key found in the
+    /// [legacy key store](crate::AuthenticatorBuilder::legacy_key_store), the key's
+    /// row there. `false` when it was gone already.
+    ///
+    /// # Errors
+    ///
+    /// The store's failure.
+    pub async fn revoke_identity(&self, identity: &Identity<U>) -> Result<bool, StoreError> {
+        match (&identity.state().legacy_key, &self.inner.legacy_store) {
+            (Some(key), Some(keys)) => {
+                let deleted = keys.delete_key(key).await?;
+                self.evict(&self.inner.settings.hasher.digest(key.as_bytes()));
+                Ok(deleted)
+            }
+            _ => self.revoke(identity.token().id).await,
+        }
+    }
+
+    /// Revokes every token of a user, and the user's keys in the
+    /// [legacy key store](crate::AuthenticatorBuilder::legacy_key_store) when there
+    /// is one; returns how many there were.
     ///
     /// # Errors
     ///
@@ -309,8 +332,13 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         for record in &revoked {
             self.evict(&record.digest);
         }
+        let mut count = revoked.len() as u64;
+        if let Some(keys) = &self.inner.legacy_store {
+            count = count.saturating_add(keys.delete_user_keys(user_id).await?);
+        }
+        // Drops the user's cached legacy keys too.
         self.user_changed(user_id).await?;
-        Ok(revoked.len() as u64)
+        Ok(count)
     }
 
     /// Logs the identity's user out everywhere: revokes every token held under the id

@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use time::OffsetDateTime;
 use tokio::sync::Notify;
+use zeroize::Zeroizing;
 
-use super::erased::ErasedJoined;
+use super::erased::{ErasedJoined, ErasedKeyStore};
 use super::identity::{CONFIRMED, Identity, NEVER, TokenState};
 use super::{Authenticator, Inner, millis};
 use crate::batch::{Batcher, Turn};
@@ -16,9 +17,10 @@ use crate::clock::{from_unix_micros, to_store_precision, unix_micros, unix_milli
 use crate::digest::TokenDigest;
 use crate::error::{AuthError, StoreError};
 use crate::header::{parse_authorization, parse_authorization_headers};
+use crate::legacy::LEGACY_KEY_ID;
 use crate::metrics::Counted;
-use crate::store::{Slide, TokenRecord};
-use crate::token::classify;
+use crate::store::{Slide, TokenInfo, TokenRecord};
+use crate::token::{classify, is_legacy_key};
 
 /// What a joined lookup answers a request: its identity, a rejection, or `None`
 /// when no token has the digest (under the current key).
@@ -309,6 +311,13 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
     ) -> Result<Identity<U>, AuthError> {
         let inner = &*self.inner;
         inner.counters.count(Counted::StoreRead);
+        if let Some(keys) = &inner.legacy_store
+            && is_legacy_key(credential)
+        {
+            return self
+                .answer_from_legacy_store(&**keys, credential, digest)
+                .await;
+        }
         if let Some(joined) = &inner.joined
             && let Some(identity) = self.lookup_joined(joined, digest).await?
         {
@@ -330,7 +339,42 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             .load(&record.info.user_id)
             .await
             .map_err(|error| unavailable("user loader", error))?;
-        self.admit(digest, record, user, &read)
+        self.admit(digest, record, user, &read, None)
+    }
+
+    /// Asks the legacy key store about a key of DRF's shape.
+    async fn answer_from_legacy_store(
+        &self,
+        keys: &dyn ErasedKeyStore,
+        credential: &[u8],
+        digest: TokenDigest,
+    ) -> Result<Identity<U>, AuthError> {
+        let inner = &*self.inner;
+        let settings = &inner.settings;
+        let key = std::str::from_utf8(credential).map_err(|_| AuthError::InvalidToken)?;
+        let key = Box::new(Zeroizing::new(key.to_owned()));
+        let read = ReadStart::now(inner);
+        let Some(row) = keys
+            .find_key(&key)
+            .await
+            .map_err(|error| unavailable("legacy key store", error))?
+        else {
+            return Err(AuthError::InvalidToken);
+        };
+        let user = inner
+            .loader
+            .load(&row.user_id)
+            .await
+            .map_err(|error| unavailable("user loader", error))?;
+        let info = TokenInfo::new(
+            LEGACY_KEY_ID,
+            row.user_id,
+            String::new(),
+            settings.legacy_key_scopes.clone(),
+            row.created,
+        );
+        let record = TokenRecord::new(info, digest, settings.hasher.current_version());
+        self.admit(digest, record, user, &read, Some(key))
     }
 
     /// Asks the joined lookup for `digest`, in a batch with other requests' digests
@@ -360,7 +404,7 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
         for (record, user) in rows {
             let found = record.digest;
             if batch.digests().contains(&found) && !answers.iter().any(|(seen, _)| *seen == found) {
-                answers.push((found, self.admit(found, record, user, &read)));
+                answers.push((found, self.admit(found, record, user, &read, None)));
             }
         }
         let answer_for = |digest: &TokenDigest| -> JoinedAnswer<U> {
@@ -379,12 +423,15 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
     /// identity, or the rejection they call for; records the use and caches the
     /// identity, if the row holds `digest` (a token whose re-keying failed keeps its
     /// older digest, which a revocation would evict: it is not cached under the new).
+    /// `legacy_key` is the key of a token found in the legacy key store, whose use is
+    /// never written.
     fn admit(
         &self,
         digest: TokenDigest,
         record: TokenRecord,
         user: Option<U>,
         read: &ReadStart,
+        legacy_key: Option<Box<Zeroizing<String>>>,
     ) -> Result<Identity<U>, AuthError> {
         let inner = &*self.inner;
         let now = read.now;
@@ -404,9 +451,11 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
             read.monotonic_millis,
             epoch,
             inner.settings.challenge.clone(),
+            legacy_key,
         );
         let state = identity.state();
         match &inner.use_marks {
+            _ if state.legacy_key.is_some() => {}
             Some(marks) => {
                 let last_used = state.last_touch.load(Ordering::Acquire);
                 let mark = marks.get(&digest).unwrap_or_else(|| {
@@ -495,6 +544,9 @@ impl<U: Send + Sync + 'static> Authenticator<U> {
     ) {
         let inner = &*self.inner;
         let settings = &inner.settings;
+        if state.legacy_key.is_some() {
+            return;
+        }
         let previous = last_touch.load(Ordering::Acquire);
         if now_ms.saturating_sub(previous) < millis(settings.last_used_interval) {
             return;

@@ -273,7 +273,8 @@ impl<U: Send + Sync + 'static> TokenEndpoints<U> {
         Ok(TokenBody::new(issued.into_parts().0))
     }
 
-    /// `POST logout`: revokes the token the request came with.
+    /// `POST logout`: revokes the token the request came with (through
+    /// [`Authenticator::revoke_identity`], so a legacy key is deleted where it is kept).
     ///
     /// # Errors
     ///
@@ -281,7 +282,7 @@ impl<U: Send + Sync + 'static> TokenEndpoints<U> {
     pub async fn logout(&self, identity: &Identity<U>) -> Result<(), EndpointError> {
         self.inner
             .authenticator
-            .revoke(identity.token().id)
+            .revoke_identity(identity)
             .await
             .map_err(unavailable)?;
         Ok(())
