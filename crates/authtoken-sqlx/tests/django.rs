@@ -52,6 +52,20 @@ fn at_literal(db: &TestDb, at: OffsetDateTime) -> String {
     }
 }
 
+/// Runs `$body` with `$pool` bound to the test database's pool, whichever it is.
+macro_rules! on_pool {
+    ($db:expr, |$pool:ident| $body:expr) => {
+        if let Some($pool) = $db.store.sqlite_pool() {
+            $body
+        } else if let Some($pool) = $db.store.pg_pool() {
+            $body
+        } else {
+            let $pool = $db.store.mysql_pool().expect("a MySQL pool");
+            $body
+        }
+    };
+}
+
 impl Django {
     async fn new(db: TestDb) -> Self {
         let django = if let Some(pool) = db.store.sqlite_pool() {
@@ -71,70 +85,57 @@ impl Django {
         Self { db, django }
     }
 
-    /// Runs one statement on the Django database.
-    async fn execute(&self, sql: String) -> u64 {
-        let sql = sqlx::AssertSqlSafe(sql);
-        if let Some(pool) = self.db.store.sqlite_pool() {
-            sqlx::query(sql)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
-        } else if let Some(pool) = self.db.store.pg_pool() {
-            sqlx::query(sql)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
+    /// `key`, quoted for this backend (a reserved word on MySQL).
+    fn key_column(&self) -> &'static str {
+        if self.db.store.mysql_pool().is_some() {
+            "`key`"
         } else {
-            let pool = self.db.store.mysql_pool().expect("a MySQL pool");
-            sqlx::query(sql)
-                .execute(pool)
-                .await
-                .map(|r| r.rows_affected())
+            "\"key\""
         }
+    }
+
+    /// Runs one statement on the Django database; how many rows it touched.
+    async fn execute(&self, sql: String) -> u64 {
+        on_pool!(self.db, |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))
         .expect("statement")
+    }
+
+    /// The first column of every row `sql` returns, as text.
+    async fn texts(&self, sql: String) -> Vec<String> {
+        let text = |row: &dyn Fn(usize) -> Result<String, sqlx::Error>| row(0).expect("text");
+        on_pool!(self.db, |pool| sqlx::query(sqlx::AssertSqlSafe(sql))
+            .fetch_all(pool)
+            .await
+            .expect("query")
+            .iter()
+            .map(|row| text(&|i| row.try_get::<String, _>(i).or_else(|_| row
+                .try_get::<Vec<u8>, _>(i)
+                .map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))))
+            .collect())
     }
 
     /// Every row of Django's two tables, as text, in a fixed order: what the tests
     /// compare to prove nothing else was written.
     async fn snapshot(&self) -> Vec<String> {
-        let users = "SELECT CONCAT_WS('|', id, password, last_login, is_superuser, username, \
-                     first_name, last_name, email, is_staff, is_active, date_joined) \
-                     FROM auth_user ORDER BY id";
-        let tokens = "SELECT CONCAT_WS('|', \"key\", created, user_id) FROM authtoken_token \
-                      ORDER BY user_id";
-        let mut rows = Vec::new();
-        for sql in [users, tokens] {
-            if let Some(pool) = self.db.store.sqlite_pool() {
-                for row in sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-                    .fetch_all(pool)
-                    .await
-                    .expect("snapshot")
-                {
-                    rows.push(row.get::<String, _>(0));
-                }
-            } else if let Some(pool) = self.db.store.pg_pool() {
-                for row in sqlx::query(sqlx::AssertSqlSafe(sql.to_owned()))
-                    .fetch_all(pool)
-                    .await
-                    .expect("snapshot")
-                {
-                    rows.push(row.get::<String, _>(0));
-                }
-            } else {
-                let pool = self.db.store.mysql_pool().expect("a MySQL pool");
-                let sql = sql.replace("\"key\"", "`key`");
-                for row in sqlx::query(sqlx::AssertSqlSafe(sql))
-                    .fetch_all(pool)
-                    .await
-                    .expect("snapshot")
-                {
-                    let text = row.try_get::<String, _>(0).unwrap_or_else(|_| {
-                        String::from_utf8_lossy(&row.get::<Vec<u8>, _>(0)).into_owned()
-                    });
-                    rows.push(text);
-                }
-            }
-        }
+        let mut rows = self
+            .texts(
+                "SELECT CONCAT_WS('|', id, password, last_login, is_superuser, username, \
+                 first_name, last_name, email, is_staff, is_active, date_joined) \
+                 FROM auth_user ORDER BY id"
+                    .to_owned(),
+            )
+            .await;
+        let key = self.key_column();
+        rows.extend(
+            self.texts(format!(
+                "SELECT CONCAT_WS('|', {key}, created, user_id) FROM authtoken_token \
+                 ORDER BY user_id"
+            ))
+            .await,
+        );
         rows
     }
 
@@ -149,39 +150,20 @@ impl Django {
             active = if active { "TRUE" } else { "FALSE" },
         ))
         .await;
-        self.user_id(username).await
+        let id = self
+            .texts(format!(
+                "SELECT CONCAT_WS('', id) FROM auth_user WHERE username = '{username}'"
+            ))
+            .await;
+        id[0].parse().expect("an integer id")
     }
 
-    async fn user_id(&self, username: &str) -> i64 {
-        let sql = format!(
-            "SELECT CAST(id AS {}) FROM auth_user WHERE username = '{username}'",
-            if self.db.store.mysql_pool().is_some() {
-                "SIGNED"
-            } else {
-                "BIGINT"
-            }
-        );
-        let sql = sqlx::AssertSqlSafe(sql);
-        if let Some(pool) = self.db.store.sqlite_pool() {
-            sqlx::query_scalar(sql).fetch_one(pool).await
-        } else if let Some(pool) = self.db.store.pg_pool() {
-            sqlx::query_scalar(sql).fetch_one(pool).await
-        } else {
-            let pool = self.db.store.mysql_pool().expect("a MySQL pool");
-            sqlx::query_scalar(sql).fetch_one(pool).await
-        }
-        .expect("user id")
-    }
-
-    /// Logs `user_id` in as DRF's `obtain_auth_token` does: a fresh key, created now.
+    /// Logs `user_id` in as DRF's `obtain_auth_token` does: a fresh key, created at
+    /// `created`.
     async fn add_key(&self, user_id: i64, created: OffsetDateTime) -> String {
         let key = drf_key();
         let created = at_literal(&self.db, created);
-        let key_column = if self.db.store.mysql_pool().is_some() {
-            "`key`"
-        } else {
-            "\"key\""
-        };
+        let key_column = self.key_column();
         self.execute(format!(
             "INSERT INTO authtoken_token ({key_column}, created, user_id) \
              VALUES ('{key}', {created}, {user_id})"
@@ -190,17 +172,16 @@ impl Django {
         key
     }
 
-    async fn key_count(&self) -> i64 {
-        let sql = "SELECT COUNT(*) FROM authtoken_token";
-        if let Some(pool) = self.db.store.sqlite_pool() {
-            sqlx::query_scalar(sql).fetch_one(pool).await
-        } else if let Some(pool) = self.db.store.pg_pool() {
-            sqlx::query_scalar(sql).fetch_one(pool).await
-        } else {
-            let pool = self.db.store.mysql_pool().expect("a MySQL pool");
-            sqlx::query_scalar(sql).fetch_one(pool).await
-        }
-        .expect("count")
+    /// A user (active or not) who has just logged in through DRF: its id and key.
+    async fn logged_in(&self, username: &str, active: bool) -> (i64, String) {
+        let id = self.add_user(username, active).await;
+        (id, self.add_key(id, OffsetDateTime::now_utc()).await)
+    }
+
+    async fn key_count(&self) -> usize {
+        self.texts("SELECT CONCAT_WS('', user_id) FROM authtoken_token".to_owned())
+            .await
+            .len()
     }
 
     /// An authenticator as the bridge example builds it: its own tokens in the test's
@@ -292,8 +273,7 @@ mod cases {
     /// An inactive Django user's key is refused, as DRF refuses it.
     pub async fn an_inactive_user_is_refused(db: TestDb) {
         let django = Django::new(db).await;
-        let bob = django.add_user("bob", false).await;
-        let key = django.add_key(bob, OffsetDateTime::now_utc()).await;
+        let (_, key) = django.logged_in("bob", false).await;
         let auth = django.authenticator(None);
         assert_eq!(
             check(&auth, &key).await.err(),
@@ -301,8 +281,7 @@ mod cases {
         );
 
         // Deactivated after a request was served: refused once the user is reloaded.
-        let carol = django.add_user("carol", true).await;
-        let key = django.add_key(carol, OffsetDateTime::now_utc()).await;
+        let (carol, key) = django.logged_in("carol", true).await;
         check(&auth, &key).await.expect("active");
         django
             .execute(format!(
@@ -322,18 +301,13 @@ mod cases {
     /// cache ttl, and not before: there is no trigger in Django's database.
     pub async fn a_key_deleted_in_django_is_refused_after_the_cache_ttl(db: TestDb) {
         let django = Django::new(db).await;
-        let alice = django.add_user("alice", true).await;
-        let key = django.add_key(alice, OffsetDateTime::now_utc()).await;
+        let (_, key) = django.logged_in("alice", true).await;
         let clock = Arc::new(ManualClock::new(OffsetDateTime::now_utc()));
         let auth = django.authenticator(Some(Arc::clone(&clock)));
         check(&auth, &key).await.expect("accepted, and cached");
 
         // Django's logout view: `request.user.auth_token.delete()`.
-        let key_column = if django.db.store.mysql_pool().is_some() {
-            "`key`"
-        } else {
-            "\"key\""
-        };
+        let key_column = django.key_column();
         let deleted = django
             .execute(format!(
                 "DELETE FROM authtoken_token WHERE {key_column} = '{key}'"
@@ -356,10 +330,8 @@ mod cases {
     /// Logging out everywhere deletes it with the user's own tokens.
     pub async fn a_logout_here_deletes_the_django_row(db: TestDb) {
         let django = Django::new(db).await;
-        let alice = django.add_user("alice", true).await;
-        let bob = django.add_user("bob", true).await;
-        let key = django.add_key(alice, OffsetDateTime::now_utc()).await;
-        let bobs_key = django.add_key(bob, OffsetDateTime::now_utc()).await;
+        let (_, key) = django.logged_in("alice", true).await;
+        let (bob, bobs_key) = django.logged_in("bob", true).await;
         let auth = django.authenticator(None);
 
         let identity = check(&auth, &key).await.expect("accepted");
@@ -438,10 +410,8 @@ mod cases {
     /// ours; a logout deletes exactly its key.
     pub async fn nothing_but_a_logout_writes_to_django(db: TestDb) {
         let django = Django::new(db).await;
-        let alice = django.add_user("alice", true).await;
-        let bob = django.add_user("bob", false).await;
-        let key = django.add_key(alice, OffsetDateTime::now_utc()).await;
-        let bobs_key = django.add_key(bob, OffsetDateTime::now_utc()).await;
+        let (alice, key) = django.logged_in("alice", true).await;
+        let (_, bobs_key) = django.logged_in("bob", false).await;
         let before = django.snapshot().await;
         assert_eq!(before.len(), 4, "{before:?}");
 
@@ -496,8 +466,8 @@ mod cases {
         let auth = django.authenticator(None);
         let mut accepted_before = 0;
         for round in 0..ROUNDS {
-            let user = django.add_user(&format!("user{round}"), true).await;
-            let key = Arc::new(django.add_key(user, OffsetDateTime::now_utc()).await);
+            let (_, key) = django.logged_in(&format!("user{round}"), true).await;
+            let key = Arc::new(key);
             let identity = check(&auth, &key).await.expect("accepted");
             if round % 2 == 1 {
                 auth.clear_cache();
