@@ -11,9 +11,9 @@ use std::str::FromStr;
 use std::sync::Arc;
 
 use authtoken::{LegacyKey, LegacyKeyStore, UserLoader};
-use time::{OffsetDateTime, PrimitiveDateTime};
+use time::OffsetDateTime;
 
-use crate::{Error, PoolConfig};
+use crate::{Error, PoolConfig, Scheme};
 
 /// The table Django keeps its users in, with the default user model.
 pub const DJANGO_USER_TABLE: &str = "auth_user";
@@ -137,25 +137,23 @@ impl DjangoDatabase {
     ///
     /// As [`Self::connect`].
     pub async fn connect_with(url: &str, config: PoolConfig) -> Result<Self, Error> {
-        let scheme = url.split(':').next().unwrap_or_default();
-        let pool = match scheme.to_ascii_lowercase().as_str() {
+        let pool = match Scheme::of(url)? {
             #[cfg(feature = "sqlite")]
-            "sqlite" => {
+            Scheme::Sqlite => {
                 let options = sqlx::sqlite::SqliteConnectOptions::from_str(url)?
                     .busy_timeout(std::time::Duration::from_secs(5));
                 Pool::Sqlite(config.pool_options().connect_with(options).await?)
             }
             #[cfg(feature = "postgres")]
-            "postgres" | "postgresql" => {
+            Scheme::Postgres => {
                 let options = sqlx::postgres::PgConnectOptions::from_str(url)?;
                 Pool::Postgres(config.pool_options().connect_with(options).await?)
             }
             #[cfg(feature = "mysql")]
-            "mysql" | "mariadb" => {
+            Scheme::MySql => {
                 let options = sqlx::mysql::MySqlConnectOptions::from_str(url)?;
                 Pool::MySql(config.pool_options().connect_with(options).await?)
             }
-            _ => return Err(Error::UnsupportedUrl(format!("{scheme}:"))),
         };
         Ok(Self::from_pool(pool))
     }
@@ -345,14 +343,15 @@ impl ReadCreated for sqlx::postgres::PgRow {
 impl ReadCreated for sqlx::mysql::MySqlRow {
     fn created(&self) -> Result<OffsetDateTime, sqlx::Error> {
         use sqlx::Row as _;
-        self.try_get::<PrimitiveDateTime, _>("created")
-            .map(PrimitiveDateTime::assume_utc)
+        self.try_get::<time::PrimitiveDateTime, _>("created")
+            .map(time::PrimitiveDateTime::assume_utc)
     }
 }
 
 /// Django's SQLite datetime text, `2026-12-03 11:47:36.123456` (microseconds left
 /// out when zero, an offset such as `+00:00` when the site ran without `USE_TZ`
 /// conversion), as UTC.
+#[cfg(feature = "sqlite")]
 fn parse_sqlite_datetime(text: &str) -> Option<OffsetDateTime> {
     use time::format_description::well_known::Iso8601;
     let text = text.trim();
@@ -364,7 +363,7 @@ fn parse_sqlite_datetime(text: &str) -> Option<OffsetDateTime> {
         None => (text, ""),
     };
     let iso = naive.replacen(' ', "T", 1);
-    let at = PrimitiveDateTime::parse(&iso, &Iso8601::DEFAULT).ok()?;
+    let at = time::PrimitiveDateTime::parse(&iso, &Iso8601::DEFAULT).ok()?;
     if offset.is_empty() {
         return Some(at.assume_utc());
     }
@@ -380,6 +379,7 @@ fn parse_sqlite_datetime(text: &str) -> Option<OffsetDateTime> {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "sqlite")]
     #[test]
     fn django_sqlite_datetimes_are_read_as_utc() {
         let at = |text| parse_sqlite_datetime(text).map(|at| at.unix_timestamp_nanos() / 1_000);

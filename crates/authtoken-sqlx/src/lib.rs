@@ -108,6 +108,37 @@ pub fn supported_schemes() -> Vec<&'static str> {
     schemes
 }
 
+/// The backend a database URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    #[cfg(feature = "sqlite")]
+    Sqlite,
+    #[cfg(feature = "postgres")]
+    Postgres,
+    #[cfg(feature = "mysql")]
+    MySql,
+}
+
+impl Scheme {
+    /// The backend of `url`, by its scheme (any case).
+    ///
+    /// # Errors
+    ///
+    /// [`Error::UnsupportedUrl`] for a scheme this build does not support.
+    fn of(url: &str) -> Result<Self, Error> {
+        let scheme = url.split(':').next().unwrap_or_default();
+        match scheme.to_ascii_lowercase().as_str() {
+            #[cfg(feature = "sqlite")]
+            "sqlite" => Ok(Self::Sqlite),
+            #[cfg(feature = "postgres")]
+            "postgres" | "postgresql" => Ok(Self::Postgres),
+            #[cfg(feature = "mysql")]
+            "mysql" | "mariadb" => Ok(Self::MySql),
+            _ => Err(Error::UnsupportedUrl(format!("{scheme}:"))),
+        }
+    }
+}
+
 /// The connection pool of one backend.
 #[derive(Debug, Clone)]
 enum Backend {
@@ -224,17 +255,15 @@ impl SqlxStore {
     ///
     /// As [`SqlxStore::connect`].
     pub async fn connect_with(url: &str, config: PoolConfig) -> Result<Self, Error> {
-        let scheme = url.split(':').next().unwrap_or_default();
-        let backend = match scheme.to_ascii_lowercase().as_str() {
+        let backend = match Scheme::of(url)? {
             #[cfg(feature = "sqlite")]
-            "sqlite" => Backend::Sqlite(sqlite::connect(url, config).await?),
+            Scheme::Sqlite => Backend::Sqlite(sqlite::connect(url, config).await?),
             #[cfg(feature = "postgres")]
-            "postgres" | "postgresql" => Backend::Postgres(postgres::connect(url, config).await?),
+            Scheme::Postgres => Backend::Postgres(postgres::connect(url, config).await?),
             #[cfg(feature = "mysql")]
-            "mysql" | "mariadb" => {
+            Scheme::MySql => {
                 Backend::MySql(mysql::MySqlDb::new(mysql::connect(url, config).await?))
             }
-            _ => return Err(Error::UnsupportedUrl(format!("{scheme}:"))),
         };
         Ok(Self { backend })
     }
