@@ -159,3 +159,58 @@ fn legacy_key_scopes_are_checked_at_build() {
         "{refused}"
     );
 }
+
+/// A login check that knows no one: the bridge's users log in on Django.
+struct NoLogins;
+
+impl authtoken::endpoints::CheckCredentials for NoLogins {
+    type Error = std::io::Error;
+
+    async fn check(&self, _: &str, _: &str) -> Result<Option<String>, Self::Error> {
+        Ok(None)
+    }
+}
+
+#[tokio::test]
+async fn the_token_endpoints_log_a_drf_key_out_where_it_is_kept() {
+    use authtoken::endpoints::{TokenEndpoints, TokenPolicy};
+
+    let keys = Keys::with(KEY, "7");
+    let auth = authenticator(keys.clone());
+    let endpoints =
+        TokenEndpoints::new(auth.clone(), NoLogins, TokenPolicy::new(["read", "tokens"]))
+            .expect("policy");
+
+    // `POST logout`, as every adapter mounts it.
+    let identity = auth
+        .authenticate_credential(KEY.as_bytes())
+        .await
+        .expect("accepted");
+    endpoints.logout(&identity).await.expect("logout");
+    assert!(
+        keys.rows.lock().expect("lock").is_empty(),
+        "the key's row is deleted"
+    );
+    assert_eq!(check(&auth, KEY).await, Err(AuthError::InvalidToken));
+
+    // `POST logout-all`: the user's DRF key and their own tokens.
+    keys.rows
+        .lock()
+        .expect("lock")
+        .insert(KEY.to_owned(), "7".to_owned());
+    let issued = auth
+        .issue("7", authtoken::IssueOptions::new())
+        .await
+        .expect("issue");
+    let identity = auth
+        .authenticate_credential(KEY.as_bytes())
+        .await
+        .expect("accepted again");
+    endpoints.logout_all(&identity).await.expect("logout-all");
+    assert!(keys.rows.lock().expect("lock").is_empty());
+    assert_eq!(check(&auth, KEY).await, Err(AuthError::InvalidToken));
+    assert_eq!(
+        check(&auth, issued.token().expose_secret()).await,
+        Err(AuthError::InvalidToken)
+    );
+}
