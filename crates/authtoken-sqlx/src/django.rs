@@ -251,7 +251,7 @@ impl LegacyKeyStore for DjangoDatabase {
         // DATETIME(6) on MySQL and text on SQLite, both in UTC (`USE_TZ = True`).
         let row: Option<(i64, OffsetDateTime)> = on_pool!(self, query, key, |q, pool| {
             match q.fetch_optional(pool).await? {
-                Some(row) => Some((row.try_get("user_id")?, read_created(&row)?)),
+                Some(row) => Some((row.try_get("user_id")?, row.created()?)),
                 None => None,
             }
         });
@@ -313,10 +313,6 @@ impl UserLoader for DjangoDatabase {
 /// A row's `created`, whichever backend it came from.
 trait ReadCreated {
     fn created(&self) -> Result<OffsetDateTime, sqlx::Error>;
-}
-
-fn read_created<R: ReadCreated>(row: &R) -> Result<OffsetDateTime, sqlx::Error> {
-    row.created()
 }
 
 #[cfg(feature = "sqlite")]
