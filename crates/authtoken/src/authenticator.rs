@@ -2,8 +2,9 @@
 //!
 //! Split by role: [`builder`] (configuration and its checks), [`identity`] (what a
 //! request authenticated as, and the cached state of a verified token), [`request`]
-//! (the request path), [`lifecycle`] (issue, rotate, revoke, list), and [`erased`]
-//! (the store and loader made object-safe). This file holds what they share.
+//! (the request path), [`last_use`] (the last-use writes it starts), [`lifecycle`]
+//! (issue, rotate, revoke, list), and [`erased`] (the store, loader and legacy key
+//! store made object-safe). This file holds what they share.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -23,13 +24,15 @@ use crate::token::TokenPrefix;
 mod builder;
 mod erased;
 mod identity;
+mod last_use;
 mod lifecycle;
 mod request;
 
 use erased::{ErasedKeyStore, ErasedLoader, ErasedStore};
 use identity::Shared;
+use last_use::PendingWrites;
 pub(crate) use lifecycle::validate_issue;
-use request::{Joined, PendingWrites};
+use request::Joined;
 pub(crate) use request::{Source, trace_started};
 
 pub use builder::{AuthenticatorBuilder, ConfigError};
